@@ -1,0 +1,157 @@
+"""Accuracy benchmark on Fashion-MNIST's class-disjoint split (issue #3).
+
+Trains {N-pair, DASL-NP, ProxyAnchor, DASL-PA} with several seeds on the default split
+(train on the even classes, retrieval on the unseen odd classes), with the default demo's
+model and budget. Lambda for each DASL variant is chosen on the validation split (best
+validation MAP@R over a small grid, seed 0), never on test. Prints mean, std and 95% CI
+of every metric, and the paired difference DASL - base per seed with its CI.
+
+    python -m benchmarks.fmnist_dml                 # 5 seeds, full grid
+    python -m benchmarks.fmnist_dml --quick         # 2 seeds, 2 lambdas, short runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import write_results
+from dasl.config import ExperimentConfig, apply_overrides, load_config
+from dasl.training.datamodule import MetricLearningData
+from dasl.training.run import train_variant
+
+METRICS = ("recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "nmi")
+PAIRS = {"dasl_np": "npair", "dasl_pa": "proxyanchor"}
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def ci95(values: list[float]) -> tuple[float, float, float]:
+    """Mean, sample std and the half-width of the t-based 95% confidence interval."""
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return mean, 0.0, float("nan")
+    std = statistics.stdev(values)
+    return mean, std, T975.get(n - 1, 1.96) * std / math.sqrt(n)
+
+
+def method_config(base: ExperimentConfig, method: str, lam: float, seed: int) -> ExperimentConfig:
+    loss = "npair" if method in ("npair", "dasl_np") else "proxyanchor"
+    overrides: dict[str, Any] = {"loss.name": loss, "dar.lam": lam if method in PAIRS else 0.0,
+                                 "seed": seed, "eval.plots": False, "eval.raw_baseline": False,
+                                 "trainer.progress_bar": False}
+    return dataclasses.replace(apply_overrides(base, overrides), name=f"{method}_s{seed}")
+
+
+def run_one(cfg: ExperimentConfig, workdir: Path, cache: dict[Any, MetricLearningData]
+            ) -> dict[str, Any]:
+    key = (cfg.seed, repr(cfg.data))
+    if key not in cache:
+        cache[key] = MetricLearningData(cfg.data, cfg.seed)
+    t0 = time.perf_counter()
+    res = train_variant(cfg, workdir / cfg.name, log=lambda s: None, data=cache[key])
+    val = [row["val/map@r"] for row in res.history if "val/map@r" in row]
+    ips = [row["train/images_per_s"] for row in res.history if "train/images_per_s" in row]
+    return {
+        "test": {k: res.metrics[k] for k in METRICS if k in res.metrics},
+        "best_val_map@r": max(val) if val else float("nan"),
+        "images_per_s": statistics.median(ips) if ips else float("nan"),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--lambdas", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. trainer.epochs=2")
+    args = parser.parse_args(argv)
+    base = dataclasses.replace(load_config(None), compare=None)
+    if args.quick:
+        args.seeds, args.lambdas = 2, [0.3, 1.0]
+        base = apply_overrides(base, {"trainer.epochs": 1, "data.batches_per_epoch": 10})
+    if args.overrides:
+        from dasl.config import parse_override
+
+        base = apply_overrides(base, dict(parse_override(o) for o in args.overrides))
+
+    cache: dict[Any, MetricLearningData] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        # 1) lambda on the validation split, seed 0.
+        sweep: dict[str, dict[float, float]] = {}
+        chosen: dict[str, float] = {}
+        for method in PAIRS:
+            sweep[method] = {}
+            for lam in args.lambdas:
+                r = run_one(method_config(base, method, lam, 0), work / f"sweep_{lam}", cache)
+                sweep[method][lam] = r["best_val_map@r"]
+                print(f"sweep {method} lambda={lam}: val MAP@R={r['best_val_map@r']:.4f}",
+                      flush=True)
+            chosen[method] = max(sweep[method], key=lambda lam, m=method: sweep[m][lam])
+        # 2) every method, every seed, test metrics at the best-validation checkpoint.
+        runs: dict[str, list[dict[str, Any]]] = {m: [] for m in ("npair", "dasl_np",
+                                                                 "proxyanchor", "dasl_pa")}
+        for seed in range(args.seeds):
+            for method in runs:
+                cfg = method_config(base, method, chosen.get(method, 0.0), seed)
+                r = run_one(cfg, work / "final", cache)
+                runs[method].append(r)
+                print(f"{method} seed={seed}: " + ", ".join(
+                    f"{k}={v:.4f}" for k, v in r["test"].items()) +
+                    f" ({r['seconds']:.0f} s, {r['images_per_s']:.0f} img/s)", flush=True)
+
+    summary: dict[str, dict[str, list[float]]] = {}
+    lines = ["| method | lambda | " + " | ".join(METRICS) + " | img/s |",
+             "|---|---|" + "---|" * (len(METRICS) + 1)]
+    for method, rs in runs.items():
+        summary[method] = {}
+        cells = []
+        for k in METRICS:
+            mean, std, half = ci95([100 * r["test"][k] for r in rs])
+            summary[method][k] = [mean, std, half]
+            cells.append(f"{mean:.2f} ± {std:.2f} (±{half:.2f})")
+        ips = statistics.median(r["images_per_s"] for r in rs)
+        lam = chosen.get(method, 0.0)
+        lines.append(f"| {method} | {lam:g} | " + " | ".join(cells) + f" | {ips:.0f} |")
+    diff_lines = ["| DASL - base | " + " | ".join(METRICS) + " | throughput ratio |",
+                  "|---|" + "---|" * (len(METRICS) + 1)]
+    paired: dict[str, dict[str, list[float]]] = {}
+    for dasl, basem in PAIRS.items():
+        paired[dasl] = {}
+        cells = []
+        for k in METRICS:
+            d = [100 * (a["test"][k] - b["test"][k]) for a, b in zip(runs[dasl], runs[basem],
+                                                                   strict=True)]
+            mean, std, half = ci95(d)
+            paired[dasl][k] = [mean, std, half]
+            cells.append(f"{mean:+.2f} (±{half:.2f})")
+        ratio = statistics.median(
+            a["images_per_s"] / b["images_per_s"]
+            for a, b in zip(runs[dasl], runs[basem], strict=True)
+        )
+        diff_lines.append(f"| {dasl} - {basem} | " + " | ".join(cells) + f" | {ratio:.3f} |")
+    print("\nTest metrics on unseen classes, % (mean ± std over seeds, 95% CI half-width):")
+    print("\n".join(lines))
+    print("\nPaired differences per seed (DASL - base, % points, 95% CI half-width):")
+    print("\n".join(diff_lines))
+    print("\nLambda sweep (validation MAP@R, seed 0):", sweep)
+    write_results("fmnist_dml", {
+        "config": base.to_dict(), "seeds": args.seeds, "lambda_sweep_val_map@r": {
+            m: {str(k): v for k, v in s.items()} for m, s in sweep.items()},
+        "chosen_lambda": chosen, "runs": runs, "summary_mean_std_ci95": summary,
+        "paired_difference_mean_std_ci95": paired, "table": "\n".join(lines),
+        "paired_table": "\n".join(diff_lines), "quick": args.quick,
+    }, out=Path(__file__).resolve().parent / "results" /
+       ("fmnist_dml_quick.json" if args.quick else "fmnist_dml.json"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine: a virtual environment in .venv with dasl and its
+# dependencies, and (best effort, as root on Debian) the Fashion-MNIST package that the
+# default `dasl train` uses. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+if ! "$VPY" -c "import dasl, torch, torchvision, pytorch_metric_learning, faiss, lightning" >/dev/null 2>&1; then
+  "$VPY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  # torch and torchvision first, pinned to a pair that imports together (on these machines
+  # both come from local disk); then the project with its dev and pretrained extras.
+  "$VPY" -m pip install -q "torch==2.14.1" "torchvision==0.29.1" \
+    || "$VPY" -m pip install -q torch torchvision
+  "$VPY" -m pip install -q -e ".[dev,pretrained]"
+fi
+# Real data for the default demo. Without it `dasl train` falls back to sklearn's digits
+# and says so.
+if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+    || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) \
+    || echo "note: could not install dataset-fashion-mnist; dasl train will use sklearn digits" >&2
+fi
+echo "set-up done: .venv ready"

@@ -1,0 +1,349 @@
+"""Experiment configuration: typed dataclasses, YAML loading, dotted command-line overrides.
+
+A config is a YAML mapping whose keys mirror :class:`ExperimentConfig`. Unknown keys and
+values of the wrong type are rejected with a :class:`ConfigError` that names the key, so a
+typo never silently falls back to a default. Overrides use dotted keys
+(``optim.lr=3e-4 dar.lam=0.5``) whose values are parsed as YAML scalars.
+
+``compare`` lists named variants of the base config (each a mapping of dotted overrides);
+``dasl train`` runs every variant with the same seed, data and budget and writes a
+comparison table. The default demo config uses it for ProxyAnchor vs DASL-PA.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value or key is wrong; the message names the key and what is expected."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion-mnist"
+    """Dataset name for :func:`dasl.data.load_dataset`."""
+    root: str | None = None
+    """Data root; ``None`` uses the dataset's default location (where it has one)."""
+    train_split: str = "train"
+    val_split: str | None = "val"
+    """Validation split (for checkpoint selection and lambda tuning); ``None`` disables it."""
+    test_split: str = "test"
+    query_split: str | None = None
+    """In-Shop style evaluation: query split against ``gallery_split`` instead of ``test_split``."""
+    gallery_split: str | None = None
+    val_fraction: float = 0.1
+    val_by: str | None = None
+    """"images" or "classes"; ``None`` keeps the dataset's default."""
+    max_per_class: int | None = None
+    """Cap on images per class in the training split (quick runs)."""
+    eval_max_per_class: int | None = None
+    """Cap on images per class in the validation and test splits (quick runs)."""
+    allow_subset: bool = False
+    skip_unreadable: bool = False
+    transform: str = "small"
+    """"small" (28 px / 8 px array data), "small-flip", or "imagenet" (224 px crops)."""
+    image_size: int | None = None
+    in_channels: int = 1
+    num_workers: int = 0
+    sampler: str = "m_per_class"
+    """"m_per_class" (m images of each of batch_size/m classes) or "random"."""
+    m_per_class: int = 4
+    batch_size: int = 120
+    batches_per_epoch: int | None = None
+    eval_batch_size: int = 512
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "small_cnn"
+    embedding_dim: int = 64
+    pretrained: bool | str = False
+    pooling: str = "avg"
+    freeze_bn: bool = False
+    channels_last: bool = False
+
+
+@dataclass
+class LossConfig:
+    name: str = "proxyanchor"
+    """One of :data:`dasl.training.losses.LOSS_NAMES`."""
+    margin: float | None = None
+    """Loss margin; ``None`` keeps the loss's own default (ProxyAnchor 0.1)."""
+    alpha: float | None = None
+    """ProxyAnchor alpha; ``None`` keeps 32."""
+    temperature: float | None = None
+    """NT-Xent / SupCon temperature; ``None`` keeps the loss default."""
+
+
+@dataclass
+class DARConfig:
+    lam: float = 0.0
+    """Weight of the regularizer; 0 trains the bare base loss."""
+    measure: str = "l2"
+    estimator: str = "exact"
+    difference: str = "signed"
+    reduction: str = "mean"
+    num_chains: int = 1
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    backbone_lr_mult: float = 1.0
+    proxy_lr_mult: float = 100.0
+    """Learning-rate multiplier for loss parameters (ProxyAnchor proxies)."""
+    warmup_epochs: float = 0.0
+    scheduler: str = "cosine"
+    """"cosine" (after warm-up) or "constant"."""
+    grad_clip: float | None = 10.0
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 5
+    precision: str = "auto"
+    """"auto" (bf16-mixed on a GPU that has it, else 32-true) or any Lightning precision."""
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    deterministic: bool = False
+    log_every_n_steps: int = 10
+    progress_bar: bool = True
+    limit_train_batches: int | float | None = None
+
+
+@dataclass
+class EvalConfig:
+    ks: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    distance: str = "cosine"
+    nmi: bool = True
+    raw_baseline: bool = True
+    """Also report the metrics of raw pixels (flattened inputs) on the test split."""
+    plots: bool = True
+    tsne_points: int = 2000
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "run"
+    out_dir: str = "runs"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    dar: DARConfig = field(default_factory=DARConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    compare: dict[str, dict[str, Any]] | None = None
+    """Named variants (dotted overrides) trained with the same seed, data and budget."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- parsing and validation
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return ``value`` checked against the annotation ``tp`` (int accepted for float)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null, got {value!r}")
+    if tp is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _build(cls: Any, mapping: Any, prefix: str) -> Any:
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, dict):
+        where = prefix or "config"
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {mapping!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in mapping.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            valid = ", ".join(sorted(names))
+            raise ConfigError(f"{full}: unknown key (valid keys here: {valid})")
+        kwargs[key] = _coerce(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def config_from_dict(mapping: dict[str, Any]) -> ExperimentConfig:
+    """Build and validate an :class:`ExperimentConfig` from a nested mapping."""
+    cfg = _build(ExperimentConfig, mapping, "")
+    if cfg.compare is not None:
+        for variant, overrides in cfg.compare.items():
+            if not isinstance(overrides, dict):
+                raise ConfigError(f"compare.{variant}: expected a mapping of dotted overrides")
+            # Validate every variant now, not after the first one has trained for minutes.
+            apply_overrides(cfg, overrides, prefix=f"compare.{variant}")
+    return cfg
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"optim.lr=3e-4"`` -> ``("optim.lr", 0.0003)``; the value is a YAML scalar."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. optim.lr=3e-4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{key}: cannot parse value {raw!r}: {exc}") from None
+    # YAML 1.1 reads "1e-3" as a string; users mean a number.
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value for c in ".eE") else value
+        except ValueError:
+            pass
+    return key, value
+
+
+def apply_overrides(
+    cfg: ExperimentConfig, overrides: dict[str, Any], prefix: str = ""
+) -> ExperimentConfig:
+    """Return a copy of ``cfg`` with dotted ``overrides`` applied and validated."""
+    data = cfg.to_dict()
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(f"{prefix + ': ' if prefix else ''}{where}: unknown key")
+            node = node[part]
+        if parts[-1] not in node and key != "compare":
+            raise ConfigError(f"{prefix + ': ' if prefix else ''}{key}: unknown key")
+        node[parts[-1]] = value
+    try:
+        return _build(ExperimentConfig, data, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}: {exc}" if prefix else str(exc)) from None
+
+
+def _normalize_compare_keys(mapping: dict[str, Any]) -> dict[str, Any]:
+    """YAML reads ``dar.lam: 1`` as the key ``"dar.lam"``; nested mappings are flattened too."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for k, v in node.items():
+            full = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                walk(v, full)
+            else:
+                flat[full] = v
+
+    walk(mapping, "")
+    return flat
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML config (the packaged default demo when ``path`` is None) and apply overrides."""
+    if path is None:
+        text = resources.files("dasl").joinpath("configs/default.yaml").read_text()
+        source = "the default config"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        text = p.read_text()
+        source = str(p)
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    raw = copy.deepcopy(raw)
+    if isinstance(raw.get("compare"), dict):
+        raw["compare"] = {
+            name: _normalize_compare_keys(ov) if isinstance(ov, dict) else ov
+            for name, ov in raw["compare"].items()
+        }
+    cfg = config_from_dict(raw)
+    if overrides:
+        parsed = dict(parse_override(o) for o in overrides)
+        cfg = apply_overrides(cfg, parsed)
+        if cfg.compare:
+            config_from_dict(cfg.to_dict())
+    return cfg
+
+
+def variants(cfg: ExperimentConfig) -> list[tuple[str, ExperimentConfig]]:
+    """The runs a config asks for: each ``compare`` variant, or the config itself."""
+    if not cfg.compare:
+        return [(cfg.name, cfg)]
+    base = dataclasses.replace(cfg, compare=None)
+    return [
+        (name, apply_overrides(base, overrides, prefix=f"compare.{name}"))
+        for name, overrides in cfg.compare.items()
+    ]
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    """The resolved config as YAML (what ``config.yaml`` in a run folder holds)."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

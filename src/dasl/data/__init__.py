@@ -1,0 +1,35 @@
+"""Datasets (official layouts, class-disjoint splits), samplers and transforms.
+
+>>> from dasl.data import load_dataset
+>>> ds = load_dataset("digits", None, "train")
+>>> ds.describe()
+'digits train: 802 images, 5 classes'
+"""
+
+from dasl.data.check import DatasetReport, SplitCounts, check_dataset
+from dasl.data.dataset import (
+    ArrayImageDataset,
+    FileImageDataset,
+    ImageDataset,
+    UnreadableImageError,
+)
+from dasl.data.fashion_mnist import download_fashion_mnist, fashion_mnist_available
+from dasl.data.registry import DATASET_NAMES, load_dataset
+from dasl.data.samplers import MPerClassBatchSampler
+from dasl.data.transforms import build_transforms
+
+__all__ = [
+    "DATASET_NAMES",
+    "ArrayImageDataset",
+    "DatasetReport",
+    "FileImageDataset",
+    "ImageDataset",
+    "MPerClassBatchSampler",
+    "SplitCounts",
+    "UnreadableImageError",
+    "build_transforms",
+    "check_dataset",
+    "download_fashion_mnist",
+    "fashion_mnist_available",
+    "load_dataset",
+]

@@ -1,0 +1,144 @@
+"""``load_dataset``: dataset name + root + split -> :class:`ImageDataset`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dasl.data.cars import read_cars
+from dasl.data.catalog import Catalog, count_error, count_problems
+from dasl.data.csv_table import read_csv
+from dasl.data.cub import read_cub
+from dasl.data.dataset import ArrayImageDataset, FileImageDataset, ImageDataset
+from dasl.data.digits import read_digits
+from dasl.data.fashion_mnist import read_fashion_mnist
+from dasl.data.files import describe_paths, missing_files, unreadable_images
+from dasl.data.folder import read_folder
+from dasl.data.inshop import read_inshop
+from dasl.data.sop import read_sop
+from dasl.data.splits import cap_per_class, contiguous_labels, select_split
+
+# name -> (reader, reader-specific options it accepts)
+READERS: dict[str, tuple[Callable[..., Catalog], tuple[str, ...]]] = {
+    "fashion-mnist": (read_fashion_mnist, ("train_classes", "test_classes", "download")),
+    "digits": (lambda root, **kw: read_digits(**kw), ("train_classes", "test_classes")),
+    "folder": (read_folder, ("train_classes", "test_classes")),
+    "csv": (read_csv, ("train_classes", "test_classes")),
+    "cub200": (read_cub, ()),
+    "cars196": (read_cars, ()),
+    "sop": (read_sop, ()),
+    "inshop": (read_inshop, ()),
+}
+DATASET_NAMES = tuple(READERS)
+# option -> default; reader-specific ones must keep their default for datasets that lack them
+OPTIONS: dict[str, Any] = {
+    "val_fraction": 0.1,
+    "val_by": None,
+    "seed": 0,
+    "allow_subset": False,
+    "skip_unreadable": False,
+    "max_per_class": None,
+    "train_classes": None,
+    "test_classes": None,
+    "download": False,
+}
+
+
+def resolve_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``options`` into (common options with defaults filled, reader options)."""
+    if name not in READERS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown dataset option(s) {unknown}; valid options: {sorted(OPTIONS)}")
+    reader_keys = READERS[name][1]
+    for key in ("train_classes", "test_classes", "download"):
+        if key not in reader_keys and options.get(key, OPTIONS[key]) not in (None, False):
+            raise ValueError(f"option {key!r} does not apply to dataset {name!r}")
+    merged = {**OPTIONS, **options}
+    reader_opts = {k: merged[k] for k in reader_keys}
+    common = {
+        k: v for k, v in merged.items() if k not in ("train_classes", "test_classes", "download")
+    }
+    return common, reader_opts
+
+
+def read_catalog(name: str, root: str | Path | None, reader_opts: dict[str, Any]) -> Catalog:
+    return READERS[name][0](root, **reader_opts)
+
+
+def load_dataset(
+    name: str,
+    root: str | Path | None,
+    split: str,
+    transform: Callable[[Any], Any] | None = None,
+    **options: Any,
+) -> ImageDataset:
+    """Load one split of a dataset as an :class:`ImageDataset` of ``(image, label)``.
+
+    Args:
+        name: one of ``fashion-mnist``, ``digits``, ``folder``, ``csv``, ``cub200``, ``cars196``,
+            ``sop``, ``inshop``.
+        root: dataset location (see each reader's layout); ``None`` for ``digits`` and for the
+            default Fashion-MNIST locations.
+        split: ``train``, ``val`` (carved from train), ``trainval`` (train + val), ``test``;
+            In-Shop and CSVs with ``is_query``/``is_gallery`` also ``query`` and ``gallery``
+            (In-Shop ``test`` = query followed by gallery).
+        transform: applied to each raw image (float32 ``(1, H, W)`` tensor in [0, 1] for
+            fashion-mnist/digits, PIL RGB image otherwise).
+        options: ``val_fraction`` (0.1); ``val_by`` (``"images"``: seeded stratified holdout of
+            each training class, default for fashion-mnist/digits/folder/csv; ``"classes"``:
+            the last ``ceil(val_fraction * C_train)`` training classes, default for the paper
+            datasets, as in MLRC); ``seed`` (0); ``allow_subset`` (False: paper datasets must
+            have the standard split sizes); ``skip_unreadable`` (False); ``max_per_class``
+            (None: the first k items of each class); ``train_classes``/``test_classes``
+            (fashion-mnist/digits: ids, default even/odd; folder/csv: class names);
+            ``download`` (fashion-mnist only).
+
+    Labels are contiguous ``0..C-1`` over the split's sorted classes (over test ∪ query ∪
+    gallery for test/query/gallery of In-Shop and OML-style CSVs, so query and gallery agree).
+    """
+    common, reader_opts = resolve_options(name, options)
+    catalog = read_catalog(name, root, reader_opts)
+    problems = count_problems(catalog, allow_subset=common["allow_subset"])
+    if problems:
+        raise count_error(catalog, problems)
+    val_by = common["val_by"] or catalog.default_val_by
+    pool, domain = select_split(catalog, split, common["val_fraction"], val_by, common["seed"])
+
+    if catalog.file_backed:
+        paths = pool.refs.tolist()
+        missing = missing_files(paths)
+        if missing:
+            raise FileNotFoundError(
+                f"{name} {split}: {len(missing):,} of {len(paths):,} image files are missing: "
+                f"{describe_paths(missing)}"
+            )
+        if common["skip_unreadable"]:
+            bad = unreadable_images(paths)
+            if bad:
+                warnings.warn(
+                    f"{name} {split}: skipping {len(bad):,} unreadable image(s): "
+                    f"{describe_paths([p for p, _ in bad])}",
+                    stacklevel=2,
+                )
+                keep = ~np.isin(pool.refs, np.asarray([p for p, _ in bad], dtype=object))
+                pool = pool.take(np.flatnonzero(keep))
+    if common["max_per_class"] is not None:
+        pool = cap_per_class(pool, int(common["max_per_class"]))
+    if len(pool) == 0:
+        raise ValueError(f"{name} {split} has no images left")
+    shared_mapping = "query" in catalog.pools and split in ("test", "query", "gallery")
+    labels, classes = contiguous_labels(
+        pool.class_idx, domain if shared_mapping else pool.class_idx
+    )
+    class_names = [catalog.class_names[c] for c in classes]
+    if catalog.file_backed:
+        return FileImageDataset(pool.refs, labels, class_names, name, split, transform)
+    return ArrayImageDataset(
+        catalog.images, pool.refs, labels, class_names, name, split, catalog.max_value, transform
+    )

@@ -1,0 +1,157 @@
+"""Class-balanced batches (``C`` classes x ``m`` images) for metric learning, epoch-seeded and
+DDP-aware.
+
+Hand-written rather than PML's ``MPerClassSampler`` because that one is neither seeded per epoch
+(a run resumed at an epoch boundary would draw other batches) nor distributed-aware: under DDP
+each rank would draw its own overlapping batches (PML issue #546).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+
+def _distributed_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    if rank is not None and world_size is not None:
+        return rank, world_size
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return (
+            dist.get_rank() if rank is None else rank,
+            dist.get_world_size() if world_size is None else world_size,
+        )
+    return (0 if rank is None else rank), (1 if world_size is None else world_size)
+
+
+class MPerClassBatchSampler(Sampler[list[int]]):
+    """Yields batches of ``batch_size // m`` distinct classes with ``m`` images each.
+
+    Batches of an epoch are a pure function of ``(seed, epoch)``: all ranks generate the same
+    global sequence of ``world_size * len(self)`` batches and rank ``r`` takes batches
+    ``r, r + world_size, ...``, so every rank gets distinct batches and the same number of them.
+    Classes are visited in shuffled rounds (each class once per round, so class frequencies
+    differ by at most one round) and each class's images in shuffled order without replacement
+    until they run out; a class with fewer than ``m`` images is sampled with replacement.
+    N-pair batches are ``m=2``.
+
+    Args:
+        labels: one integer label per dataset item.
+        m: images per class in a batch.
+        batch_size: images per batch; must be a multiple of ``m``.
+        num_batches: batches per epoch per rank (``len(self)``); default
+            ``len(labels) // (batch_size * world_size)`` (rounded up when ``drop_last=False``),
+            at least 1.
+        seed: base seed; call :meth:`set_epoch` each epoch to draw new batches.
+        rank, world_size: this process's place in a DDP group (``None``: ask
+            ``torch.distributed`` when initialised, else 0 and 1).
+        drop_last: only affects the default ``num_batches`` (every batch is always full).
+
+    Example:
+        >>> s = MPerClassBatchSampler([0, 0, 1, 1, 2, 2], m=2, batch_size=4)
+        >>> [len(b) for b in s]
+        [4]
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int] | np.ndarray | torch.Tensor,
+        m: int,
+        batch_size: int,
+        num_batches: int | None = None,
+        seed: int = 0,
+        rank: int | None = 0,
+        world_size: int | None = 1,
+        drop_last: bool = True,
+    ) -> None:
+        if isinstance(labels, torch.Tensor):
+            labels = labels.cpu().numpy()
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.size == 0:
+            raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {labels.shape}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+        if m < 1 or batch_size < 1:
+            raise ValueError(f"m and batch_size must be >= 1, got m={m}, batch_size={batch_size}")
+        if batch_size % m:
+            raise ValueError(
+                f"batch_size={batch_size} is not a multiple of m={m}; use e.g. "
+                f"batch_size={max(m, batch_size // m * m)}"
+            )
+        rank, world_size = _distributed_default(rank, world_size)
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(
+                f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
+            )
+        self.classes, inverse = np.unique(labels, return_inverse=True)
+        self.classes_per_batch = batch_size // m
+        if self.classes_per_batch > self.classes.size:
+            raise ValueError(
+                f"batch_size // m = {self.classes_per_batch} classes per batch, but labels has "
+                f"only {self.classes.size} classes; lower batch_size or raise m"
+            )
+        # Item indices of each class, grouped: members[starts[c]:starts[c+1]].
+        order = np.argsort(inverse, kind="stable")
+        self._members = [order[s:e] for s, e in zip(*self._bounds(inverse), strict=True)]
+        self.m, self.batch_size = m, batch_size
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        if num_batches is None:
+            denom = batch_size * world_size
+            num_batches = labels.size // denom if drop_last else -(-labels.size // denom)
+            num_batches = max(1, num_batches)
+        if num_batches < 1:
+            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+        self.num_batches = int(num_batches)
+        self.epoch = 0
+
+    @staticmethod
+    def _bounds(inverse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        counts = np.bincount(inverse)
+        ends = np.cumsum(counts)
+        return ends - counts, ends
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose batches the next iteration yields."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def _global_batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        n_classes, cpb, m = self.classes.size, self.classes_per_batch, self.m
+        queues = [rng.permutation(mem) for mem in self._members]
+        heads = [0] * n_classes
+        round_order = rng.permutation(n_classes)
+        pos = 0
+        batches = []
+        for _ in range(self.num_batches * self.world_size):
+            if pos + cpb > round_order.size:
+                # The batch straddles two rounds (each a full permutation of the classes). Open
+                # the next round with classes the old round's leftovers lack, so the batch has
+                # distinct classes and every class is still visited once per round.
+                left = round_order[pos:]
+                everyone = np.arange(n_classes)
+                head = rng.choice(np.setdiff1d(everyone, left), cpb - left.size, replace=False)
+                tail = rng.permutation(np.setdiff1d(everyone, head))
+                round_order, pos = np.concatenate([left, head, tail]), 0
+            chosen = round_order[pos : pos + cpb]
+            pos += cpb
+            batch = []
+            for c in chosen:
+                mem = self._members[c]
+                if mem.size < m:
+                    batch.extend(rng.choice(mem, size=m, replace=True).tolist())
+                    continue
+                if heads[c] + m > mem.size:
+                    queues[c], heads[c] = rng.permutation(mem), 0
+                batch.extend(queues[c][heads[c] : heads[c] + m].tolist())
+                heads[c] += m
+            batches.append(batch)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._global_batches()[self.rank :: self.world_size]

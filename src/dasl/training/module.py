@@ -1,0 +1,180 @@
+"""The LightningModule for supervised metric learning with a DASL loss.
+
+This is the only layer that knows about Lightning. One training step is
+``z = model(x)``; ``loss = base(z, y) + lam * DAR(z, y)``; the validation epoch embeds the
+validation split and logs the core's retrieval metrics (``val/map@r`` selects the best
+checkpoint).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from dasl.config import ExperimentConfig, config_from_dict
+from dasl.metrics import retrieval_metrics
+from dasl.models import build_model
+from dasl.training.losses import build_criterion
+from dasl.training.schedule import warmup_cosine_factor
+
+
+class MetricLearningModule(L.LightningModule):
+    """Backbone + embedding head trained with ``DASLLoss``; validated by MAP@R.
+
+    ``config`` is the resolved :class:`ExperimentConfig` as a plain dict (so that checkpoints
+    carry everything needed to rebuild the model), ``num_classes`` the number of training
+    classes (ProxyAnchor needs one proxy per class).
+    """
+
+    def __init__(self, config: dict[str, Any], num_classes: int) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg: ExperimentConfig = config_from_dict(config)
+        mcfg = self.cfg.model
+        self.model = build_model(
+            mcfg.backbone,
+            embedding_dim=mcfg.embedding_dim,
+            pretrained=mcfg.pretrained,
+            pooling=mcfg.pooling,
+            freeze_bn=mcfg.freeze_bn,
+            in_channels=self.cfg.data.in_channels,
+        )
+        if mcfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.criterion = build_criterion(
+            self.cfg.loss, self.cfg.dar, num_classes, self.model.embedding_dim
+        )
+        self._val_embeddings: list[Tensor] = []
+        self._val_labels: list[Tensor] = []
+        self._epoch_sums: dict[str, Tensor] = {}
+        self._epoch_batches = 0
+        self._epoch_images = 0
+        self._epoch_start = 0.0
+        self.history: list[dict[str, float]] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.cfg.model.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    # ------------------------------------------------------------------ training
+
+    def on_train_epoch_start(self) -> None:
+        # Reseeding per epoch makes a run resumed at an epoch boundary draw the same
+        # augmentations and batches as an uninterrupted one (exact resume).
+        seed = self.cfg.seed * 1000 + self.current_epoch + self.global_rank * 7919
+        torch.manual_seed(seed)
+        loader = self.trainer.train_dataloader
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        if hasattr(batch_sampler, "set_epoch"):
+            batch_sampler.set_epoch(self.current_epoch)
+        self._epoch_sums = {}
+        self._epoch_batches = 0
+        self._epoch_images = 0
+        self._epoch_start = time.perf_counter()
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        z = self(x)
+        loss = self.criterion(z, y)
+        base = self.criterion.last_base_loss
+        dar = self.criterion.last_regularizer
+        terms = {"train/loss": loss.detach(), "train/base_loss": base}
+        if self.cfg.dar.lam != 0 and dar is not None:
+            terms["train/dar"] = dar
+        for key, value in terms.items():
+            self._epoch_sums[key] = self._epoch_sums.get(key, 0.0) + value.detach().float()
+        self._epoch_batches += 1
+        self._epoch_images += x.shape[0]
+        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
+        self.log_dict(terms, prog_bar=True, on_step=True, on_epoch=False, batch_size=x.shape[0])
+        self.log("img/s", self._epoch_images / elapsed, prog_bar=True, on_step=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
+        row: dict[str, float] = {"epoch": float(self.current_epoch)}
+        for key, total in self._epoch_sums.items():
+            row[key] = float(total) / max(self._epoch_batches, 1)
+        row["train/images_per_s"] = self._epoch_images / elapsed
+        row["train/epoch_s"] = elapsed
+        self.log_dict(
+            {f"{k}_epoch": v for k, v in row.items() if k.startswith("train/")}, sync_dist=True
+        )
+        self._merge_history(row)
+
+    # ---------------------------------------------------------------- validation
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self._val_embeddings.append(self(x).detach().float())
+        self._val_labels.append(y.detach())
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_embeddings:
+            return
+        emb = torch.cat(self._val_embeddings)
+        lab = torch.cat(self._val_labels)
+        self._val_embeddings.clear()
+        self._val_labels.clear()
+        # Every rank validates on the whole split (no distributed sampler for evaluation),
+        # so no gather is needed and the metric is identical on all ranks.
+        if self.trainer.sanity_checking:
+            return
+        ecfg = self.cfg.eval
+        metrics = retrieval_metrics(
+            emb.cpu(), lab.cpu(), ks=tuple(ecfg.ks), distance=ecfg.distance, nmi=False,
+            seed=self.cfg.seed,
+        )
+        logged = {f"val/{k}": float(v) for k, v in metrics.items() if isinstance(v, float)}
+        self.log_dict({k: v for k, v in logged.items() if k != "val/map@r"})
+        self.log("val/map@r", logged["val/map@r"], prog_bar=True)
+        self._merge_history({"epoch": float(self.current_epoch), **logged})
+
+    def _merge_history(self, row: dict[str, float]) -> None:
+        for existing in self.history:
+            if existing["epoch"] == row["epoch"]:
+                existing.update(row)
+                return
+        self.history.append(dict(row))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["dasl_history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("dasl_history", []))
+
+    # ---------------------------------------------------------------- optimizer
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        ocfg = self.cfg.optim
+        groups = [
+            {"params": [p for p in self.model.backbone_parameters() if p.requires_grad],
+             "lr": ocfg.lr * ocfg.backbone_lr_mult, "name": "backbone"},
+            {"params": [p for p in self.model.head_parameters() if p.requires_grad],
+             "lr": ocfg.lr, "name": "head"},
+        ]
+        loss_params = [p for p in self.criterion.parameters() if p.requires_grad]
+        if loss_params:
+            # Proxies move slowly at the network's learning rate; ProxyAnchor uses x100.
+            groups.append({"params": loss_params, "lr": ocfg.lr * ocfg.proxy_lr_mult,
+                           "name": "loss", "weight_decay": 0.0})
+        groups = [g for g in groups if g["params"]]
+        optimizer = torch.optim.AdamW(groups, lr=ocfg.lr, weight_decay=ocfg.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        epochs = max(1, self.trainer.max_epochs or 1)
+        warmup = int(round(ocfg.warmup_epochs * total / epochs))
+        cosine = ocfg.scheduler == "cosine"
+        if ocfg.scheduler not in ("cosine", "constant"):
+            raise ValueError(
+                f"optim.scheduler: unknown scheduler {ocfg.scheduler!r}; use 'cosine' or 'constant'"
+            )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine_factor(step, total, warmup, cosine)
+        )
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,347 @@
+"""Training runs end to end: fit, pick the best checkpoint, evaluate on unseen classes, write
+the run folder (config, metrics, checkpoints, logs, plots)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch.utils.data import DataLoader
+
+from dasl.config import ExperimentConfig, dump_config, variants
+from dasl.training.datamodule import MetricLearningData, eval_loader, train_loader
+from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels
+from dasl.training.module import MetricLearningModule
+from dasl.utils.io import atomic_write_json, atomic_write_text
+
+Log = Callable[[str], None]
+
+
+class RunInterrupted(RuntimeError):
+    """Training stopped before its last epoch (Ctrl-C); nothing final was written."""
+
+
+@dataclass
+class VariantResult:
+    """What one trained model produced on the evaluation split."""
+
+    name: str
+    run_dir: Path
+    metrics: dict[str, float]
+    history: list[dict[str, float]]
+    embeddings: np.ndarray
+    labels: np.ndarray
+    checkpoint: Path | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentResult:
+    run_dir: Path
+    variants: list[VariantResult]
+    baseline: dict[str, float] | None
+    timings: dict[str, dict[str, float]]
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``"auto"``: bf16 mixed precision on a GPU that supports it, full float32 elsewhere."""
+    if precision != "auto":
+        return precision
+    on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    if on_gpu and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "16-mixed" if on_gpu else "32-true"
+
+
+class _Batches(L.LightningDataModule):
+    """Hands Lightning the loaders of :class:`MetricLearningData`, sharded by rank."""
+
+    def __init__(self, data: MetricLearningData) -> None:
+        super().__init__()
+        self.data = data
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        rank = trainer.global_rank if trainer is not None else 0
+        world = trainer.world_size if trainer is not None else 1
+        return train_loader(self.data.train, self.data.cfg, self.data.seed, rank, world)
+
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        if self.data.val is None:
+            return []
+        return eval_loader(self.data.val, self.data.cfg)
+
+
+def _log_version(kind: str, attempt: int) -> str:
+    return kind if attempt == 1 else f"{kind}-resume{attempt - 1}"
+
+
+def build_trainer(
+    cfg: ExperimentConfig, run_dir: Path, callbacks: Sequence[Callback] = (), has_val: bool = True
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    tcfg = cfg.trainer
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val/map@r" if has_val else None,
+        mode="max",
+        save_last=True,
+        save_top_k=1 if has_val else 0,
+        enable_version_counter=False,
+    )
+    # A resumed run logs into fresh version folders: Lightning would otherwise delete the
+    # earlier attempt's CSV log. The full per-epoch history also lives in the checkpoint.
+    attempt = 1
+    while (run_dir / "logs" / _log_version("csv", attempt)).exists():
+        attempt += 1
+    loggers = [
+        CSVLogger(run_dir, name="logs", version=_log_version("csv", attempt)),
+        TensorBoardLogger(run_dir, name="logs", version=_log_version("tensorboard", attempt),
+                          default_hp_metric=False),
+    ]
+    trainer = L.Trainer(
+        max_epochs=tcfg.epochs,
+        accelerator=tcfg.accelerator,
+        devices=tcfg.devices,
+        num_nodes=tcfg.num_nodes,
+        strategy=tcfg.strategy,
+        precision=resolve_precision(tcfg.precision, tcfg.accelerator),
+        gradient_clip_val=cfg.optim.grad_clip,
+        deterministic=tcfg.deterministic,
+        log_every_n_steps=tcfg.log_every_n_steps,
+        enable_progress_bar=tcfg.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        # Our batch sampler already shards by rank and is seeded per epoch.
+        use_distributed_sampler=False,
+        limit_train_batches=tcfg.limit_train_batches,
+        logger=loggers,
+        callbacks=[checkpoint, *callbacks],
+        default_root_dir=run_dir,
+    )
+    return trainer, checkpoint
+
+
+def _autocast_dtype(precision: str) -> torch.dtype | None:
+    if precision.startswith("bf16"):
+        return torch.bfloat16
+    if precision.startswith("16"):
+        return torch.float16
+    return None
+
+
+def train_variant(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    log: Log = print,
+    data: MetricLearningData | None = None,
+) -> VariantResult:
+    """Train one config into ``run_dir`` and evaluate its best checkpoint on unseen classes.
+
+    ``metrics.json`` is written only after a complete run (atomically); an interrupted run
+    raises :class:`RunInterrupted` and leaves its ``checkpoints/last.ckpt`` for ``resume``.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if data is None:
+        data = MetricLearningData(cfg.data, cfg.seed)
+    timings["data_s"] = time.perf_counter() - t0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    log(f"[{cfg.name}] {data.describe()}")
+
+    module = MetricLearningModule(cfg.to_dict(), num_classes=data.num_classes)
+    trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, has_val=data.val is not None)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if resume and last.is_file() else None
+    if resume and ckpt_path is None:
+        log(f"[{cfg.name}] no checkpoint at {last}; starting from scratch")
+    t1 = time.perf_counter()
+    trainer.fit(module, datamodule=_Batches(data), ckpt_path=ckpt_path)
+    timings["fit_s"] = time.perf_counter() - t1
+    if trainer.interrupted or trainer.current_epoch < cfg.trainer.epochs:
+        raise RunInterrupted(
+            f"[{cfg.name}] training stopped at epoch {trainer.current_epoch} of "
+            f"{cfg.trainer.epochs}; resume with --resume (checkpoint: {last})"
+        )
+    if trainer.global_rank != 0:
+        return VariantResult(cfg.name, run_dir, {}, module.history, np.empty(0), np.empty(0), None)
+
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
+    chosen = best if best is not None and best.is_file() else last
+    history = module.history
+    if chosen.is_file():
+        module = MetricLearningModule.load_from_checkpoint(chosen, map_location="cpu")
+        module.history = history
+    t2 = time.perf_counter()
+    device = trainer.strategy.root_device
+    module = module.to(device)
+    autocast = _autocast_dtype(str(trainer.precision))
+    qset, gset = data.eval_sets.query, data.eval_sets.gallery
+    emb, lab = embed(module, eval_loader(qset, cfg.data), device, autocast)
+    ref = ref_lab = None
+    if gset is not None:
+        ref, ref_lab = embed(module, eval_loader(gset, cfg.data), device, autocast)
+    timings["embed_s"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    metrics = evaluate_embeddings(
+        emb, lab, tuple(cfg.eval.ks), cfg.eval.distance, cfg.eval.nmi, cfg.seed, ref, ref_lab
+    )
+    timings["metrics_s"] = time.perf_counter() - t3
+    timings["total_s"] = time.perf_counter() - t0
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    atomic_write_json(run_dir / "history.json", history)
+    log(f"[{cfg.name}] test: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()
+                                           if isinstance(v, float)))
+    return VariantResult(cfg.name, run_dir, metrics, history, emb, lab, chosen, timings)
+
+
+# ------------------------------------------------------------------ experiments
+
+
+def _history_columns(history: list[dict[str, float]]) -> dict[str, list[float | None]]:
+    keys = ["epoch", "train/base_loss", "train/dar", "val/map@r"]
+    rows = sorted(history, key=lambda r: r["epoch"])
+    # Epochs without a value (no validation that epoch) stay as gaps in the curves.
+    return {k: [r.get(k) for r in rows] for k in keys if any(k in r for r in rows)}
+
+
+METRIC_COLUMNS = ("map@r", "r_precision", "nmi")
+
+
+def comparison_table(rows: dict[str, dict[str, float]], ks: Sequence[int]) -> str:
+    """Markdown table: one row per method, Recall@K then MAP@R, R-precision, NMI (in %)."""
+    cols = [f"recall@{k}" for k in ks] + list(METRIC_COLUMNS) + ["interclass_cv"]
+    titles = [f"R@{k}" for k in ks] + ["MAP@R", "R-Prec", "NMI", "inter-class dist. CV"]
+    lines = ["| method | " + " | ".join(titles) + " |", "|---|" + "---|" * len(cols)]
+    for method, m in rows.items():
+        cells = []
+        for c in cols:
+            v = m.get(c)
+            if v is None:
+                cells.append("")
+            elif c == "interclass_cv":
+                cells.append(f"{v:.3f}")
+            else:
+                cells.append(f"{100 * v:.2f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def timing_table(timings: dict[str, dict[str, float]]) -> str:
+    lines = ["| stage | seconds |", "|---|---|"]
+    for stage, parts in timings.items():
+        for k, v in parts.items():
+            lines.append(f"| {stage} {k.removesuffix('_s')} | {v:.1f} |")
+    return "\n".join(lines)
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    log: Log = print,
+) -> ExperimentResult:
+    """Every variant of ``cfg`` (see :func:`dasl.config.variants`), then the comparison.
+
+    Layout: ``<out_dir>/<name>/config.yaml``; one sub-folder per variant when ``compare`` is
+    set (each with ``config.yaml``, ``metrics.json``, ``history.json``, ``checkpoints/``,
+    ``logs/``), and at the top ``metrics.json``, ``comparison.{json,md}``, ``timing.json``
+    and the PNG plots.
+    """
+    from dasl.plots import (
+        interclass_distance_stats,
+        plot_embedding_maps,
+        plot_interclass_distance_hist,
+        plot_training_curves,
+    )
+
+    t0 = time.perf_counter()
+    run_dir = Path(cfg.out_dir) / cfg.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    runs = variants(cfg)
+    single = cfg.compare is None
+    timings: dict[str, dict[str, float]] = {}
+    data = None
+    results: list[VariantResult] = []
+    for name, vcfg in runs:
+        vcfg = dataclasses.replace(vcfg, name=name)
+        # Variants that differ only in loss/regularizer share the loaded data.
+        if data is None or data.cfg != vcfg.data or data.seed != vcfg.seed:
+            data = MetricLearningData(vcfg.data, vcfg.seed)
+        vdir = run_dir if single else run_dir / name
+        res = train_variant(vcfg, vdir, resume=resume, callbacks=callbacks, log=log, data=data)
+        results.append(res)
+        timings[name] = res.timings
+
+    if results and results[0].checkpoint is None:  # not rank zero
+        return ExperimentResult(run_dir, results, None, {})
+
+    rows: dict[str, dict[str, float]] = {}
+    baseline = None
+    seed = cfg.seed
+    ks = tuple(cfg.eval.ks)
+    labels = results[0].labels
+    if cfg.eval.raw_baseline and data is not None and data.eval_sets.gallery is None:
+        tb = time.perf_counter()
+        raw = raw_pixels(data.eval_sets.query)
+        if raw is not None:
+            baseline = evaluate_embeddings(
+                raw[0], raw[1], ks, cfg.eval.distance, cfg.eval.nmi, seed
+            )
+            rows["raw pixels"] = {**baseline, **_cv(interclass_distance_stats, raw[0], raw[1], seed)}
+        timings["raw-pixel baseline"] = {"metrics_s": time.perf_counter() - tb}
+    for res in results:
+        rows[res.name] = {
+            **res.metrics, **_cv(interclass_distance_stats, res.embeddings, res.labels, seed)
+        }
+
+    if not single or baseline is not None:
+        table = comparison_table(rows, [k for k in ks if f"recall@{k}" in results[0].metrics])
+        atomic_write_json(run_dir / "comparison.json", rows)
+        atomic_write_text(run_dir / "comparison.md", table + "\n")
+        log("\n" + table)
+    if not single:
+        atomic_write_json(run_dir / "metrics.json", {r.name: r.metrics for r in results})
+
+    if cfg.eval.plots:
+        tp = time.perf_counter()
+        by_method = {r.name: r.embeddings for r in results}
+        class_names = list(getattr(data.eval_sets.query, "class_names", []) or []) or None
+        plot_embedding_maps(
+            by_method, labels, run_dir / "embedding_map.png", class_names=class_names,
+            max_points=cfg.eval.tsne_points, seed=seed,
+        )
+        plot_training_curves(
+            {r.name: _history_columns(r.history) for r in results}, run_dir / "training_curves.png"
+        )
+        plot_interclass_distance_hist(by_method, labels, run_dir / "interclass_distances.png",
+                                      seed=seed)
+        timings["plots"] = {"plots_s": time.perf_counter() - tp}
+    total = time.perf_counter() - t0
+    timings["total"] = {"total_s": total}
+    atomic_write_json(run_dir / "timing.json", timings)
+    log("\nWhere the time went:\n" + timing_table(timings))
+    log(f"\nRun folder: {run_dir}")
+    return ExperimentResult(run_dir, results, baseline, timings)
+
+
+def _cv(stats_fn: Callable[..., dict[str, Any]], emb: np.ndarray, lab: np.ndarray,
+        seed: int) -> dict[str, float]:
+    stats = stats_fn(emb, lab, max_pairs=200_000, seed=seed)
+    return {"interclass_cv": float(stats["cv"]), "interclass_mean": float(stats["mean"])}

@@ -1,0 +1,20 @@
+"""Learning-rate schedule: linear warm-up, then cosine decay (or constant), per optimizer step."""
+
+from __future__ import annotations
+
+import math
+
+
+def warmup_cosine_factor(step: int, total_steps: int, warmup_steps: int, cosine: bool = True) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based).
+
+    ``(step + 1) / warmup_steps`` during warm-up; then ``0.5 * (1 + cos(pi * t))`` with
+    ``t`` the fraction of the post-warm-up steps done (or 1 when ``cosine`` is False).
+    """
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if not cosine:
+        return 1.0
+    span = max(1, total_steps - warmup_steps)
+    t = min(1.0, (step - warmup_steps) / span)
+    return 0.5 * (1.0 + math.cos(math.pi * t))

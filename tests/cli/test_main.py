@@ -1,0 +1,123 @@
+"""The dasl command: help, one-line config errors, and a small end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from dasl.cli.main import main
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["train"], ["eval"], ["embed"], ["data"], ["data", "check"]]
+)
+def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    assert "usage: dasl" in capsys.readouterr().out
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("dasl: error: ")
+    return err[0]
+
+
+def test_unknown_key_exits_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "optim.lrr=0.1"]) == 2
+    assert "optim.lrr" in _one_line_error(capsys)
+
+
+def test_wrong_type_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("trainer:\n  epochs: ten\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    assert "trainer.epochs" in _one_line_error(capsys)
+
+
+def test_missing_data_root_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere"
+    assert main(["train", f"data.root={missing}", "data.name=cub200"]) == 2
+    line = _one_line_error(capsys)
+    assert "data.root" in line and str(missing) in line
+
+
+def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--config", str(tmp_path / "none.yaml")]) == 2
+    assert "none.yaml" in _one_line_error(capsys)
+
+
+def test_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--checkpoint", str(tmp_path / "x.ckpt")]) == 2
+    assert "x.ckpt" in _one_line_error(capsys)
+
+
+def test_compare_train_eval_embed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = {
+        "name": "cmp",
+        "out_dir": str(tmp_path / "runs"),
+        "data": {"name": "digits", "batch_size": 40, "m_per_class": 8, "batches_per_epoch": 3},
+        "model": {"backbone": "small_cnn", "embedding_dim": 16},
+        "trainer": {"epochs": 1, "progress_bar": False},
+        "eval": {"ks": [1, 2, 4], "tsne_points": 200},
+        "compare": {"proxyanchor": {"dar.lam": 0.0}, "dasl_pa": {"dar.lam": 1.0}},
+    }
+    path = tmp_path / "cmp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| raw pixels |" in out and "| dasl_pa |" in out and "Where the time went" in out
+    run = tmp_path / "runs" / "cmp"
+    comparison = json.loads((run / "comparison.json").read_text())
+    assert set(comparison) == {"raw pixels", "proxyanchor", "dasl_pa"}
+    assert (run / "comparison.md").read_text().startswith("| method |")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"proxyanchor", "dasl_pa"}
+    for name in ("embedding_map.png", "training_curves.png", "interclass_distances.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for variant in ("proxyanchor", "dasl_pa"):
+        assert (run / variant / "config.yaml").is_file()
+        assert (run / variant / "checkpoints" / "last.ckpt").is_file()
+
+    ckpt = run / "dasl_pa" / "checkpoints" / "best.ckpt"
+    out_json = tmp_path / "eval.json"
+    assert main(["eval", "--checkpoint", str(ckpt), "--out", str(out_json)]) == 0
+    evaluated = json.loads(out_json.read_text())
+    assert evaluated["map@r"] == pytest.approx(metrics["dasl_pa"]["map@r"], abs=1e-6)
+
+    emb_dir = tmp_path / "emb"
+    assert main(["embed", "--checkpoint", str(ckpt), "--out", str(emb_dir), "--faiss"]) == 0
+    emb = np.load(emb_dir / "embeddings.npy")
+    labels = np.load(emb_dir / "labels.npy")
+    assert emb.shape == (len(labels), 16)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    import faiss
+
+    index = faiss.read_index(str(emb_dir / "index.faiss"))
+    assert index.ntotal == len(labels)
+    _, nn = index.search(emb[:5], 1)
+    assert list(nn[:, 0]) == [0, 1, 2, 3, 4]
+
+
+def test_default_demo_falls_back_to_digits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dasl.data
+
+    monkeypatch.setattr(dasl.data, "fashion_mnist_available", lambda root=None: None)
+    argv = [
+        "train", "--out-dir", str(tmp_path), "trainer.epochs=1", "data.batches_per_epoch=2",
+        "eval.plots=false", "trainer.progress_bar=false",
+    ]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "Fashion-MNIST is not installed" in captured.err
+    cfg = yaml.safe_load((tmp_path / "demo" / "config.yaml").read_text())
+    assert cfg["data"]["name"] == "digits"
+    assert (tmp_path / "demo" / "comparison.md").is_file()

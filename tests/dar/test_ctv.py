@@ -1,0 +1,138 @@
+import math
+
+import pytest
+import torch
+from dar_reference import ctv_ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from dasl.dar import ctv_norm
+from dasl.dar.ctv import ctv_sum_l1, ctv_sum_linf
+from dasl.dar.exact_l2 import ctv_l2_columns
+
+MEASURES = ["l2", "l1", "linf", "l2sq"]
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("shape", [(2, 1), (5, 3), (9, 7), (13, 2)])
+def test_ctv_norm_matches_loops(measure, reduction, shape):
+    g = torch.Generator().manual_seed(shape[0] * 10 + shape[1])
+    m = torch.randn(*shape, generator=g, dtype=torch.float64)
+    m[-1] = m[0]  # a duplicate column
+    got = ctv_norm(m, measure, reduction)
+    want = ctv_ref(m.tolist(), measure, reduction)
+    assert got.dtype == torch.float64
+    assert float(got) == pytest.approx(want, rel=1e-10, abs=1e-12)
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_ctv_norm_float32_close_to_float64(measure):
+    m = torch.randn(40, 6, dtype=torch.float64)
+    got = ctv_norm(m.float(), measure)
+    assert got.dtype == torch.float32
+    assert float(got) == pytest.approx(float(ctv_norm(m, measure)), rel=1e-4)
+
+
+def test_blocked_kernels_any_block_size():
+    m = torch.randn(23, 4, dtype=torch.float64)
+    for block in (1, 5, 17, 10_000):
+        assert float(ctv_l2_columns(m, block)) == pytest.approx(ctv_ref(m.tolist(), "l2"))
+        assert float(ctv_sum_linf(m, block)) == pytest.approx(ctv_ref(m.tolist(), "linf"))
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("h_cols", [0, 1])
+def test_fewer_than_two_columns_is_zero_with_zero_grad(measure, h_cols):
+    m = torch.randn(h_cols, 3, requires_grad=True)
+    out = ctv_norm(m, measure, "mean")
+    assert float(out.detach()) == 0.0
+    out.backward()
+    assert m.grad is not None and torch.equal(m.grad, torch.zeros_like(m))
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_gradcheck_away_from_kinks(measure):
+    g = torch.Generator().manual_seed(3)
+    m = torch.randn(7, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: ctv_norm(x, measure, "mean"), (m,))
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_duplicate_and_zero_rows_give_finite_grads(measure):
+    m = torch.zeros(6, 4, requires_grad=True)
+    with torch.no_grad():
+        m[3:] = torch.tensor([1.0, 2.0, 2.0, -1.0])
+    out = ctv_norm(m, measure)
+    out.backward()
+    assert torch.isfinite(m.grad).all()
+
+
+def test_l1_ties_give_a_valid_subgradient():
+    # all equal: any antisymmetric sign choice; the sorted coefficients sum to zero per dim
+    m = torch.ones(5, 2, requires_grad=True)
+    ctv_sum_l1(m).backward()
+    assert torch.isfinite(m.grad).all()
+    assert torch.allclose(m.grad.sum(0), torch.zeros(2))
+
+
+def test_linf_subgradient_is_argmax_sign():
+    m = torch.tensor([[0.0, 0.0], [3.0, -1.0]], requires_grad=True)
+    ctv_sum_linf(m).backward()
+    assert torch.equal(m.grad, torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
+
+
+def test_bf16_under_autocast_computes_in_float32():
+    m = torch.randn(30, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = ctv_norm(m.to(torch.bfloat16), "l2")
+    assert got.dtype == torch.float32
+    want = ctv_norm(m.to(torch.bfloat16).float(), "l2")
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match=r"unknown measure 'l3'.*'l2', 'l1', 'linf', 'l2sq'"):
+        ctv_norm(torch.randn(3, 2), "l3")
+    with pytest.raises(ValueError, match="unknown reduction 'avg'"):
+        ctv_norm(torch.randn(3, 2), "l2", "avg")
+    with pytest.raises(ValueError, match="2-D tensor"):
+        ctv_norm(torch.randn(3), "l2")
+
+
+_mats = hnp.arrays(
+    dtype="float64",
+    shape=st.tuples(st.integers(2, 8), st.integers(1, 4)),
+    elements=st.floats(-10, 10, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=_mats, a=st.floats(-5, 5, allow_nan=False))
+def test_absolute_homogeneity(m, a):
+    t = torch.from_numpy(m)
+    for measure in ("l2", "l1", "linf"):
+        got = float(ctv_norm(a * t, measure))
+        assert got == pytest.approx(abs(a) * float(ctv_norm(t, measure)), rel=1e-9, abs=1e-9)
+    # l2sq is not a norm: it is 2-homogeneous instead
+    got = float(ctv_norm(a * t, "l2sq"))
+    assert got == pytest.approx(a * a * float(ctv_norm(t, "l2sq")), rel=1e-9, abs=1e-8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), rows=st.integers(2, 8), cols=st.integers(1, 4))
+def test_triangle_inequality(data, rows, cols):
+    el = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+    a = torch.from_numpy(data.draw(hnp.arrays("float64", (rows, cols), elements=el)))
+    b = torch.from_numpy(data.draw(hnp.arrays("float64", (rows, cols), elements=el)))
+    for measure in ("l2", "l1", "linf"):
+        lhs = float(ctv_norm(a + b, measure))
+        rhs = float(ctv_norm(a, measure)) + float(ctv_norm(b, measure))
+        assert lhs <= rhs + 1e-9 * (1 + rhs)
+
+
+def test_l2sq_breaks_triangle_inequality():
+    a = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    assert float(ctv_norm(2 * a, "l2sq")) > 2 * float(ctv_norm(a, "l2sq"))
+    assert math.isclose(float(ctv_norm(a, "l2sq")), 1.0)

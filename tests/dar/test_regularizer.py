@@ -1,0 +1,273 @@
+import itertools
+import math
+import statistics
+
+import pytest
+import torch
+from dar_reference import ctv_ref, diff_ref, exact_ref, g_measure, pair_columns
+
+from dasl.dar import DifferenceAlignmentRegularizer, difference_alignment
+from dasl.dar.pairs import chain_from_permutation
+
+MEASURES = ["l2", "l1", "linf", "l2sq"]
+DIFFS = ["signed", "abs"]
+REDS = ["sum", "mean"]
+BATCHES = [
+    (5, 1, [0, 1, 0, 2, 1]),
+    (8, 3, [0, 0, 1, 1, 2, 2, 3, 3]),
+    (12, 7, [0, 1, 2] * 4),
+    (9, 2, [4, 4, 4, 4, 4, 4, 1, 2, 2]),
+    (6, 4, [1] * 6),  # single class
+]
+
+
+def _batch(n, h, seed, duplicate=True):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, h, generator=g, dtype=torch.float64)
+    if duplicate and n > 3:
+        z[3] = z[0]  # a duplicate row (also creates equal differences)
+    return z
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("difference", DIFFS)
+@pytest.mark.parametrize("reduction", REDS)
+@pytest.mark.parametrize("batch", BATCHES, ids=lambda b: f"N{b[0]}h{b[1]}")
+def test_exact_matches_loops(measure, difference, reduction, batch):
+    n, h, labels = batch
+    z = _batch(n, h, seed=n * 7 + h)
+    want = exact_ref(z.tolist(), labels, measure, difference, reduction)
+    kernels = ["gram", "columns"] if measure == "l2" and difference == "signed" else ["auto"]
+    for kernel in kernels:
+        got = difference_alignment(
+            z, torch.tensor(labels), measure, "exact", difference, reduction, l2_kernel=kernel
+        )
+        assert got.dtype == torch.float64
+        assert float(got) == pytest.approx(want, rel=1e-9, abs=1e-10), kernel
+
+
+def _chain_ref(z, labels, measure, difference, reduction, num_chains, seed):
+    g = torch.Generator().manual_seed(seed)
+    vals = []
+    for _ in range(num_chains):
+        perm = torch.randperm(len(labels), generator=g).tolist()
+        src, dst = chain_from_permutation(perm, labels)
+        cols = [diff_ref(z[a], z[b], difference) for a, b in zip(src, dst, strict=True)]
+        vals.append(ctv_ref(cols, measure, reduction))
+    return sum(vals) / num_chains
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("difference", DIFFS)
+@pytest.mark.parametrize("reduction", REDS)
+@pytest.mark.parametrize("batch", BATCHES[:4], ids=lambda b: f"N{b[0]}h{b[1]}")
+def test_chain_matches_loops(measure, difference, reduction, batch):
+    n, h, labels = batch
+    z = _batch(n, h, seed=n + h)
+    reg = DifferenceAlignmentRegularizer(
+        measure,
+        "chain",
+        difference,
+        reduction,
+        num_chains=3,
+        generator=torch.Generator().manual_seed(11),
+    )
+    got = reg(z, torch.tensor(labels))
+    want = _chain_ref(z.tolist(), labels, measure, difference, reduction, 3, 11)
+    assert float(got) == pytest.approx(want, rel=1e-9, abs=1e-10)
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_poster_identity(measure):
+    labels = [0, 1, 2, 0, 1, 1, 3]
+    z = _batch(7, 3, seed=5).tolist()
+    cols = pair_columns(z, labels, "signed")
+    ordered = sum(
+        g_measure([a - b for a, b in zip(cols[p], cols[q], strict=True)], measure)
+        for p in range(len(cols))
+        for q in range(len(cols))
+        if p != q
+    )
+    zt = torch.tensor(z, dtype=torch.float64)
+    got = difference_alignment(zt, torch.tensor(labels), measure, reduction="sum")
+    assert ordered == pytest.approx(2 * float(got), rel=1e-10)
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("difference", DIFFS)
+def test_gradcheck_exact(measure, difference):
+    z = _batch(7, 3, seed=1, duplicate=False).requires_grad_()
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 2])
+    kernels = ["gram", "columns"] if measure == "l2" and difference == "signed" else ["auto"]
+    for kernel in kernels:
+
+        def f(x, kernel=kernel):
+            return difference_alignment(x, y, measure, difference=difference, l2_kernel=kernel)
+
+        assert torch.autograd.gradcheck(f, (z,))
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_gradcheck_chain_fixed_generator(measure):
+    z = _batch(8, 3, seed=2, duplicate=False).requires_grad_()
+    y = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+
+    def f(x):
+        g = torch.Generator().manual_seed(4)  # same chains on every evaluation
+        return difference_alignment(x, y, measure, "chain", num_chains=2, generator=g)
+
+    assert torch.autograd.gradcheck(f, (z,))
+
+
+def test_gram_and_columns_kernels_agree_on_gradient_float32():
+    g = torch.Generator().manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(30, 16, generator=g), dim=1)
+    y = torch.arange(10).repeat_interleave(3)
+    grads, vals = [], []
+    for kernel in ("gram", "columns"):
+        x = z.clone().requires_grad_()
+        v = difference_alignment(x, y, "l2", l2_kernel=kernel, block_elements=500)
+        v.backward()
+        grads.append(x.grad)
+        vals.append(float(v.detach()))
+    ref = difference_alignment(z.double(), y, "l2")
+    assert vals[0] == pytest.approx(float(ref), rel=1e-5)
+    assert vals[1] == pytest.approx(float(ref), rel=1e-5)
+    assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("difference", DIFFS)
+@pytest.mark.parametrize("estimator", ["exact", "chain"])
+def test_duplicates_and_zero_rows_finite_grad(measure, difference, estimator):
+    z = torch.zeros(6, 3)
+    z[4] = torch.tensor([1.0, 1.0, -2.0])
+    z[5] = z[4]
+    z.requires_grad_()
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    out = difference_alignment(
+        z, y, measure, estimator, difference, generator=torch.Generator().manual_seed(0)
+    )
+    out.backward()
+    assert torch.isfinite(out.detach()) and torch.isfinite(z.grad).all()
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("estimator", ["exact", "chain"])
+@pytest.mark.parametrize("labels", [[2, 2, 2, 2], [1], [0, 1]])
+def test_no_two_columns_gives_zero_and_zero_grad(measure, estimator, labels):
+    z = torch.randn(len(labels), 3, requires_grad=True)
+    out = difference_alignment(z, torch.tensor(labels), measure, estimator)
+    assert out.detach().item() == 0.0 and out.dtype == torch.float32
+    out.backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))
+
+
+def test_chain_expectation_matches_enumeration():
+    labels = [0, 0, 1, 1, 2]
+    z = _batch(5, 2, seed=9, duplicate=False)
+    zl = z.tolist()
+    values = []
+    for perm in itertools.permutations(range(5)):
+        src, dst = chain_from_permutation(list(perm), labels)
+        cols = [diff_ref(zl[a], zl[b], "signed") for a, b in zip(src, dst, strict=True)]
+        values.append(ctv_ref(cols, "l2", "mean"))
+    expect = statistics.fmean(values)
+    sd = statistics.pstdev(values)
+    draws = 3000
+    reg = DifferenceAlignmentRegularizer(
+        "l2", "chain", num_chains=draws, generator=torch.Generator().manual_seed(123)
+    )
+    got = float(reg(z, torch.tensor(labels)))
+    assert sd > 0
+    assert abs(got - expect) < 4 * sd / math.sqrt(draws)
+    # and it is not the exact estimator by accident
+    exact = float(difference_alignment(z, torch.tensor(labels), "l2"))
+    assert abs(exact - expect) > 1e-3
+
+
+def test_chain_reproducible_with_seed():
+    z = torch.randn(10, 4)
+    y = torch.arange(5).repeat(2)
+
+    def run(seed):
+        g = torch.Generator().manual_seed(seed)
+        return float(difference_alignment(z, y, "l2", "chain", generator=g))
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+@pytest.mark.parametrize("estimator", ["exact", "chain"])
+@pytest.mark.parametrize("measure", MEASURES)
+def test_bf16_autocast_gives_float32(estimator, measure):
+    z = torch.randn(12, 8)
+    y = torch.arange(4).repeat(3)
+    zb = z.to(torch.bfloat16).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = difference_alignment(
+            zb, y, measure, estimator, generator=torch.Generator().manual_seed(0)
+        )
+    assert out.dtype == torch.float32
+    want = difference_alignment(
+        zb.detach().float(), y, measure, estimator, generator=torch.Generator().manual_seed(0)
+    )
+    assert float(out.detach()) == pytest.approx(float(want), rel=1e-5)
+    out.backward()
+    assert zb.grad.dtype == torch.bfloat16 and torch.isfinite(zb.grad.float()).all()
+
+
+def test_fp16_input_and_float64():
+    z = torch.randn(8, 3)
+    y = torch.tensor([0, 1] * 4)
+    assert difference_alignment(z.half(), y).dtype == torch.float32
+    assert difference_alignment(z.double(), y).dtype == torch.float64
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"measure": "cosine"}, "unknown measure 'cosine'; valid choices are 'l2', 'l1'"),
+        ({"estimator": "mc"}, "unknown estimator 'mc'; valid choices are 'exact', 'chain'"),
+        ({"difference": "sq"}, "unknown difference 'sq'; valid choices are 'signed', 'abs'"),
+        ({"reduction": "none"}, "unknown reduction 'none'; valid choices are 'sum', 'mean'"),
+        ({"num_chains": 0}, "num_chains must be an integer >= 1, got 0"),
+    ],
+)
+def test_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DifferenceAlignmentRegularizer(**kwargs)
+    with pytest.raises(ValueError, match=message):
+        difference_alignment(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("z", "y", "message"),
+    [
+        (torch.randn(4), torch.tensor([0, 1, 0, 1]), "embeddings must be 2-D"),
+        (torch.randn(4, 2), torch.tensor([[0, 1, 0, 1]]), "labels must be 1-D"),
+        (
+            torch.randn(100, 2),
+            torch.zeros(99, dtype=torch.long),
+            "labels has 99 entries, embeddings has 100 rows",
+        ),
+        (torch.randn(0, 2), torch.zeros(0, dtype=torch.long), "empty batch"),
+        (torch.randn(4, 2), torch.tensor([0.0, 1.0, 0.0, 1.0]), "integer class ids"),
+        (torch.randn(4, 2), torch.device("meta"), "labels are on meta but embeddings are on cpu"),
+        (
+            torch.tensor([[0.0, 1.0], [float("nan"), 0.0]]),
+            torch.tensor([0, 1]),
+            "NaN or inf",
+        ),
+        (
+            torch.tensor([[0.0, 1.0], [float("inf"), 0.0]]),
+            torch.tensor([0, 1]),
+            "NaN or inf",
+        ),
+    ],
+)
+def test_bad_inputs(z, y, message):
+    if isinstance(y, torch.device):
+        y = torch.zeros(z.shape[0], dtype=torch.long, device=y)
+    with pytest.raises(ValueError, match=message):
+        DifferenceAlignmentRegularizer()(z, y)

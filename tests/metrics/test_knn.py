@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import torch
+from reference import ranked, scores64, tie_data
+
+from dasl.metrics import knn
+
+DISTANCES = ["cosine", "euclidean", "dot"]
+
+
+def _ref_knn(q, g, k, distance, exclude_self):
+    order = ranked(q, g, distance, exclude_self)
+    idx = np.array([row[:k] for row in order])
+    s = scores64(q, g, distance)
+    sc = np.take_along_axis(s, idx, axis=1)
+    if distance == "cosine":
+        dist = 1 - sc
+    elif distance == "euclidean":
+        dist = np.sqrt(np.maximum(-sc, 0))
+    else:
+        dist = -sc
+    return dist, idx
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize(("n", "d", "k"), [(5, 3, 4), (37, 8, 5), (120, 16, 12)])
+def test_self_gallery_matches_reference(distance, n, d, k):
+    x = np.random.default_rng(n * d).normal(size=(n, d)).astype(np.float32)
+    dist, idx = knn(x, k=k, distance=distance)
+    rdist, ridx = _ref_knn(x, x, k, distance, exclude_self=True)
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+    np.testing.assert_allclose(dist.numpy(), rdist, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize(("nq", "ng", "k"), [(1, 9, 9), (23, 40, 7), (64, 15, 3)])
+def test_separate_gallery_matches_reference(distance, nq, ng, k):
+    rng = np.random.default_rng(nq + ng)
+    q = rng.normal(size=(nq, 6)).astype(np.float32)
+    g = rng.normal(size=(ng, 6)).astype(np.float32)
+    dist, idx = knn(torch.from_numpy(q), torch.from_numpy(g), k=k, distance=distance)
+    rdist, ridx = _ref_knn(q, g, k, distance, exclude_self=False)
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+    np.testing.assert_allclose(dist.numpy(), rdist, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize("chunk", [1, 7, None])
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_ties_broken_by_smaller_index(distance, chunk, symmetric):
+    x = tie_data(61, seed=3)
+    k = 20
+    _, idx = knn(x, k=k, distance=distance, chunk_size=chunk, symmetric=symmetric)
+    _, ridx = _ref_knn(x, x, k, distance, exclude_self=True)
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+
+
+def test_self_excluded_by_index_not_by_position():
+    # Exact duplicates: column 0 may be the duplicate, and the duplicate must stay a neighbour.
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    for symmetric in (True, False):
+        _, idx = knn(x, k=2, symmetric=symmetric)
+        for i in range(4):
+            assert i not in idx[i].tolist()
+        assert idx[0].tolist() == [1, 3]
+        assert idx[1].tolist() == [0, 3]
+        assert idx[3].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_chunking_and_symmetry_invariance(distance):
+    x = torch.randn(61, 10, generator=torch.Generator().manual_seed(0))
+    base_d, base_i = knn(x, k=9, distance=distance, chunk_size=61, symmetric=False)
+    for chunk in (1, 7, 61, None):
+        for sym in (True, False):
+            d, i = knn(x, k=9, distance=distance, chunk_size=chunk, symmetric=sym)
+            assert torch.equal(i, base_i), (chunk, sym)
+            torch.testing.assert_close(d, base_d, atol=1e-5, rtol=1e-5)
+
+
+def test_k_equals_gallery_minus_self():
+    x = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
+    _, idx = knn(x, k=5)
+    assert all(sorted(row) == [j for j in range(6) if j != i] for i, row in enumerate(idx.tolist()))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": np.zeros((3,)), "k": 1}, "2-D"),
+        ({"query": np.zeros((0, 3)), "k": 1}, "empty"),
+        ({"query": np.array([[0.0, np.nan], [1, 1]]), "k": 1}, "NaN"),
+        ({"query": np.ones((4, 2)), "k": 4}, "minus self"),
+        ({"query": np.ones((4, 2)), "k": 0}, "positive int"),
+        ({"query": np.ones((4, 2)), "k": 1, "distance": "manhattan"}, "unknown distance"),
+        ({"query": np.ones((4, 2)), "gallery": np.ones((4, 3)), "k": 1}, "dimension"),
+        ({"query": np.ones((4, 2)), "gallery": np.ones((3, 2)), "k": 4}, "between 1 and"),
+        (
+            {"query": np.ones((4, 2)), "gallery": np.ones((3, 2)), "k": 1, "exclude_self": True},
+            "exclude_self",
+        ),
+        ({"query": np.ones((4, 2)), "k": 1, "chunk_size": 0}, "chunk_size"),
+    ],
+)
+def test_bad_inputs_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        knn(**kwargs)

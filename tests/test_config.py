@@ -1,0 +1,92 @@
+"""Config loading, validation and overrides: every error names the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from dasl.config import (
+    ConfigError,
+    ExperimentConfig,
+    apply_overrides,
+    config_from_dict,
+    dump_config,
+    load_config,
+    parse_override,
+    variants,
+)
+
+
+def test_default_config_loads_with_two_variants() -> None:
+    cfg = load_config()
+    names = [name for name, _ in variants(cfg)]
+    assert names == ["proxyanchor", "dasl_pa"]
+    runs = dict(variants(cfg))
+    assert runs["proxyanchor"].dar.lam == 0.0
+    assert runs["dasl_pa"].dar.lam > 0
+    # Same seed, data and budget for both variants.
+    assert runs["proxyanchor"].data == runs["dasl_pa"].data
+    assert runs["proxyanchor"].trainer == runs["dasl_pa"].trainer
+    assert runs["proxyanchor"].seed == runs["dasl_pa"].seed
+
+
+def test_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"optim\.lrr: unknown key"):
+        config_from_dict({"optim": {"lrr": 0.1}})
+    with pytest.raises(ConfigError, match=r"^bogus: unknown key"):
+        config_from_dict({"bogus": 1})
+
+
+def test_wrong_type_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"trainer\.epochs: expected int, got 'ten'"):
+        config_from_dict({"trainer": {"epochs": "ten"}})
+    with pytest.raises(ConfigError, match=r"data\.batch_size: expected int"):
+        config_from_dict({"data": {"batch_size": 1.5}})
+    with pytest.raises(ConfigError, match=r"eval\.ks\[1\]: expected int"):
+        config_from_dict({"eval": {"ks": [1, "x"]}})
+    # bool is not an int, an int is a fine float
+    with pytest.raises(ConfigError, match=r"trainer\.epochs"):
+        config_from_dict({"trainer": {"epochs": True}})
+    assert config_from_dict({"optim": {"lr": 1}}).optim.lr == 1.0
+
+
+def test_overrides_parse_and_apply() -> None:
+    assert parse_override("optim.lr=3e-4") == ("optim.lr", 3e-4)
+    assert parse_override("dar.lam=0") == ("dar.lam", 0)
+    assert parse_override("data.root=null") == ("data.root", None)
+    assert parse_override("eval.ks=[1,10]") == ("eval.ks", [1, 10])
+    cfg = apply_overrides(ExperimentConfig(), {"optim.lr": 3e-4, "dar.lam": 0.5})
+    assert cfg.optim.lr == 3e-4 and cfg.dar.lam == 0.5
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        parse_override("optim.lr")
+    with pytest.raises(ConfigError, match=r"optim\.nope: unknown key"):
+        apply_overrides(ExperimentConfig(), {"optim.nope": 1})
+    with pytest.raises(ConfigError, match=r"nope\.lr: unknown key|nope: unknown key"):
+        apply_overrides(ExperimentConfig(), {"nope.lr": 1})
+
+
+def test_compare_variants_validated_up_front() -> None:
+    with pytest.raises(ConfigError, match=r"compare\.bad: .*dar\.lamda: unknown key"):
+        config_from_dict({"compare": {"ok": {"dar.lam": 1.0}, "bad": {"dar.lamda": 1.0}}})
+
+
+def test_yaml_file_nested_compare_and_errors(tmp_path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\ncompare:\n  a:\n    dar:\n      lam: 2\n  b: {}\n")
+    cfg = load_config(p, ["seed=3"])
+    runs = dict(variants(cfg))
+    assert runs["a"].dar.lam == 2.0 and runs["b"].dar.lam == 0.0
+    assert runs["a"].seed == 3
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="mapping at the top level"):
+        load_config(bad)
+
+
+def test_dump_round_trip() -> None:
+    import yaml
+
+    cfg = load_config()
+    again = config_from_dict(yaml.safe_load(dump_config(cfg)))
+    assert again == cfg
