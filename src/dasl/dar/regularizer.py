@@ -20,8 +20,9 @@ L2_KERNELS: tuple[str, ...] = ("auto", "gram", "columns")
 
 
 def _use_gram(n: int, h: int, kernel: str) -> bool:
-    """Gram tiles cost a few gathers per entry, matmul tiles ~h multiply-adds: measured on CPU
-    (benchmarks/dar_speed.py), the Gram kernel wins once h is more than a small multiple of 1."""
+    """Gram tiles cost ~a dozen cheap passes per entry, matmul tiles ``3 x 2h`` flops per entry
+    (forward tile plus two gradient matmuls). Measured on 1 CPU thread, N=120, 60 classes:
+    h=512 Gram 0.11-0.18 s vs columns several seconds; the two meet around h ~ 8-16."""
     if kernel != "auto":
         return kernel == "gram"
     return h >= 16
@@ -135,7 +136,8 @@ def difference_alignment(
     - ``estimator="chain"``: per chain, a random permutation (``torch.randperm`` with
       ``generator``) arranged by ``pairs.chain_from_permutation`` into ``b_0 .. b_n`` with
       differing consecutive labels; CTV of the ``n`` columns ``d(b_t, b_{t+1})`` (mean: divided
-      by ``n (n - 1) / 2``), averaged over ``num_chains`` chains.
+      by ``n (n - 1) / 2``), averaged over ``num_chains`` chains (a chain with fewer than two
+      columns counts as 0). Labels are read on the host to build the chain (one device sync).
 
     ``G`` is ``measure``: ``"l2"``, ``"l1"``, ``"linf"`` (norms) or ``"l2sq"`` (squared l2,
     not a norm). Fewer than two columns (one class, ``N < 2``) give exactly 0 with a zero
