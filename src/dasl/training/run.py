@@ -4,6 +4,7 @@ the run folder (config, metrics, checkpoints, logs, plots)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ from dasl.training.module import MetricLearningModule
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
 Log = Callable[[str], None]
+
+# Lightning's start-up chatter (accelerator lines, tips) buries the results table; its
+# warnings still show.
+for _name in ("lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class RunInterrupted(RuntimeError):
