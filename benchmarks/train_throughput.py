@@ -54,12 +54,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.batches, args.epochs, args.rounds = 3, 2, 1
     base = dataclasses.replace(load_config(args.config), compare=None)
-    base = apply_overrides(base, {
-        "data.batches_per_epoch": args.batches, "data.val_split": None,
-        "trainer.epochs": args.epochs, "trainer.progress_bar": False,
-        **dict(parse_override(o) for o in args.overrides),
-    })
-    data = MetricLearningData(base.data, base.seed)
+    base = apply_overrides(
+        base,
+        {
+            "data.batches_per_epoch": args.batches,
+            "data.val_split": None,
+            "trainer.epochs": args.epochs,
+            "trainer.progress_bar": False,
+            **dict(parse_override(o) for o in args.overrides),
+        },
+    )
+    data = MetricLearningData.for_experiment(base)
     rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
     with tempfile.TemporaryDirectory() as tmp:
         for rnd in range(args.rounds):
@@ -73,14 +78,25 @@ def main(argv: list[str] | None = None) -> None:
     for name, values in rates.items():
         med = statistics.median(values)
         ratios = [v / b for v, b in zip(values, rates["no DAR"], strict=True)]
-        rows.append({"setting": name, "images_per_s": med, "ratio_vs_no_dar": med / ref,
-                     "median_paired_ratio": statistics.median(ratios)})
-    table = format_table(rows, ["setting", "images_per_s", "ratio_vs_no_dar",
-                                "median_paired_ratio"])
-    print(f"\nbatch {base.data.batch_size}, {base.model.backbone}, "
-          f"{args.batches} batches x {args.epochs} epochs x {args.rounds} rounds\n{table}")
-    write_results("train_throughput_quick" if args.quick else "train_throughput", {
-        "config": base.to_dict(), "rates": rates, "rows": rows, "table": table})
+        rows.append(
+            {
+                "setting": name,
+                "images_per_s": med,
+                "ratio_vs_no_dar": med / ref,
+                "median_paired_ratio": statistics.median(ratios),
+            }
+        )
+    table = format_table(
+        rows, ["setting", "images_per_s", "ratio_vs_no_dar", "median_paired_ratio"]
+    )
+    print(
+        f"\nbatch {base.data.batch_size}, {base.model.backbone}, "
+        f"{args.batches} batches x {args.epochs} epochs x {args.rounds} rounds\n{table}"
+    )
+    write_results(
+        "train_throughput_quick" if args.quick else "train_throughput",
+        {"config": base.to_dict(), "rates": rates, "rows": rows, "table": table},
+    )
 
 
 if __name__ == "__main__":

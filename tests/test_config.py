@@ -90,3 +90,29 @@ def test_dump_round_trip() -> None:
     cfg = load_config()
     again = config_from_dict(yaml.safe_load(dump_config(cfg)))
     assert again == cfg
+
+
+def test_named_choices_validated_in_every_variant() -> None:
+    bad = {"a": {"dar.lam": 0.0}, "b": {"dar.measure": "l3"}}
+    with pytest.raises(ConfigError, match=r"compare\.b: dar\.measure: unknown value 'l3'"):
+        config_from_dict({"compare": bad})
+    for key, value in [
+        ("loss.name", "proxy_anchor"),
+        ("data.sampler", "rnd"),
+        ("optim.scheduler", "cos"),
+        ("model.backbone", "vgg"),
+    ]:
+        section, field = key.split(".")
+        with pytest.raises(ConfigError, match=rf"{key}: unknown value"):
+            config_from_dict({section: {field: value}})
+
+
+def test_settings_that_do_not_fit_are_errors() -> None:
+    with pytest.raises(ConfigError, match=r"loss\.alpha: not used by loss 'npair'"):
+        config_from_dict({"loss": {"name": "npair", "alpha": 16}})
+    with pytest.raises(ConfigError, match=r"data\.batch_size: 10 is not a multiple"):
+        config_from_dict({"data": {"batch_size": 10, "m_per_class": 4}})
+    with pytest.raises(ConfigError, match=r"optim\.warmup_epochs"):
+        config_from_dict({"optim": {"warmup_epochs": 5}, "trainer": {"epochs": 5}})
+    with pytest.raises(ConfigError, match=r"compare\.x\.data\.name: variants share the data"):
+        config_from_dict({"compare": {"x": {"data.name": "digits"}}})

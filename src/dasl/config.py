@@ -12,6 +12,7 @@ comparison table. The default demo config uses it for ProxyAnchor vs DASL-PA.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import types
@@ -230,6 +231,80 @@ def _build(cls: Any, mapping: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
+SAMPLERS = ("m_per_class", "random")
+SCHEDULERS = ("cosine", "constant")
+LOSS_SETTINGS = {
+    "margin": ("proxyanchor", "triplet"),
+    "alpha": ("proxyanchor",),
+    "temperature": ("supcon",),
+}
+"""Which losses each optional ``loss.*`` setting applies to (elsewhere it is an error)."""
+SHARED_IN_COMPARE = ("data.", "seed")
+"""Compare variants share data and seed: that is what makes them comparable."""
+
+
+def _check_choice(key: str, value: object, valid: tuple[str, ...] | list[str]) -> None:
+    if value not in valid:
+        raise ConfigError(f"{key}: unknown value {value!r}; choose one of {', '.join(valid)}")
+
+
+def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
+    """Check that every named choice exists and that settings fit together.
+
+    Run for the base config and each ``compare`` variant before anything trains, so a typo
+    in the last variant does not surface after the first has trained for an hour.
+    """
+    from dasl.dar.measures import DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
+    from dasl.data.registry import DATASET_NAMES
+    from dasl.data.transforms import KINDS
+    from dasl.metrics.validation import DISTANCES
+    from dasl.models.backbones import BACKBONES
+    from dasl.models.pooling import POOLINGS
+    from dasl.training.losses import LOSS_NAMES
+
+    pre = f"{prefix}: " if prefix else ""
+    try:
+        _check_choice("data.name", cfg.data.name, DATASET_NAMES)
+        _check_choice("data.sampler", cfg.data.sampler, SAMPLERS)
+        _check_choice("data.transform", cfg.data.transform, KINDS)
+        _check_choice("model.backbone", cfg.model.backbone, BACKBONES)
+        _check_choice("model.pooling", cfg.model.pooling, POOLINGS)
+        _check_choice("loss.name", cfg.loss.name, LOSS_NAMES)
+        _check_choice("dar.measure", cfg.dar.measure, MEASURES)
+        _check_choice("dar.estimator", cfg.dar.estimator, ESTIMATORS)
+        _check_choice("dar.difference", cfg.dar.difference, DIFFERENCES)
+        _check_choice("dar.reduction", cfg.dar.reduction, REDUCTIONS)
+        _check_choice("optim.scheduler", cfg.optim.scheduler, SCHEDULERS)
+        _check_choice("eval.distance", cfg.eval.distance, DISTANCES)
+        for setting, losses in LOSS_SETTINGS.items():
+            if getattr(cfg.loss, setting) is not None and cfg.loss.name not in losses:
+                raise ConfigError(
+                    f"loss.{setting}: not used by loss {cfg.loss.name!r} (only by "
+                    f"{', '.join(losses)}); remove it"
+                )
+        if cfg.dar.lam < 0:
+            raise ConfigError(f"dar.lam: must be >= 0, got {cfg.dar.lam}")
+        if cfg.dar.num_chains < 1:
+            raise ConfigError(f"dar.num_chains: must be >= 1, got {cfg.dar.num_chains}")
+        if cfg.data.sampler == "m_per_class" and cfg.data.batch_size % cfg.data.m_per_class:
+            raise ConfigError(
+                f"data.batch_size: {cfg.data.batch_size} is not a multiple of "
+                f"data.m_per_class ({cfg.data.m_per_class})"
+            )
+        if cfg.trainer.epochs < 1:
+            raise ConfigError(f"trainer.epochs: must be >= 1, got {cfg.trainer.epochs}")
+        if cfg.optim.warmup_epochs >= cfg.trainer.epochs:
+            raise ConfigError(
+                f"optim.warmup_epochs: {cfg.optim.warmup_epochs} must be smaller than "
+                f"trainer.epochs ({cfg.trainer.epochs}), or the learning rate never peaks"
+            )
+        if any(k < 1 for k in cfg.eval.ks):
+            raise ConfigError(f"eval.ks: every K must be >= 1, got {cfg.eval.ks}")
+    except ConfigError as exc:
+        raise ConfigError(f"{pre}{exc}") from None
+    return cfg
+
+
 def config_from_dict(mapping: dict[str, Any]) -> ExperimentConfig:
     """Build and validate an :class:`ExperimentConfig` from a nested mapping."""
     cfg = _build(ExperimentConfig, mapping, "")
@@ -237,8 +312,17 @@ def config_from_dict(mapping: dict[str, Any]) -> ExperimentConfig:
         for variant, overrides in cfg.compare.items():
             if not isinstance(overrides, dict):
                 raise ConfigError(f"compare.{variant}: expected a mapping of dotted overrides")
+            for key in overrides:
+                if key.startswith(SHARED_IN_COMPARE):
+                    raise ConfigError(
+                        f"compare.{variant}.{key}: variants share the data and the seed so "
+                        "that they are comparable; set it for the whole config instead"
+                    )
             # Validate every variant now, not after the first one has trained for minutes.
-            apply_overrides(cfg, overrides, prefix=f"compare.{variant}")
+            variant_cfg = apply_overrides(cfg, overrides, prefix=f"compare.{variant}")
+            validate(dataclasses.replace(variant_cfg, compare=None), f"compare.{variant}")
+    else:
+        validate(cfg)
     return cfg
 
 
@@ -256,10 +340,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"{key}: cannot parse value {raw!r}: {exc}") from None
     # YAML 1.1 reads "1e-3" as a string; users mean a number.
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value) if any(c in value for c in ".eE") else value
-        except ValueError:
-            pass
     return key, value
 
 
@@ -301,7 +383,9 @@ def _normalize_compare_keys(mapping: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> ExperimentConfig:
     """Load a YAML config (the packaged default demo when ``path`` is None) and apply overrides."""
     if path is None:
         text = resources.files("dasl").joinpath("configs/default.yaml").read_text()

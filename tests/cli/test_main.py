@@ -12,9 +12,7 @@ import yaml
 from dasl.cli.main import main
 
 
-@pytest.mark.parametrize(
-    "argv", [[], ["train"], ["eval"], ["embed"], ["data"], ["data", "check"]]
-)
+@pytest.mark.parametrize("argv", [[], ["train"], ["eval"], ["embed"], ["data"], ["data", "check"]])
 def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--help"])
@@ -41,7 +39,9 @@ def test_wrong_type_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "trainer.epochs" in _one_line_error(capsys)
 
 
-def test_missing_data_root_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_data_root_exits_nonzero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "nowhere"
     assert main(["train", f"data.root={missing}", "data.name=cub200"]) == 2
     line = _one_line_error(capsys)
@@ -112,8 +112,13 @@ def test_default_demo_falls_back_to_digits(
 
     monkeypatch.setattr(dasl.data, "fashion_mnist_available", lambda root=None: None)
     argv = [
-        "train", "--out-dir", str(tmp_path), "trainer.epochs=1", "data.batches_per_epoch=2",
-        "eval.plots=false", "trainer.progress_bar=false",
+        "train",
+        "--out-dir",
+        str(tmp_path),
+        "trainer.epochs=1",
+        "data.batches_per_epoch=2",
+        "eval.plots=false",
+        "trainer.progress_bar=false",
     ]
     assert main(argv) == 0
     captured = capsys.readouterr()

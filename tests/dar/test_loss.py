@@ -145,3 +145,25 @@ def test_errors():
         TwoViewDASLLoss(losses.NTXentLoss())(torch.randn(4, 3), torch.randn(4))
     with pytest.raises(ValueError, match="labels has 11 entries, embeddings has 12 rows"):
         DASLLoss(losses.ContrastiveLoss(), lam=1.0)(z, y[:11])
+
+
+def test_two_argument_base_loss_works() -> None:
+    """METHOD.md: any loss with the signature (embeddings, labels) must work."""
+    torch.manual_seed(0)
+    z = torch.randn(10, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+
+    def plain(e: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
+        return e.pow(2).mean() + 0 * lab.sum()
+
+    reg = DifferenceAlignmentRegularizer()
+    loss = DASLLoss(plain, regularizer=reg, lam=0.1)
+    expected = plain(z, y) + 0.1 * reg(z, y)
+    assert torch.allclose(loss(z, y), expected)
+    assert list(loss.loss_parameters()) == []
+
+    class TwoArg(torch.nn.Module):
+        def forward(self, e: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
+            return e.abs().mean()
+
+    assert torch.allclose(DASLLoss(TwoArg(), lam=0.0)(z, y), z.abs().mean())

@@ -106,3 +106,29 @@ def test_errors():
         MPerClassBatchSampler(labels, 2, 4, rank=2, world_size=2)
     with pytest.raises(ValueError, match=r"num_batches must be >= 1"):
         MPerClassBatchSampler(labels, 2, 4, num_batches=0)
+
+
+def test_random_batch_sampler_epochs_ranks_and_errors():
+    from dasl.data import RandomBatchSampler
+
+    s = RandomBatchSampler(50, batch_size=8, seed=3)
+    assert len(s) == 50 // 8
+    first = list(s)
+    assert all(len(b) == 8 for b in first)
+    flat = [i for b in first for i in b]
+    assert len(set(flat)) == len(flat)  # one permutation: no repeats within an epoch
+    assert list(s) == first  # same epoch, same batches
+    s.set_epoch(1)
+    assert list(s) != first
+    # Wrap-around when more batches are asked for than one permutation holds.
+    long = RandomBatchSampler(10, batch_size=4, num_batches=7)
+    assert sum(len(b) for b in long) == 28
+    # Ranks get distinct batches of the same global sequence.
+    r0 = list(RandomBatchSampler(64, batch_size=8, seed=1, rank=0, world_size=2))
+    r1 = list(RandomBatchSampler(64, batch_size=8, seed=1, rank=1, world_size=2))
+    assert len(r0) == len(r1) == 4
+    assert not set(map(tuple, r0)) & set(map(tuple, r1))
+    with pytest.raises(ValueError, match="larger than the dataset"):
+        RandomBatchSampler(5, batch_size=8)
+    with pytest.raises(ValueError, match="empty dataset"):
+        RandomBatchSampler(0, batch_size=1)

@@ -47,41 +47,43 @@ def _fail(message: str) -> int:
 # ---------------------------------------------------------------------- train
 
 
-def _check_paths(cfg: ExperimentConfig) -> None:
+def _check_paths(cfg: ExperimentConfig, *, pretrained_file: bool = True) -> None:
     root = cfg.data.root
     if root is not None and not Path(root).exists():
         raise UserError(f"data.root: no such file or directory: {root}")
+    if not pretrained_file:
+        return
     pretrained = cfg.model.pretrained
     if isinstance(pretrained, str) and not Path(pretrained).is_file():
         raise UserError(f"model.pretrained: no such file: {pretrained}")
 
 
-def _default_demo_data(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Fashion-MNIST when it is installed, else digits with a notice."""
+def _default_demo_data(cfg: ExperimentConfig, user_keys: set[str]) -> ExperimentConfig:
+    """Fashion-MNIST when it is installed (or given by data.root), else digits with a notice.
+
+    The digits budget replaces the demo's, except for keys the user set on the command line.
+    """
     from dasl.data import fashion_mnist_available
 
-    if cfg.data.name == "fashion-mnist" and cfg.data.root is None:
-        if fashion_mnist_available() is None:
-            print(
-                "notice: Fashion-MNIST is not installed (Debian: apt-get install "
-                "dataset-fashion-mnist; or pass data.root=DIR with the four IDX .gz files); "
-                "running the demo on scikit-learn's digits instead.",
-                file=sys.stderr,
-            )
-            return apply_overrides(cfg, DIGITS_FALLBACK)
+    default_fmnist = cfg.data.name == "fashion-mnist" and cfg.data.root is None
+    if default_fmnist and fashion_mnist_available() is None:
+        print(
+            "notice: Fashion-MNIST is not installed (Debian: apt-get install "
+            "dataset-fashion-mnist; or pass data.root=DIR with the four IDX .gz files); "
+            "running the demo on scikit-learn's digits instead.",
+            file=sys.stderr,
+        )
+        fallback = {k: v for k, v in DIGITS_FALLBACK.items() if k not in user_keys}
+        return apply_overrides(cfg, fallback)
     return cfg
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from dasl.training.run import RunInterrupted, run_experiment
 
+    cfg = load_config(args.config, args.overrides)
     if args.config is None:
-        # The digits fallback replaces the data budget first; the user's overrides still win.
-        cfg = _default_demo_data(load_config(None))
-        if args.overrides:
-            cfg = apply_overrides(cfg, dict(parse_override(o) for o in args.overrides))
-    else:
-        cfg = load_config(args.config, args.overrides)
+        cfg = _default_demo_data(cfg, {parse_override(o)[0] for o in args.overrides})
     extra = {}
     if args.name is not None:
         extra["name"] = args.name
@@ -101,16 +103,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- eval/embed
 
 
-def _load_module(path: str):  # noqa: ANN202 - Lightning type is heavy to import here
-    from dasl.training.module import MetricLearningModule
+def _load_module(path: str):  # -> MetricLearningModule (Lightning is imported lazily)
+    from dasl.training.module import load_module
 
     ckpt = Path(path)
     if not ckpt.is_file():
         raise UserError(f"--checkpoint: no such file: {ckpt}")
-    return MetricLearningModule.load_from_checkpoint(ckpt, map_location="cpu")
+    return load_module(ckpt)
 
 
-def _eval_config(module, args: argparse.Namespace) -> ExperimentConfig:  # noqa: ANN001
+def _eval_config(module, args: argparse.Namespace) -> ExperimentConfig:
     cfg: ExperimentConfig = module.cfg
     overrides: dict[str, object] = {}
     if args.dataset is not None:
@@ -121,7 +123,7 @@ def _eval_config(module, args: argparse.Namespace) -> ExperimentConfig:  # noqa:
     if args.max_per_class is not None:
         overrides["data.eval_max_per_class"] = args.max_per_class
     cfg = apply_overrides(cfg, overrides) if overrides else cfg
-    _check_paths(cfg)
+    _check_paths(cfg, pretrained_file=False)
     return cfg
 
 
@@ -132,7 +134,7 @@ def _device() -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from dasl.training.datamodule import eval_loader, load_split
+    from dasl.training.datamodule import MetricLearningData, eval_loader, load_split
     from dasl.training.evaluate import embed, evaluate_embeddings
     from dasl.utils.io import atomic_write_json
 
@@ -140,14 +142,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = _eval_config(module, args)
     device = _device()
     module = module.to(device)
+    norm = MetricLearningData.normalization_for(cfg)
     ref = ref_labels = None
     if args.split == "query-gallery" or (args.split is None and cfg.data.query_split):
-        qs = load_split(cfg.data, cfg.data.query_split or "query", train=False, seed=cfg.seed)
-        gs = load_split(cfg.data, cfg.data.gallery_split or "gallery", train=False, seed=cfg.seed)
+        qs = load_split(cfg.data, cfg.data.query_split or "query", False, cfg.seed, norm)
+        gs = load_split(cfg.data, cfg.data.gallery_split or "gallery", False, cfg.seed, norm)
         emb, labels = embed(module, eval_loader(qs, cfg.data), device)
         ref, ref_labels = embed(module, eval_loader(gs, cfg.data), device)
     else:
-        ds = load_split(cfg.data, args.split or cfg.data.test_split, train=False, seed=cfg.seed)
+        ds = load_split(cfg.data, args.split or cfg.data.test_split, False, cfg.seed, norm)
         emb, labels = embed(module, eval_loader(ds, cfg.data), device)
     ks = tuple(args.ks) if args.ks else tuple(cfg.eval.ks)
     metrics = evaluate_embeddings(
@@ -165,7 +168,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from dasl.metrics import build_faiss_index, save_faiss_index
-    from dasl.training.datamodule import eval_loader, load_split
+    from dasl.training.datamodule import MetricLearningData, eval_loader, load_split
     from dasl.training.evaluate import embed
     from dasl.utils.io import atomic_write_bytes
 
@@ -173,7 +176,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     cfg = _eval_config(module, args)
     device = _device()
     module = module.to(device)
-    ds = load_split(cfg.data, args.split or cfg.data.test_split, train=False, seed=cfg.seed)
+    norm = MetricLearningData.normalization_for(cfg)
+    ds = load_split(cfg.data, args.split or cfg.data.test_split, False, cfg.seed, norm)
     emb, labels = embed(module, eval_loader(ds, cfg.data), device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,9 @@ class DASLLoss(nn.Module):
 
     def loss_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the base loss (e.g. ProxyAnchor proxies) for the optimizer."""
-        return self.base_loss.parameters()
+        if isinstance(self.base_loss, nn.Module):
+            return self.base_loss.parameters()
+        return iter(())
 
     def forward(
         self,
@@ -95,7 +97,12 @@ class DASLLoss(nn.Module):
         if ref_emb is not None:
             assert ref_labels is not None
             check_batch(ref_emb, ref_labels)
-        base = self.base_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
+        # Any ``loss(embeddings, labels)`` works: the PML-only arguments are passed only
+        # when the caller gives them.
+        if indices_tuple is None and ref_emb is None:
+            base = self.base_loss(embeddings, labels)
+        else:
+            base = self.base_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
         self.last_base_loss = base.detach()
         if self.lam == 0.0:
             self.last_regularizer = None

@@ -15,7 +15,7 @@ from dasl.data.dataset import (
 )
 from dasl.data.fashion_mnist import download_fashion_mnist, fashion_mnist_available
 from dasl.data.registry import DATASET_NAMES, load_dataset
-from dasl.data.samplers import MPerClassBatchSampler
+from dasl.data.samplers import MPerClassBatchSampler, RandomBatchSampler
 from dasl.data.transforms import build_transforms
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "FileImageDataset",
     "ImageDataset",
     "MPerClassBatchSampler",
+    "RandomBatchSampler",
     "SplitCounts",
     "UnreadableImageError",
     "build_transforms",

@@ -155,3 +155,59 @@ class MPerClassBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         yield from self._global_batches()[self.rank :: self.world_size]
+
+
+class RandomBatchSampler(Sampler[list[int]]):
+    """Uniformly shuffled batches, epoch-seeded and DDP-aware like :class:`MPerClassBatchSampler`.
+
+    Each epoch is a permutation of ``range(num_items)`` drawn from ``(seed, epoch)`` and cut
+    into batches of ``batch_size`` (wrapping around when more batches are asked for than one
+    permutation holds); rank ``r`` takes batches ``r, r + world_size, ...``. Written by hand
+    because torch's ``DistributedSampler`` shards items, not batches, and is seeded once.
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        num_batches: int | None = None,
+        seed: int = 0,
+        rank: int | None = 0,
+        world_size: int | None = 1,
+    ) -> None:
+        if num_items < 1:
+            raise ValueError("cannot sample batches from an empty dataset")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size > num_items:
+            raise ValueError(
+                f"batch_size {batch_size} is larger than the dataset ({num_items} items); "
+                "lower data.batch_size"
+            )
+        self.rank, self.world_size = _distributed_default(rank, world_size)
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {self.rank} is outside world_size {self.world_size}")
+        self.num_items = num_items
+        self.batch_size = batch_size
+        default = max(1, num_items // (batch_size * self.world_size))
+        self.num_batches = default if num_batches is None else int(num_batches)
+        if self.num_batches < 1:
+            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        total = self.num_batches * self.world_size * self.batch_size
+        order = np.concatenate(
+            [rng.permutation(self.num_items) for _ in range(-(-total // self.num_items))]
+        )[:total]
+        batches = order.reshape(-1, self.batch_size)
+        for b in batches[self.rank :: self.world_size]:
+            yield b.tolist()

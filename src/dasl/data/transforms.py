@@ -66,11 +66,18 @@ class RandomShift(torch.nn.Module):
 
 
 def build_transforms(
-    kind: str, train: bool, image_size: int | None = None, in_channels: int = 3
+    kind: str,
+    train: bool,
+    image_size: int | None = None,
+    in_channels: int = 3,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
 ) -> v2.Compose:
     """The transform pipeline for ``kind`` (``imagenet``, ``small``, ``small-flip``).
 
-    Output: a plain float32 tensor ``(in_channels, S, S)``.
+    Output: a plain float32 tensor ``(in_channels, S, S)``. ``mean``/``std`` override the
+    ImageNet normalization of ``imagenet`` (a backbone's pretrained weights may expect
+    other statistics, e.g. EfficientNet-Lite's ``(pixel - 127) / 128``).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown transform kind {kind!r}; valid kinds: {', '.join(KINDS)}")
@@ -85,9 +92,10 @@ def build_transforms(
         else:
             steps += [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)]
         steps += [v2.ToDtype(torch.float32, scale=True)]
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-        if in_channels == 1:
-            mean, std = (sum(mean) / 3,), (sum(std) / 3,)
+        if mean is None or std is None:
+            mean, std = IMAGENET_MEAN, IMAGENET_STD
+            if in_channels == 1:
+                mean, std = (sum(mean) / 3,), (sum(std) / 3,)
         steps.append(v2.Normalize(mean, std))
     else:
         steps += [v2.ToDtype(torch.float32, scale=True), MatchChannels(in_channels)]

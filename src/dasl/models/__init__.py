@@ -4,7 +4,7 @@
 entry point; see :func:`dasl.models.build.build_model`.
 """
 
-from dasl.models.backbones import BACKBONES, Backbone, create_backbone
+from dasl.models.backbones import BACKBONES, Backbone, create_backbone, input_normalization
 from dasl.models.build import build_model
 from dasl.models.embedding import EmbeddingModel
 from dasl.models.pooling import POOLINGS, GlobalPool
@@ -22,6 +22,7 @@ __all__ = [
     "adapt_input_conv",
     "build_model",
     "create_backbone",
+    "input_normalization",
     "load_weights",
     "read_state_dict",
 ]

@@ -157,6 +157,20 @@ _FACTORIES: dict[str, Callable[[int], Backbone]] = {
 BACKBONES: tuple[str, ...] = tuple(_FACTORIES)
 
 
+def input_normalization(
+    name: str, in_channels: int = 3
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``(mean, std)`` the backbone's pretrained weights expect on [0, 1] pixels, without
+    building it; ``None`` for backbones trained from scratch (small_cnn)."""
+    if name in ("resnet18", "resnet50"):
+        return _grey_stats(IMAGENET_MEAN, in_channels), _grey_stats(IMAGENET_STD, in_channels)
+    if name == "efficientnet_lite0":
+        return (127.0 / 255.0,) * in_channels, (128.0 / 255.0,) * in_channels
+    if name in _FACTORIES:
+        return None
+    raise ValueError(f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES)}")
+
+
 def create_backbone(name: str, in_channels: int = 3) -> Backbone:
     """Build the randomly initialised trunk ``name`` taking ``in_channels`` input channels."""
     if name not in _FACTORIES:

@@ -1,7 +1,13 @@
 """Training pipelines (the only layer that knows Lightning)."""
 
 from dasl.training.module import MetricLearningModule
-from dasl.training.run import ExperimentResult, RunInterrupted, VariantResult, run_experiment, train_variant
+from dasl.training.run import (
+    ExperimentResult,
+    RunInterrupted,
+    VariantResult,
+    run_experiment,
+    train_variant,
+)
 
 __all__ = [
     "ExperimentResult",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import random
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dasl.config import DataConfig
-from dasl.data import MPerClassBatchSampler, build_transforms, load_dataset
+from dasl.config import DataConfig, ExperimentConfig
+from dasl.data import MPerClassBatchSampler, RandomBatchSampler, build_transforms, load_dataset
 
 
 def _dataset_options(cfg: DataConfig, seed: int, max_per_class: int | None) -> dict[str, Any]:
@@ -25,10 +29,25 @@ def _dataset_options(cfg: DataConfig, seed: int, max_per_class: int | None) -> d
     return options
 
 
-def load_split(cfg: DataConfig, split: str, train: bool, seed: int) -> Dataset:
-    """One split with the train or eval transform of ``cfg.transform``."""
+Normalization = tuple[tuple[float, ...], tuple[float, ...]] | None
+
+
+def load_split(
+    cfg: DataConfig, split: str, train: bool, seed: int, normalization: Normalization = None
+) -> Dataset:
+    """One split with the train or eval transform of ``cfg.transform``.
+
+    ``normalization``: the ``(mean, std)`` the backbone's pretrained weights expect
+    (:func:`dasl.models.input_normalization`); ``None`` keeps the transform's default.
+    """
+    mean, std = normalization if normalization is not None else (None, None)
     transform = build_transforms(
-        cfg.transform, train=train, image_size=cfg.image_size, in_channels=cfg.in_channels
+        cfg.transform,
+        train=train,
+        image_size=cfg.image_size,
+        in_channels=cfg.in_channels,
+        mean=mean,
+        std=std,
     )
     cap = cfg.max_per_class if train else cfg.eval_max_per_class
     return load_dataset(
@@ -44,24 +63,35 @@ class EvalSets:
     gallery: Dataset | None = None
 
 
-def load_eval_sets(cfg: DataConfig, seed: int) -> EvalSets:
+def load_eval_sets(cfg: DataConfig, seed: int, normalization: Normalization = None) -> EvalSets:
     """The test split, or query/gallery splits when ``cfg.query_split`` is set."""
     if cfg.query_split is not None:
         if cfg.gallery_split is None:
             raise ValueError("data.query_split is set but data.gallery_split is not; set both")
         return EvalSets(
-            load_split(cfg, cfg.query_split, train=False, seed=seed),
-            load_split(cfg, cfg.gallery_split, train=False, seed=seed),
+            load_split(cfg, cfg.query_split, False, seed, normalization),
+            load_split(cfg, cfg.gallery_split, False, seed, normalization),
         )
-    return EvalSets(load_split(cfg, cfg.test_split, train=False, seed=seed))
+    return EvalSets(load_split(cfg, cfg.test_split, False, seed, normalization))
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A 63-bit seed for (run seed, epoch, rank), free of collisions between those triples."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def train_loader(
-    dataset: Any, cfg: DataConfig, seed: int, rank: int = 0, world_size: int = 1
+    dataset: Any, cfg: DataConfig, seed: int, rank: int = 0, world_size: int = 1, epoch: int = 0
 ) -> DataLoader:
-    """Batches for training: m-per-class (epoch-seeded, rank-aware) or plain shuffling."""
+    """Batches of one training epoch: m-per-class or shuffled, sharded by rank.
+
+    Everything random in an epoch is a function of ``(seed, epoch, rank)``: the batches (the
+    sampler's ``set_epoch``) and the augmentation seeds of the loader's workers
+    (:func:`seed_worker`), so a run resumed at an epoch boundary sees exactly the same data.
+    The trainer rebuilds this loader every epoch.
+    """
     if cfg.sampler == "m_per_class":
-        batch_sampler = MPerClassBatchSampler(
+        batch_sampler: Any = MPerClassBatchSampler(
             dataset.labels,
             m=cfg.m_per_class,
             batch_size=cfg.batch_size,
@@ -70,15 +100,7 @@ def train_loader(
             rank=rank,
             world_size=world_size,
         )
-        return DataLoader(
-            dataset,
-            batch_sampler=batch_sampler,
-            num_workers=cfg.num_workers,
-            persistent_workers=cfg.num_workers > 0,
-        )
-    if cfg.sampler == "random":
-        from dasl.data import RandomBatchSampler
-
+    elif cfg.sampler == "random":
         batch_sampler = RandomBatchSampler(
             len(dataset),
             batch_size=cfg.batch_size,
@@ -87,13 +109,54 @@ def train_loader(
             rank=rank,
             world_size=world_size,
         )
-        return DataLoader(
-            dataset,
-            batch_sampler=batch_sampler,
-            num_workers=cfg.num_workers,
-            persistent_workers=cfg.num_workers > 0,
+    else:
+        raise ValueError(
+            f"data.sampler: unknown sampler {cfg.sampler!r}; use 'm_per_class' or 'random'"
         )
-    raise ValueError(f"data.sampler: unknown sampler {cfg.sampler!r}; use 'm_per_class' or 'random'")
+    batch_sampler.set_epoch(epoch)
+    return DataLoader(
+        EpochSeeded(dataset, seed, epoch, rank),
+        batch_sampler=batch_sampler,
+        num_workers=cfg.num_workers,
+        worker_init_fn=functools.partial(seed_worker, seed=seed, epoch=epoch, rank=rank),
+    )
+
+
+class EpochSeeded(Dataset):
+    """``dataset`` whose item ``i`` draws its random augmentation from a seed of
+    ``(seed, epoch, rank, i)`` alone, whatever process fetches it and whenever.
+
+    Lightning fetches batches at points that differ between a fresh and a resumed run (and
+    the DataLoader draws from the global generator when it starts an iterator), so seeding
+    the global generator once per epoch is not enough for an exact resume. An image drawn
+    twice in one epoch gets the same augmentation.
+    """
+
+    def __init__(self, dataset: Any, seed: int, epoch: int, rank: int = 0) -> None:
+        self.dataset = dataset
+        self.seed, self.epoch, self.rank = seed, epoch, rank
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(
+                epoch_seed(self.seed, self.epoch, self.rank * (1 << 32) + int(index))
+            )
+            return self.dataset[index]
+
+
+def seed_worker(worker_id: int, seed: int, epoch: int, rank: int) -> None:
+    """Seed a loader worker from ``(seed, epoch, rank, worker_id)`` alone.
+
+    The DataLoader's own worker seeds come from a generator whose state depends on how often
+    the loader was iterated, which differs between a fresh and a resumed run.
+    """
+    s = epoch_seed(seed, epoch, rank * 1024 + worker_id + 1)
+    torch.manual_seed(s)
+    random.seed(s)
+    np.random.seed(s % 2**32)
 
 
 def eval_loader(dataset: Dataset, cfg: DataConfig) -> DataLoader:
@@ -105,16 +168,29 @@ def eval_loader(dataset: Dataset, cfg: DataConfig) -> DataLoader:
 class MetricLearningData:
     """The splits of one run; loaders are built per rank once the trainer knows its rank."""
 
-    def __init__(self, cfg: DataConfig, seed: int) -> None:
+    def __init__(self, cfg: DataConfig, seed: int, normalization: Normalization = None) -> None:
         self.cfg = cfg
         self.seed = seed
-        self.train = load_split(cfg, cfg.train_split, train=True, seed=seed)
+        self.normalization = normalization
+        self.train = load_split(cfg, cfg.train_split, True, seed, normalization)
         self.val = (
-            load_split(cfg, cfg.val_split, train=False, seed=seed)
+            load_split(cfg, cfg.val_split, False, seed, normalization)
             if cfg.val_split is not None
             else None
         )
-        self.eval_sets = load_eval_sets(cfg, seed)
+        self.eval_sets = load_eval_sets(cfg, seed, normalization)
+
+    @staticmethod
+    def normalization_for(cfg: ExperimentConfig) -> Normalization:
+        """The input statistics ``cfg``'s backbone expects (``None``: the transform's own)."""
+        from dasl.models import input_normalization
+
+        return input_normalization(cfg.model.backbone, cfg.data.in_channels)
+
+    @classmethod
+    def for_experiment(cls, cfg: ExperimentConfig) -> MetricLearningData:
+        """The data of ``cfg``, normalized the way its backbone's pretrained weights expect."""
+        return cls(cfg.data, cfg.seed, cls.normalization_for(cfg))
 
     @property
     def num_classes(self) -> int:

@@ -67,6 +67,12 @@ def evaluate_embeddings(
     gallery = len(ref) if ref is not None else len(query) - 1
     usable = tuple(k for k in ks if k <= gallery)
     return retrieval_metrics(
-        query, query_labels, ks=usable, ref=ref, ref_labels=ref_labels, distance=distance,
-        nmi=nmi, seed=seed,
+        query,
+        query_labels,
+        ks=usable,
+        ref=ref,
+        ref_labels=ref_labels,
+        distance=distance,
+        nmi=nmi,
+        seed=seed,
     )

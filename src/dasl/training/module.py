@@ -9,6 +9,7 @@ checkpoint).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -16,8 +17,9 @@ import torch
 from torch import Tensor
 
 from dasl.config import ExperimentConfig, config_from_dict
-from dasl.metrics import retrieval_metrics
 from dasl.models import build_model
+from dasl.training.datamodule import epoch_seed
+from dasl.training.evaluate import evaluate_embeddings
 from dasl.training.losses import build_criterion
 from dasl.training.schedule import warmup_cosine_factor
 
@@ -27,10 +29,13 @@ class MetricLearningModule(L.LightningModule):
 
     ``config`` is the resolved :class:`ExperimentConfig` as a plain dict (so that checkpoints
     carry everything needed to rebuild the model), ``num_classes`` the number of training
-    classes (ProxyAnchor needs one proxy per class).
+    classes (ProxyAnchor needs one proxy per class). Load a trained model with
+    :func:`load_module`, which skips the pretrained-weight download.
     """
 
-    def __init__(self, config: dict[str, Any], num_classes: int) -> None:
+    def __init__(
+        self, config: dict[str, Any], num_classes: int, load_pretrained: bool = True
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.cfg: ExperimentConfig = config_from_dict(config)
@@ -38,7 +43,9 @@ class MetricLearningModule(L.LightningModule):
         self.model = build_model(
             mcfg.backbone,
             embedding_dim=mcfg.embedding_dim,
-            pretrained=mcfg.pretrained,
+            # A checkpoint holds every weight: loading one must not need the original
+            # pretrained file or a download (load_from_checkpoint(..., load_pretrained=False)).
+            pretrained=mcfg.pretrained if load_pretrained else False,
             pooling=mcfg.pooling,
             freeze_bn=mcfg.freeze_bn,
             in_channels=self.cfg.data.in_channels,
@@ -64,14 +71,9 @@ class MetricLearningModule(L.LightningModule):
     # ------------------------------------------------------------------ training
 
     def on_train_epoch_start(self) -> None:
-        # Reseeding per epoch makes a run resumed at an epoch boundary draw the same
-        # augmentations and batches as an uninterrupted one (exact resume).
-        seed = self.cfg.seed * 1000 + self.current_epoch + self.global_rank * 7919
-        torch.manual_seed(seed)
-        loader = self.trainer.train_dataloader
-        batch_sampler = getattr(loader, "batch_sampler", None)
-        if hasattr(batch_sampler, "set_epoch"):
-            batch_sampler.set_epoch(self.current_epoch)
+        # Dropout and augmentations in the main process (num_workers=0) draw from the global
+        # generator: reseeding per (seed, epoch, rank) keeps a resumed run exact.
+        torch.manual_seed(epoch_seed(self.cfg.seed, self.current_epoch, self.global_rank))
         self._epoch_sums = {}
         self._epoch_batches = 0
         self._epoch_images = 0
@@ -123,16 +125,19 @@ class MetricLearningModule(L.LightningModule):
         self._val_labels.clear()
         # Every rank validates on the whole split (no distributed sampler for evaluation),
         # so no gather is needed and the metric is identical on all ranks.
-        if self.trainer.sanity_checking:
-            return
         ecfg = self.cfg.eval
-        metrics = retrieval_metrics(
-            emb.cpu(), lab.cpu(), ks=tuple(ecfg.ks), distance=ecfg.distance, nmi=False,
+        metrics = evaluate_embeddings(
+            emb.cpu().numpy(),
+            lab.cpu().numpy(),
+            tuple(ecfg.ks),
+            ecfg.distance,
+            nmi=False,
             seed=self.cfg.seed,
         )
         logged = {f"val/{k}": float(v) for k, v in metrics.items() if isinstance(v, float)}
-        self.log_dict({k: v for k, v in logged.items() if k != "val/map@r"})
-        self.log("val/map@r", logged["val/map@r"], prog_bar=True)
+        # Every rank holds the same value; sync_dist only keeps Lightning's DDP check quiet.
+        self.log_dict({k: v for k, v in logged.items() if k != "val/map@r"}, sync_dist=True)
+        self.log("val/map@r", logged["val/map@r"], prog_bar=True, sync_dist=True)
         self._merge_history({"epoch": float(self.current_epoch), **logged})
 
     def _merge_history(self, row: dict[str, float]) -> None:
@@ -153,21 +158,33 @@ class MetricLearningModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         ocfg = self.cfg.optim
         groups = [
-            {"params": [p for p in self.model.backbone_parameters() if p.requires_grad],
-             "lr": ocfg.lr * ocfg.backbone_lr_mult, "name": "backbone"},
-            {"params": [p for p in self.model.head_parameters() if p.requires_grad],
-             "lr": ocfg.lr, "name": "head"},
+            {
+                "params": [p for p in self.model.backbone_parameters() if p.requires_grad],
+                "lr": ocfg.lr * ocfg.backbone_lr_mult,
+                "name": "backbone",
+            },
+            {
+                "params": [p for p in self.model.head_parameters() if p.requires_grad],
+                "lr": ocfg.lr,
+                "name": "head",
+            },
         ]
         loss_params = [p for p in self.criterion.parameters() if p.requires_grad]
         if loss_params:
             # Proxies move slowly at the network's learning rate; ProxyAnchor uses x100.
-            groups.append({"params": loss_params, "lr": ocfg.lr * ocfg.proxy_lr_mult,
-                           "name": "loss", "weight_decay": 0.0})
+            groups.append(
+                {
+                    "params": loss_params,
+                    "lr": ocfg.lr * ocfg.proxy_lr_mult,
+                    "name": "loss",
+                    "weight_decay": 0.0,
+                }
+            )
         groups = [g for g in groups if g["params"]]
         optimizer = torch.optim.AdamW(groups, lr=ocfg.lr, weight_decay=ocfg.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         epochs = max(1, self.trainer.max_epochs or 1)
-        warmup = int(round(ocfg.warmup_epochs * total / epochs))
+        warmup = round(ocfg.warmup_epochs * total / epochs)
         cosine = ocfg.scheduler == "cosine"
         if ocfg.scheduler not in ("cosine", "constant"):
             raise ValueError(
@@ -176,5 +193,14 @@ class MetricLearningModule(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine_factor(step, total, warmup, cosine)
         )
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+def load_module(path: str | Path, map_location: str = "cpu") -> MetricLearningModule:
+    """A trained :class:`MetricLearningModule` from a checkpoint written by ``dasl train``."""
+    return MetricLearningModule.load_from_checkpoint(
+        path, map_location=map_location, load_pretrained=False
+    )

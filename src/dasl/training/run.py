@@ -19,9 +19,9 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from dasl.config import ExperimentConfig, dump_config, variants
-from dasl.training.datamodule import MetricLearningData, eval_loader, train_loader
+from dasl.training.datamodule import MetricLearningData, epoch_seed, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels
-from dasl.training.module import MetricLearningModule
+from dasl.training.module import MetricLearningModule, load_module
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
 Log = Callable[[str], None]
@@ -76,10 +76,15 @@ class _Batches(L.LightningDataModule):
         self.data = data
 
     def train_dataloader(self) -> DataLoader:
+        # Called at the start of every epoch (reload_dataloaders_every_n_epochs=1), after a
+        # checkpoint has been restored, so the epoch number is the one about to be trained.
         trainer = self.trainer
         rank = trainer.global_rank if trainer is not None else 0
         world = trainer.world_size if trainer is not None else 1
-        return train_loader(self.data.train, self.data.cfg, self.data.seed, rank, world)
+        epoch = trainer.current_epoch if trainer is not None else 0
+        # Lightning may fetch a first batch before on_train_epoch_start: seed it here too.
+        torch.manual_seed(epoch_seed(self.data.seed, epoch, rank))
+        return train_loader(self.data.train, self.data.cfg, self.data.seed, rank, world, epoch)
 
     def val_dataloader(self) -> DataLoader | list[DataLoader]:
         if self.data.val is None:
@@ -111,8 +116,12 @@ def build_trainer(
         attempt += 1
     loggers = [
         CSVLogger(run_dir, name="logs", version=_log_version("csv", attempt)),
-        TensorBoardLogger(run_dir, name="logs", version=_log_version("tensorboard", attempt),
-                          default_hp_metric=False),
+        TensorBoardLogger(
+            run_dir,
+            name="logs",
+            version=_log_version("tensorboard", attempt),
+            default_hp_metric=False,
+        ),
     ]
     trainer = L.Trainer(
         max_epochs=tcfg.epochs,
@@ -129,20 +138,13 @@ def build_trainer(
         num_sanity_val_steps=0,
         # Our batch sampler already shards by rank and is seeded per epoch.
         use_distributed_sampler=False,
+        reload_dataloaders_every_n_epochs=1,
         limit_train_batches=tcfg.limit_train_batches,
         logger=loggers,
         callbacks=[checkpoint, *callbacks],
         default_root_dir=run_dir,
     )
     return trainer, checkpoint
-
-
-def _autocast_dtype(precision: str) -> torch.dtype | None:
-    if precision.startswith("bf16"):
-        return torch.bfloat16
-    if precision.startswith("16"):
-        return torch.float16
-    return None
 
 
 def train_variant(
@@ -163,7 +165,7 @@ def train_variant(
     t0 = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if data is None:
-        data = MetricLearningData(cfg.data, cfg.seed)
+        data = MetricLearningData.for_experiment(cfg)
     timings["data_s"] = time.perf_counter() - t0
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
@@ -176,7 +178,12 @@ def train_variant(
     if resume and ckpt_path is None:
         log(f"[{cfg.name}] no checkpoint at {last}; starting from scratch")
     t1 = time.perf_counter()
-    trainer.fit(module, datamodule=_Batches(data), ckpt_path=ckpt_path)
+    try:
+        trainer.fit(module, datamodule=_Batches(data), ckpt_path=ckpt_path)
+    except SystemExit:
+        # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown.
+        if not trainer.interrupted:
+            raise
     timings["fit_s"] = time.perf_counter() - t1
     if trainer.interrupted or trainer.current_epoch < cfg.trainer.epochs:
         raise RunInterrupted(
@@ -190,17 +197,18 @@ def train_variant(
     chosen = best if best is not None and best.is_file() else last
     history = module.history
     if chosen.is_file():
-        module = MetricLearningModule.load_from_checkpoint(chosen, map_location="cpu")
+        module = load_module(chosen)
         module.history = history
     t2 = time.perf_counter()
     device = trainer.strategy.root_device
     module = module.to(device)
-    autocast = _autocast_dtype(str(trainer.precision))
+    # Test embeddings in float32 whatever the training precision, so that `dasl eval` of the
+    # same checkpoint reports the same numbers.
     qset, gset = data.eval_sets.query, data.eval_sets.gallery
-    emb, lab = embed(module, eval_loader(qset, cfg.data), device, autocast)
+    emb, lab = embed(module, eval_loader(qset, cfg.data), device)
     ref = ref_lab = None
     if gset is not None:
-        ref, ref_lab = embed(module, eval_loader(gset, cfg.data), device, autocast)
+        ref, ref_lab = embed(module, eval_loader(gset, cfg.data), device)
     timings["embed_s"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     metrics = evaluate_embeddings(
@@ -210,8 +218,10 @@ def train_variant(
     timings["total_s"] = time.perf_counter() - t0
     atomic_write_json(run_dir / "metrics.json", metrics)
     atomic_write_json(run_dir / "history.json", history)
-    log(f"[{cfg.name}] test: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()
-                                           if isinstance(v, float)))
+    log(
+        f"[{cfg.name}] test: "
+        + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+    )
     return VariantResult(cfg.name, run_dir, metrics, history, emb, lab, chosen, timings)
 
 
@@ -288,8 +298,13 @@ def run_experiment(
     for name, vcfg in runs:
         vcfg = dataclasses.replace(vcfg, name=name)
         # Variants that differ only in loss/regularizer share the loaded data.
-        if data is None or data.cfg != vcfg.data or data.seed != vcfg.seed:
-            data = MetricLearningData(vcfg.data, vcfg.seed)
+        fresh = MetricLearningData.normalization_for(vcfg)
+        if data is None or (data.cfg, data.seed, data.normalization) != (
+            vcfg.data,
+            vcfg.seed,
+            fresh,
+        ):
+            data = MetricLearningData.for_experiment(vcfg)
         vdir = run_dir if single else run_dir / name
         res = train_variant(vcfg, vdir, resume=resume, callbacks=callbacks, log=log, data=data)
         results.append(res)
@@ -310,11 +325,15 @@ def run_experiment(
             baseline = evaluate_embeddings(
                 raw[0], raw[1], ks, cfg.eval.distance, cfg.eval.nmi, seed
             )
-            rows["raw pixels"] = {**baseline, **_cv(interclass_distance_stats, raw[0], raw[1], seed)}
+            rows["raw pixels"] = {
+                **baseline,
+                **_cv(interclass_distance_stats, raw[0], raw[1], seed),
+            }
         timings["raw-pixel baseline"] = {"metrics_s": time.perf_counter() - tb}
     for res in results:
         rows[res.name] = {
-            **res.metrics, **_cv(interclass_distance_stats, res.embeddings, res.labels, seed)
+            **res.metrics,
+            **_cv(interclass_distance_stats, res.embeddings, res.labels, seed),
         }
 
     if not single or baseline is not None:
@@ -330,14 +349,19 @@ def run_experiment(
         by_method = {r.name: r.embeddings for r in results}
         class_names = list(getattr(data.eval_sets.query, "class_names", []) or []) or None
         plot_embedding_maps(
-            by_method, labels, run_dir / "embedding_map.png", class_names=class_names,
-            max_points=cfg.eval.tsne_points, seed=seed,
+            by_method,
+            labels,
+            run_dir / "embedding_map.png",
+            class_names=class_names,
+            max_points=cfg.eval.tsne_points,
+            seed=seed,
         )
         plot_training_curves(
             {r.name: _history_columns(r.history) for r in results}, run_dir / "training_curves.png"
         )
-        plot_interclass_distance_hist(by_method, labels, run_dir / "interclass_distances.png",
-                                      seed=seed)
+        plot_interclass_distance_hist(
+            by_method, labels, run_dir / "interclass_distances.png", seed=seed
+        )
         timings["plots"] = {"plots_s": time.perf_counter() - tp}
     total = time.perf_counter() - t0
     timings["total"] = {"total_s": total}
@@ -347,7 +371,8 @@ def run_experiment(
     return ExperimentResult(run_dir, results, baseline, timings)
 
 
-def _cv(stats_fn: Callable[..., dict[str, Any]], emb: np.ndarray, lab: np.ndarray,
-        seed: int) -> dict[str, float]:
+def _cv(
+    stats_fn: Callable[..., dict[str, Any]], emb: np.ndarray, lab: np.ndarray, seed: int
+) -> dict[str, float]:
     stats = stats_fn(emb, lab, max_pairs=200_000, seed=seed)
     return {"interclass_cv": float(stats["cv"]), "interclass_mean": float(stats["mean"])}

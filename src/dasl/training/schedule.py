@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 
-def warmup_cosine_factor(step: int, total_steps: int, warmup_steps: int, cosine: bool = True) -> float:
+def warmup_cosine_factor(
+    step: int, total_steps: int, warmup_steps: int, cosine: bool = True
+) -> float:
     """Multiplier of the base learning rate at ``step`` (0-based).
 
     ``(step + 1) / warmup_steps`` during warm-up; then ``0.5 * (1 + cos(pi * t))`` with

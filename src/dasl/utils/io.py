@@ -36,6 +36,6 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
-    """Serialize ``obj`` to JSON first, then write it atomically (a serialization error writes nothing)."""
+    """Serialize ``obj`` to JSON, then write it atomically: a serialization error writes nothing."""
     text = json.dumps(obj, indent=indent, sort_keys=False, allow_nan=True) + "\n"
     return atomic_write_text(path, text)
