@@ -20,7 +20,10 @@ Distances come from ``||m_p||^2 + ||m_q||^2 - 2 <m_p, m_q>``; to limit cancellat
 are centred first (CTV only sees differences of columns, so a common shift changes nothing),
 and squared distances below ``32 * eps * max_p ||m_p||^2`` (rounding level of that identity)
 count as distance 0: weight 0 and no contribution. With float32 this drops column pairs closer
-than about ``2e-3 * max_p ||m_p||`` from the sum, an error below the rounding of the identity.
+than about ``2e-3 * max_p ||m_p||`` from the sum: the value's error is below the rounding of the
+identity, but the gradient of such near-coincident pairs (a unit vector each) is dropped too; a
+review measured a 4e-3 relative gradient error in float32 for collapsed clusters (within-class
+noise 1e-4), 2e-7 otherwise. Use float64 embeddings where that matters.
 """
 
 from __future__ import annotations

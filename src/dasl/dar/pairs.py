@@ -103,14 +103,3 @@ def chain_from_permutation(
             src.append(a)
             dst.append(b)
     return src, dst
-
-
-def sample_chain(
-    labels: Tensor, generator: torch.Generator | None = None
-) -> tuple[list[int], list[int]]:
-    """One random chain: ``torch.randperm(N, generator=generator)`` fed to
-    ``chain_from_permutation``. Labels are read on the host (one device sync for CUDA labels)."""
-    n = labels.shape[0]
-    device = generator.device if generator is not None else torch.device("cpu")
-    perm = torch.randperm(n, generator=generator, device=device)
-    return chain_from_permutation(perm.cpu(), labels.detach().cpu())

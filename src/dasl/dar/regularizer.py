@@ -53,10 +53,14 @@ def _l2sq_signed_exact(z: Tensor, labels: Tensor) -> tuple[Tensor, int]:
     all_pairs = n * sqn.sum() - (total_sum * total_sum).sum()
     intra = (counts.to(zc.dtype) * class_sq).sum() - (class_sums * class_sums).sum()
     sum_sq = all_pairs - intra
-    # c_i from per-class running counts: same-class items before/after i.
-    onehot = torch.nn.functional.one_hot(inv, counts.shape[0])
-    same_before = (onehot.cumsum(0) - onehot).gather(1, inv[:, None]).squeeze(1)
+    # c_i from per-class running counts: same-class items before i is i's rank within its
+    # class; a stable sort by class gives it in O(N log N) memory O(N) (a one-hot cumsum
+    # would be N x C, hundreds of MB with instance labels).
     idx = torch.arange(n, device=z.device)
+    order = torch.sort(inv, stable=True).indices
+    starts = torch.cumsum(counts, 0) - counts
+    same_before = torch.empty_like(inv)
+    same_before[order] = idx - starts[inv[order]]
     same_after = counts[inv] - 1 - same_before
     diff_before = idx - same_before
     diff_after = (n - 1 - idx) - same_after

@@ -17,8 +17,6 @@ from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
 LOSS_NAMES = ("proxyanchor", "npair", "triplet", "multisimilarity", "supcon", "contrastive")
 """Base losses selectable by ``loss.name`` (pytorch-metric-learning implementations)."""
 
-PROXY_LOSSES = frozenset({"proxyanchor"})
-
 
 def build_base_loss(cfg: LossConfig, num_classes: int, embedding_dim: int) -> nn.Module:
     """The PML loss named by ``cfg.name`` with the paper's settings as defaults."""
