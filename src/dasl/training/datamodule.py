@@ -141,9 +141,7 @@ class EpochSeeded(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(
-                epoch_seed(self.seed, self.epoch, self.rank * (1 << 32) + int(index))
-            )
+            torch.manual_seed(epoch_seed(self.seed, self.epoch, self.rank * (1 << 32) + int(index)))
             return self.dataset[index]
 
 

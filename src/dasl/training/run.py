@@ -166,7 +166,7 @@ def train_variant(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if data is None:
         data = MetricLearningData.for_experiment(cfg)
-    timings["data_s"] = time.perf_counter() - t0
+        timings["data_s"] = time.perf_counter() - t0
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     log(f"[{cfg.name}] {data.describe()}")
@@ -261,7 +261,9 @@ def timing_table(timings: dict[str, dict[str, float]]) -> str:
     lines = ["| stage | seconds |", "|---|---|"]
     for stage, parts in timings.items():
         for k, v in parts.items():
-            lines.append(f"| {stage} {k.removesuffix('_s')} | {v:.1f} |")
+            step = k.removesuffix("_s")
+            label = stage if step == stage or len(parts) == 1 else f"{stage}: {step}"
+            lines.append(f"| {label} | {v:.1f} |")
     return "\n".join(lines)
 
 
@@ -304,7 +306,9 @@ def run_experiment(
             vcfg.seed,
             fresh,
         ):
+            td = time.perf_counter()
             data = MetricLearningData.for_experiment(vcfg)
+            timings[f"data ({name})"] = {"load_s": time.perf_counter() - td}
         vdir = run_dir if single else run_dir / name
         res = train_variant(vcfg, vdir, resume=resume, callbacks=callbacks, log=log, data=data)
         results.append(res)
