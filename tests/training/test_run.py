@@ -104,3 +104,15 @@ def test_random_sampler_trains(tmp_path) -> None:
     cfg = tiny_digits_config(tmp_path / "runs", **{"data.sampler": "random", "trainer.epochs": 1})
     res = train_variant(cfg, tmp_path / "random", log=lambda s: None)
     assert 0.0 <= res.metrics["map@r"] <= 1.0
+
+
+def test_two_process_ddp_on_cpu(tmp_path) -> None:
+    """DDP with the gloo backend: rank-sharded batches, rank 0 evaluates and writes the folder."""
+    cfg = tiny_digits_config(
+        tmp_path / "runs",
+        **{"trainer.devices": 2, "trainer.strategy": "ddp_spawn", "trainer.accelerator": "cpu"},
+    )
+    res = train_variant(cfg, tmp_path / "ddp", log=lambda s: None)
+    assert 0.0 <= res.metrics["map@r"] <= 1.0
+    assert [row["epoch"] for row in res.history] == [0.0, 1.0]
+    assert (tmp_path / "ddp" / "metrics.json").is_file()

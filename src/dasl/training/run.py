@@ -185,10 +185,11 @@ def train_variant(
         if not trainer.interrupted:
             raise
     timings["fit_s"] = time.perf_counter() - t1
-    if trainer.interrupted or trainer.current_epoch < cfg.trainer.epochs:
+    # trainer.state, not current_epoch: with spawned DDP workers only the state comes back.
+    if trainer.interrupted or not trainer.state.finished:
         raise RunInterrupted(
-            f"[{cfg.name}] training stopped at epoch {trainer.current_epoch} of "
-            f"{cfg.trainer.epochs}; resume with --resume (checkpoint: {last})"
+            f"[{cfg.name}] training stopped before epoch {cfg.trainer.epochs}; resume with "
+            f"--resume (checkpoint: {last})"
         )
     if trainer.global_rank != 0:
         return VariantResult(cfg.name, run_dir, {}, module.history, np.empty(0), np.empty(0), None)
@@ -196,6 +197,9 @@ def train_variant(
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
     chosen = best if best is not None and best.is_file() else last
     history = module.history
+    if not history and last.is_file():
+        # Spawned DDP workers trained a copy of the module: rank 0 saved its history.
+        history = torch.load(last, map_location="cpu", weights_only=False).get("dasl_history", [])
     if chosen.is_file():
         module = load_module(chosen)
         module.history = history
