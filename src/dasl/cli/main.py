@@ -133,25 +133,39 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+class _Embedder:
+    """A checkpoint's model, on the best device, embedding any split of its (overridden) data."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from dasl.training.datamodule import MetricLearningData
+
+        module = _load_module(args.checkpoint)
+        self.cfg = _eval_config(module, args)
+        self.device = _device()
+        self.module = module.to(self.device)
+        self.norm = MetricLearningData.normalization_for(self.cfg)
+
+    def __call__(self, split: str):  # -> (embeddings, labels) as numpy arrays
+        from dasl.training.datamodule import eval_loader, load_split
+        from dasl.training.evaluate import embed
+
+        cfg = self.cfg
+        ds = load_split(cfg.data, split, False, cfg.seed, self.norm)
+        return embed(self.module, eval_loader(ds, cfg.data), self.device)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from dasl.training.datamodule import MetricLearningData, eval_loader, load_split
-    from dasl.training.evaluate import embed, evaluate_embeddings
+    from dasl.training.evaluate import evaluate_embeddings
     from dasl.utils.io import atomic_write_json
 
-    module = _load_module(args.checkpoint)
-    cfg = _eval_config(module, args)
-    device = _device()
-    module = module.to(device)
-    norm = MetricLearningData.normalization_for(cfg)
+    embedder = _Embedder(args)
+    cfg = embedder.cfg
     ref = ref_labels = None
     if args.split == "query-gallery" or (args.split is None and cfg.data.query_split):
-        qs = load_split(cfg.data, cfg.data.query_split or "query", False, cfg.seed, norm)
-        gs = load_split(cfg.data, cfg.data.gallery_split or "gallery", False, cfg.seed, norm)
-        emb, labels = embed(module, eval_loader(qs, cfg.data), device)
-        ref, ref_labels = embed(module, eval_loader(gs, cfg.data), device)
+        emb, labels = embedder(cfg.data.query_split or "query")
+        ref, ref_labels = embedder(cfg.data.gallery_split or "gallery")
     else:
-        ds = load_split(cfg.data, args.split or cfg.data.test_split, False, cfg.seed, norm)
-        emb, labels = embed(module, eval_loader(ds, cfg.data), device)
+        emb, labels = embedder(args.split or cfg.data.test_split)
     ks = tuple(args.ks) if args.ks else tuple(cfg.eval.ks)
     metrics = evaluate_embeddings(
         emb, labels, ks, cfg.eval.distance, cfg.eval.nmi, cfg.seed, ref, ref_labels
@@ -165,25 +179,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    import io
+
     import numpy as np
 
     from dasl.metrics import build_faiss_index, save_faiss_index
-    from dasl.training.datamodule import MetricLearningData, eval_loader, load_split
-    from dasl.training.evaluate import embed
     from dasl.utils.io import atomic_write_bytes
 
-    module = _load_module(args.checkpoint)
-    cfg = _eval_config(module, args)
-    device = _device()
-    module = module.to(device)
-    norm = MetricLearningData.normalization_for(cfg)
-    ds = load_split(cfg.data, args.split or cfg.data.test_split, False, cfg.seed, norm)
-    emb, labels = embed(module, eval_loader(ds, cfg.data), device)
+    embedder = _Embedder(args)
+    cfg = embedder.cfg
+    emb, labels = embedder(args.split or cfg.data.test_split)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, array in (("embeddings.npy", emb), ("labels.npy", labels)):
-        import io
-
         buf = io.BytesIO()
         np.save(buf, array)
         atomic_write_bytes(out / name, buf.getvalue())
@@ -239,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--checkpoint", required=True, help="a .ckpt written by dasl train")
         p.add_argument("--dataset", help="dataset name (default: the one it was trained on)")
         p.add_argument("--root", help="dataset root folder")
-        p.add_argument("--split", help="split to use (default: the config's test split)")
+        p.add_argument(
+            "--split",
+            help="split to use (default: the config's test split, or its query/gallery "
+            "splits; 'query-gallery' forces those)",
+        )
         p.add_argument("--max-per-class", type=int, help="cap images per class (quick checks)")
 
     ev = sub.add_parser(
