@@ -126,3 +126,21 @@ def test_default_demo_falls_back_to_digits(
     cfg = yaml.safe_load((tmp_path / "demo" / "config.yaml").read_text())
     assert cfg["data"]["name"] == "digits"
     assert (tmp_path / "demo" / "comparison.md").is_file()
+
+
+def test_data_check_reports_counts_and_trap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+    import fixtures
+
+    root = fixtures.make_cub_tree(tmp_path)
+    # A 6-class fixture is not the 5,864 / 5,924 split: reported, exit status 1.
+    assert main(["data", "check", "cub200", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "train" in out and "test" in out
+    assert "5,864" in out or "5864" in out
+    assert main(["data", "check", "cub200", "--root", str(tmp_path / "missing")]) == 1
+    assert "images.txt" in capsys.readouterr().out
