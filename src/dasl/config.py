@@ -61,6 +61,8 @@ class DataConfig:
     m_per_class: int = 4
     batch_size: int = 120
     batches_per_epoch: int | None = None
+    """Batches per epoch *per process* (under DDP each rank draws this many); ``None``: about
+    one pass over the training split in all."""
     eval_batch_size: int = 512
 
 
@@ -83,7 +85,7 @@ class LossConfig:
     alpha: float | None = None
     """ProxyAnchor alpha; ``None`` keeps 32."""
     temperature: float | None = None
-    """NT-Xent / SupCon temperature; ``None`` keeps the loss default."""
+    """SupCon temperature; ``None`` keeps the loss default."""
 
 
 @dataclass
