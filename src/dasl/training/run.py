@@ -178,6 +178,7 @@ def train_variant(
     if resume and ckpt_path is None:
         log(f"[{cfg.name}] no checkpoint at {last}; starting from scratch")
     t1 = time.perf_counter()
+    fit_started = time.time()
     try:
         trainer.fit(module, datamodule=_Batches(data), ckpt_path=ckpt_path)
     except SystemExit:
@@ -195,6 +196,12 @@ def train_variant(
         return VariantResult(cfg.name, run_dir, {}, module.history, np.empty(0), np.empty(0), None)
 
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
+    fixed_best = run_dir / "checkpoints" / "best.ckpt"
+    # Spawned DDP workers do not send the callback state back; the file is this run's when
+    # it was written after the fit started.
+    fresh = fixed_best.is_file() and fixed_best.stat().st_mtime >= fit_started
+    if best is None and data.val is not None and fresh:
+        best = fixed_best
     chosen = best if best is not None and best.is_file() else last
     history = module.history
     if not history and last.is_file():
