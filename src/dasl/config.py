@@ -266,18 +266,23 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
 
     pre = f"{prefix}: " if prefix else ""
     try:
-        _check_choice("data.name", cfg.data.name, DATASET_NAMES)
-        _check_choice("data.sampler", cfg.data.sampler, SAMPLERS)
-        _check_choice("data.transform", cfg.data.transform, KINDS)
-        _check_choice("model.backbone", cfg.model.backbone, BACKBONES)
-        _check_choice("model.pooling", cfg.model.pooling, POOLINGS)
-        _check_choice("loss.name", cfg.loss.name, LOSS_NAMES)
-        _check_choice("dar.measure", cfg.dar.measure, MEASURES)
-        _check_choice("dar.estimator", cfg.dar.estimator, ESTIMATORS)
-        _check_choice("dar.difference", cfg.dar.difference, DIFFERENCES)
-        _check_choice("dar.reduction", cfg.dar.reduction, REDUCTIONS)
-        _check_choice("optim.scheduler", cfg.optim.scheduler, SCHEDULERS)
-        _check_choice("eval.distance", cfg.eval.distance, DISTANCES)
+        choices = {
+            "data.name": DATASET_NAMES,
+            "data.sampler": SAMPLERS,
+            "data.transform": KINDS,
+            "model.backbone": BACKBONES,
+            "model.pooling": POOLINGS,
+            "loss.name": LOSS_NAMES,
+            "dar.measure": MEASURES,
+            "dar.estimator": ESTIMATORS,
+            "dar.difference": DIFFERENCES,
+            "dar.reduction": REDUCTIONS,
+            "optim.scheduler": SCHEDULERS,
+            "eval.distance": DISTANCES,
+        }
+        for key, valid in choices.items():
+            section, field_name = key.split(".")
+            _check_choice(key, getattr(getattr(cfg, section), field_name), valid)
         for setting, losses in LOSS_SETTINGS.items():
             if getattr(cfg.loss, setting) is not None and cfg.loss.name not in losses:
                 raise ConfigError(

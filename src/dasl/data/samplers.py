@@ -27,7 +27,21 @@ def _distributed_default(rank: int | None, world_size: int | None) -> tuple[int,
     return (0 if rank is None else rank), (1 if world_size is None else world_size)
 
 
-class MPerClassBatchSampler(Sampler[list[int]]):
+class _EpochBatchSampler(Sampler[list[int]]):
+    """What both batch samplers share: ``num_batches`` per rank, reseeded by ``set_epoch``."""
+
+    num_batches: int
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose batches the next iteration yields."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+
+class MPerClassBatchSampler(_EpochBatchSampler):
     """Yields batches of ``batch_size // m`` distinct classes with ``m`` images each.
 
     Batches of an epoch are a pure function of ``(seed, epoch)``: all ranks generate the same
@@ -113,13 +127,6 @@ class MPerClassBatchSampler(Sampler[list[int]]):
         ends = np.cumsum(counts)
         return ends - counts, ends
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose batches the next iteration yields."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.num_batches
-
     def _global_batches(self) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         n_classes, cpb, m = self.classes.size, self.classes_per_batch, self.m
@@ -157,7 +164,7 @@ class MPerClassBatchSampler(Sampler[list[int]]):
         yield from self._global_batches()[self.rank :: self.world_size]
 
 
-class RandomBatchSampler(Sampler[list[int]]):
+class RandomBatchSampler(_EpochBatchSampler):
     """Uniformly shuffled batches, epoch-seeded and DDP-aware like :class:`MPerClassBatchSampler`.
 
     Each epoch is a permutation of ``range(num_items)`` drawn from ``(seed, epoch)`` and cut
@@ -195,12 +202,6 @@ class RandomBatchSampler(Sampler[list[int]]):
             raise ValueError(f"num_batches must be >= 1, got {num_batches}")
         self.seed = seed
         self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.num_batches
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
