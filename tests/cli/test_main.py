@@ -137,10 +137,10 @@ def test_data_check_reports_counts_and_trap(
     import fixtures
 
     root = fixtures.make_cub_tree(tmp_path)
-    # A 6-class fixture is not the 5,864 / 5,924 split: reported, exit status 1.
-    assert main(["data", "check", "cub200", "--root", str(root)]) == 1
+    # A 6-class fixture is not the 5,864 / 5,924 split: a data problem, exit status 2.
+    assert main(["data", "check", "cub200", "--root", str(root)]) == 2
     out = capsys.readouterr().out
     assert "train" in out and "test" in out
     assert "5,864" in out or "5864" in out
-    assert main(["data", "check", "cub200", "--root", str(tmp_path / "missing")]) == 1
+    assert main(["data", "check", "cub200", "--root", str(tmp_path / "missing")]) == 2
     assert "images.txt" in capsys.readouterr().out

@@ -1,21 +1,32 @@
 """The ``dasl`` command: ``train``, ``eval``, ``embed`` and ``data check``.
 
-Thin by design: it turns arguments into a config and calls the library. User errors (bad
-config keys or values, missing files) end with one line on stderr and exit status 2.
+Thin by design: it turns arguments into a config and calls the library. Exit codes follow
+:mod:`dasl.cli.errors` (0 ok, 2 bad input or data problem, 130 interrupted, 1 a bug).
+
+Adding a subcommand: write ``add_<name>(sub)`` that calls ``sub.add_parser(...)`` and
+``set_defaults(func=...)`` (``overrides=True`` in ``set_defaults`` lets its parser take
+``KEY=VALUE`` tokens anywhere on the line, into ``args.overrides``), and append it to
+:data:`SUBCOMMANDS`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dasl.config import ConfigError, ExperimentConfig, apply_overrides, load_config, parse_override
-
-EXIT_USAGE = 2
+from dasl.cli.errors import (
+    EXIT_OK,
+    EXIT_USAGE,
+    UserError,
+    report_error,
+    report_interrupt,
+    run_command,
+)
+from dasl.config import ExperimentConfig, apply_overrides, load_config, parse_override
 
 DIGITS_FALLBACK = {
     "data.name": "digits",
@@ -29,19 +40,6 @@ DIGITS_FALLBACK = {
     "eval.tsne_points": 1000,
 }
 """Overrides that fit the demo to sklearn's 1,797 8x8 digits when Fashion-MNIST is absent."""
-
-
-class UserError(Exception):
-    """An error caused by the user's input: reported as one line, no traceback."""
-
-
-def _fail(message: str) -> int:
-    first = " ".join(str(message).split("\n", 1)[0].split())
-    print(f"dasl: error: {first}", file=sys.stderr)
-    rest = str(message).split("\n", 1)[1:] if "\n" in str(message) else []
-    if rest and rest[0].strip():
-        print(rest[0].rstrip(), file=sys.stderr)
-    return EXIT_USAGE
 
 
 # ---------------------------------------------------------------------- train
@@ -95,21 +93,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         run_experiment(cfg, resume=args.resume)
     except RunInterrupted as exc:
-        print(f"dasl: {exc}", file=sys.stderr)
-        return 130
-    return 0
+        return report_interrupt(str(exc))
+    return EXIT_OK
 
 
 # ----------------------------------------------------------------- eval/embed
 
 
 def _load_module(path: str):  # -> MetricLearningModule (Lightning is imported lazily)
-    from dasl.training.module import load_module
+    from dasl.training.checkpoint_io import CheckpointError, load_checked_module
 
     ckpt = Path(path)
     if not ckpt.is_file():
         raise UserError(f"--checkpoint: no such file: {ckpt}")
-    return load_module(ckpt)
+    try:
+        return load_checked_module(ckpt)
+    except CheckpointError as exc:
+        raise UserError(f"--checkpoint: {exc}") from None
 
 
 def _eval_config(module, args: argparse.Namespace) -> ExperimentConfig:
@@ -211,19 +211,21 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
     report = check_dataset(args.name, args.root)
     print(report)
-    return 0 if report.ok else 1
+    # A dataset with problems is a data problem: exit 2 like every other bad input.
+    return EXIT_OK if report.ok else EXIT_USAGE
 
 
 # ---------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dasl",
-        description="Robust similarity learning with difference alignment regularization (DAR).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors in one line (plus where to look), exit status 2."""
 
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
         "train",
         help="train and evaluate (no arguments: the ProxyAnchor vs DASL-PA demo)",
@@ -231,83 +233,142 @@ def build_parser() -> argparse.ArgumentParser:
             "Train a model from a YAML config and evaluate it on unseen classes. With no "
             "--config, runs the default demo: ProxyAnchor and DASL-PA on Fashion-MNIST (or "
             "digits), a comparison table with the raw-pixel baseline, and plots. "
-            "Overrides are dotted KEY=VALUE pairs, e.g. dar.lam=0.5 trainer.epochs=10."
+            "Overrides are dotted KEY=VALUE pairs, in any order with the options, e.g. "
+            "trainer.epochs=10 or, for one variant of a compare: block, "
+            "compare.dasl_pa.dar.lam=0.3."
         ),
     )
     train.add_argument("--config", help="YAML config file (default: the packaged demo)")
     train.add_argument("--name", help="run name (folder under out_dir)")
     train.add_argument("--out-dir", help="parent folder of the run folder (default: runs)")
     train.add_argument(
-        "--resume", action="store_true", help="continue from checkpoints/last.ckpt of the run"
+        "--resume",
+        action="store_true",
+        help="continue from the run's last complete checkpoint (checkpoints/last.ckpt)",
     )
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, overrides_anywhere=True)
 
-    def add_model_data_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--checkpoint", required=True, help="a .ckpt written by dasl train")
-        p.add_argument("--dataset", help="dataset name (default: the one it was trained on)")
-        p.add_argument("--root", help="dataset root folder")
-        p.add_argument(
-            "--split",
-            help="split to use (default: the config's test split, or its query/gallery "
-            "splits; 'query-gallery' forces those)",
-        )
-        p.add_argument("--max-per-class", type=int, help="cap images per class (quick checks)")
 
+def _add_model_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="a .ckpt written by dasl train")
+    p.add_argument("--dataset", help="dataset name (default: the one it was trained on)")
+    p.add_argument("--root", help="dataset root folder")
+    p.add_argument(
+        "--split",
+        help="split to use (default: the config's test split, or its query/gallery "
+        "splits; 'query-gallery' forces those)",
+    )
+    p.add_argument("--max-per-class", type=int, help="cap images per class (quick checks)")
+
+
+def add_eval(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser(
         "eval",
         help="evaluate a checkpoint (Recall@K, MAP@R, R-precision, NMI)",
         description="Embed a split with a trained checkpoint and print retrieval metrics.",
     )
-    add_model_data_args(ev)
+    _add_model_data_args(ev)
     ev.add_argument("--ks", type=int, nargs="+", help="K values for Recall@K")
     ev.add_argument("--out", help="also write the metrics to this JSON file")
     ev.set_defaults(func=cmd_eval)
 
+
+def add_embed(sub: argparse._SubParsersAction) -> None:
     em = sub.add_parser(
         "embed",
         help="write embeddings and labels (.npy) and optionally a faiss index",
         description="Embed a split with a trained checkpoint; write embeddings.npy, labels.npy "
-        "and, with --faiss, index.faiss (inner product on normalized vectors for cosine).",
+        "and, with --faiss, index.faiss (inner product on normalized vectors for cosine), then "
+        "embed.json last: the outputs are complete when embed.json exists.",
     )
-    add_model_data_args(em)
+    _add_model_data_args(em)
     em.add_argument("--out", required=True, help="output folder")
     em.add_argument("--faiss", action="store_true", help="also build and save a faiss index")
     em.set_defaults(func=cmd_embed)
 
+
+def add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="dataset tools", description="Dataset tools.")
-    dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    dsub = data.add_subparsers(
+        dest="data_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser
+    )
     check = dsub.add_parser(
         "check",
         help="check a dataset's layout and split sizes",
-        description="Print the images and classes found per split, and what is wrong.",
+        description="Print the images and classes found per split, and what is wrong "
+        "(exit status 2 when something is).",
     )
     check.add_argument("name", help="cub200, cars196, sop, inshop, fashion-mnist, folder, csv")
     check.add_argument("--root", help="dataset root folder")
     check.set_defaults(func=cmd_data_check)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_train,
+    add_eval,
+    add_embed,
+    add_data,
+]
+"""Each adds one subcommand to the ``dasl`` parser; other modules append theirs."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dasl",
+        description="Robust similarity learning with difference alignment regularization (DAR). "
+        "Exit status: 0 ok, 2 bad input or data problem, 130 interrupted, 1 a bug.",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 
+def is_override(token: str) -> bool:
+    """A ``KEY=VALUE`` token (not an option): what may follow options on the line."""
+    return "=" in token and not token.startswith("-")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``, letting ``KEY=VALUE`` overrides and options mix in any order.
+
+    argparse stops filling a positional list at the first option, so overrides after an
+    option come back as unrecognized; for subcommands that take overrides they are
+    appended in order (later ones win), anything else is refused in one line.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "overrides_anywhere", False):
+        late = [t for t in extra if is_override(t)]
+        extra = [t for t in extra if not is_override(t)]
+        args.overrides = [*args.overrides, *late]
+    if extra:
+        prog = f"dasl {args.command}" if getattr(args, "command", None) else "dasl"
+        shown = " ".join(extra)
+        hint = " (overrides are KEY=VALUE)" if getattr(args, "overrides_anywhere", False) else ""
+        print(
+            f"{prog}: error: unrecognized arguments: {shown}{hint} (see '{prog} --help')",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_USAGE)
+    return args
+
+
+def _validated(args: argparse.Namespace) -> int:
+    # Validate overrides before anything heavy is imported.
+    for text in getattr(args, "overrides", None) or []:
+        parse_override(text)
+    return int(args.func(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "train":
-            # Validate overrides before anything heavy is imported.
-            for text in args.overrides:
-                parse_override(text)
-        return int(args.func(args))
-    except (ConfigError, UserError) as exc:
-        return _fail(str(exc))
-    except (FileNotFoundError, ValueError) as exc:
-        # Library input errors carry a message written for users; DASL_DEBUG=1 shows the
-        # traceback for bug reports.
-        if os.environ.get("DASL_DEBUG"):
-            raise
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        print("dasl: interrupted", file=sys.stderr)
-        return 130
+    args = parse_args(build_parser(), argv)
+    return run_command(_validated, args)
+
+
+__all__ = ["SUBCOMMANDS", "UserError", "build_parser", "main", "report_error", "run_command"]
 
 
 if __name__ == "__main__":
