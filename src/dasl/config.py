@@ -7,7 +7,16 @@ typo never silently falls back to a default. Overrides use dotted keys
 
 ``compare`` lists named variants of the base config (each a mapping of dotted overrides);
 ``dasl train`` runs every variant with the same seed, data and budget and writes a
-comparison table. The default demo config uses it for ProxyAnchor vs DASL-PA.
+comparison table. The default demo config uses it for ProxyAnchor vs DASL-PA. A command-line
+override of a key that a variant sets would be ignored for that variant, so it is refused;
+``compare.<variant>.<key>=<value>`` overrides it for one variant.
+
+Splits (the names every reader accepts): ``train`` is the official training split (all
+training classes), ``val`` the validation part carved from it, ``subtrain`` = ``train``
+minus ``val``, ``test`` the official test split (unseen classes); ``trainval`` is an old
+alias of ``train``. A run fits on ``data.train_split`` and selects checkpoints on
+``data.val_split``: the default fits on ``subtrain`` so that selection never sees an image
+it trained on.
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ class DataConfig:
     """Dataset name for :func:`dasl.data.load_dataset`."""
     root: str | None = None
     """Data root; ``None`` uses the dataset's default location (where it has one)."""
-    train_split: str = "train"
+    train_split: str = "subtrain"
+    """What the model is fit on: ``subtrain`` (train minus val) while ``val_split`` is set,
+    ``train`` (all training images) for a final run with ``val_split: null``."""
     val_split: str | None = "val"
     """Validation split (for checkpoint selection and lambda tuning); ``None`` disables it."""
     test_split: str = "test"
@@ -51,6 +62,8 @@ class DataConfig:
     """Cap on images per class in the validation and test splits (quick runs)."""
     allow_subset: bool = False
     skip_unreadable: bool = False
+    """Drop images that cannot be decoded (with a warning naming them) instead of stopping
+    with an error naming the first; checking decodes every image once when data loads."""
     transform: str = "small"
     """"small" (28 px / 8 px array data), "small-flip", or "imagenet" (224 px crops)."""
     image_size: int | None = None
@@ -242,6 +255,42 @@ LOSS_SETTINGS = {
 }
 """Which losses each optional ``loss.*`` setting applies to (elsewhere it is an error)."""
 SHARED_IN_COMPARE = ("data.", "seed")
+VAL_BY = ("images", "classes")
+POSITIVE = {
+    "data.batch_size": 1,
+    "data.m_per_class": 1,
+    "data.batches_per_epoch": 1,
+    "data.eval_batch_size": 1,
+    "data.num_workers": 0,
+    "data.image_size": 1,
+    "data.max_per_class": 1,
+    "data.eval_max_per_class": 1,
+    "model.embedding_dim": 1,
+    "optim.lr": 0.0,
+    "optim.weight_decay": 0.0,
+    "optim.warmup_epochs": 0.0,
+    "trainer.num_nodes": 1,
+    "trainer.log_every_n_steps": 1,
+    "eval.tsne_points": 2,
+}
+"""Lower bounds of numeric settings (``None`` passes: it means "default" or "off")."""
+SPLITS_WITHIN_TRAIN = {"train": ("subtrain", "val"), "trainval": ("subtrain", "val")}
+"""A split that contains others: fitting on it while validating on one of them leaks."""
+
+
+def _check_splits(data: DataConfig) -> None:
+    """Checkpoint selection must never see images the model was fit on."""
+    inside = SPLITS_WITHIN_TRAIN.get(data.train_split, ())
+    if data.val_split is not None and (
+        data.val_split == data.train_split or data.val_split in inside
+    ):
+        raise ConfigError(
+            f"data.train_split: {data.train_split!r} contains the validation split "
+            f"{data.val_split!r}, so checkpoint selection would see training images; fit on "
+            "'subtrain' (train minus val), or set data.val_split=null for a final run on 'train'"
+        )
+
+
 """Compare variants share data and seed: that is what makes them comparable."""
 
 
@@ -289,6 +338,20 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
                     f"loss.{setting}: not used by loss {cfg.loss.name!r} (only by "
                     f"{', '.join(losses)}); remove it"
                 )
+        for key, minimum in POSITIVE.items():
+            section, field_name = key.split(".")
+            value = getattr(getattr(cfg, section), field_name)
+            if value is not None and value < minimum:
+                raise ConfigError(f"{key}: must be >= {minimum}, got {value}")
+        if not 0.0 <= cfg.data.val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction: must be in [0, 1), got {cfg.data.val_fraction}")
+        if cfg.data.in_channels not in (1, 3):
+            raise ConfigError(f"data.in_channels: must be 1 or 3, got {cfg.data.in_channels}")
+        if cfg.data.val_by is not None:
+            _check_choice("data.val_by", cfg.data.val_by, VAL_BY)
+        _check_splits(cfg.data)
+        if not cfg.eval.ks:
+            raise ConfigError("eval.ks: give at least one K, e.g. [1, 2, 4, 8]")
         if cfg.dar.lam < 0:
             raise ConfigError(f"dar.lam: must be >= 0, got {cfg.dar.lam}")
         if cfg.dar.num_chains < 1:
@@ -417,10 +480,71 @@ def load_config(
         }
     cfg = config_from_dict(raw)
     if overrides:
-        parsed = dict(parse_override(o) for o in overrides)
-        cfg = apply_overrides(cfg, parsed)
-        if cfg.compare:
-            config_from_dict(cfg.to_dict())
+        cfg = apply_command_line(cfg, overrides)
+    return cfg
+
+
+COMPARE_PREFIX = "compare."
+
+
+def apply_command_line(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
+    """Apply ``KEY=VALUE`` texts to ``cfg``; later ones win.
+
+    ``compare.<variant>.<key>=<value>`` sets a key of one ``compare`` variant. A plain key
+    that a variant sets (or a section holding it) is refused: that variant would silently
+    keep its own value. The message names the per-variant spelling.
+    """
+    base: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    per_variant: list[tuple[str, str, Any]] = []
+    for text in overrides:
+        key, value = parse_override(text)
+        raw = text.split("=", 1)[1]
+        if key.startswith(COMPARE_PREFIX) and key != "compare":
+            variant, _, rest = key[len(COMPARE_PREFIX) :].partition(".")
+            per_variant.append((variant, rest, value))
+        else:
+            base[key] = value
+            texts[key] = raw
+    compare = cfg.compare if "compare" not in base else None
+    if compare:
+        for key in base:
+            setters = [
+                name
+                for name, ov in compare.items()
+                if any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in ov)
+            ]
+            if setters:
+                spelled = " or ".join(f"{COMPARE_PREFIX}{n}.{key}={texts[key]}" for n in setters)
+                raise ConfigError(
+                    f"{key}: the compare block sets it per variant ({', '.join(setters)}), "
+                    f"so this override would be ignored there; write {spelled}"
+                )
+    if base:
+        cfg = apply_overrides(cfg, base)
+    if per_variant:
+        if not cfg.compare:
+            variant, rest, _ = per_variant[0]
+            raise ConfigError(
+                f"{COMPARE_PREFIX}{variant}.{rest}: this config has no compare block; "
+                f"write {rest or 'KEY'}=VALUE"
+            )
+        compare = {name: dict(ov) for name, ov in cfg.compare.items()}
+        for variant, rest, value in per_variant:
+            if variant not in compare:
+                raise ConfigError(
+                    f"{COMPARE_PREFIX}{variant}: no such variant; the compare block has "
+                    f"{', '.join(compare)}"
+                )
+            if not rest:
+                raise ConfigError(
+                    f"{COMPARE_PREFIX}{variant}: name a key, e.g. "
+                    f"{COMPARE_PREFIX}{variant}.dar.lam=0.3"
+                )
+            compare[variant][rest] = value
+        cfg = dataclasses.replace(cfg, compare=compare)
+    if cfg.compare:
+        cfg = config_from_dict(cfg.to_dict())
     return cfg
 
 
@@ -436,5 +560,26 @@ def variants(cfg: ExperimentConfig) -> list[tuple[str, ExperimentConfig]]:
 
 
 def dump_config(cfg: ExperimentConfig) -> str:
-    """The resolved config as YAML (what ``config.yaml`` in a run folder holds)."""
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    """The resolved config as YAML (what ``config.yaml`` in a run folder holds).
+
+    With ``compare``, keys that every variant sets are left out of the shared part: no
+    variant used their base value. Loading the dump gives the same variants.
+    """
+    data = cfg.to_dict()
+    header = ""
+    if cfg.compare:
+        every = set.intersection(*(set(ov) for ov in cfg.compare.values()))
+        for key in sorted(every):
+            *parents, leaf = key.split(".")
+            node = data
+            for part in parents:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(leaf, None)
+        if every:
+            header = (
+                "# Set by every compare variant, so not in the shared part: "
+                + ", ".join(sorted(every))
+                + "\n"
+            )
+    return header + yaml.safe_dump(data, sort_keys=False)

@@ -6,7 +6,7 @@ from dasl.data import load_dataset
 
 
 def test_class_disjoint_split_ignores_test_flag(cars_root):
-    tr = load_dataset("cars196", cars_root, "trainval", allow_subset=True)
+    tr = load_dataset("cars196", cars_root, "train", allow_subset=True)
     te = load_dataset("cars196", cars_root, "test", allow_subset=True)
     assert tr.class_names == ["Make Model 1", "Make Model 2", "Make Model 3"]
     assert te.class_names == ["Make Model 99", "Make Model 100", "Make Model 101"]
@@ -17,7 +17,7 @@ def test_class_disjoint_split_ignores_test_flag(cars_root):
 
 def test_single_annotation_mat(tmp_path):
     root = make_cars_tree(tmp_path, classes=(5,), per_class=1)
-    assert len(load_dataset("cars196", root, "trainval", allow_subset=True)) == 1
+    assert len(load_dataset("cars196", root, "train", allow_subset=True)) == 1
 
 
 def test_count_check_and_trap(cars_root):

@@ -7,7 +7,7 @@ from dasl.data import load_dataset
 
 def test_half_half_without_split_column(tmp_path):
     path = make_csv_dataset(tmp_path, labels=("10", "9", "100", "11"))
-    tr = load_dataset("csv", path, "trainval")
+    tr = load_dataset("csv", path, "train")
     te = load_dataset("csv", path, "test")
     # integer labels sort numerically: 9, 10, 11, 100
     assert tr.class_names == ["9", "10"] and te.class_names == ["11", "100"]
@@ -18,8 +18,10 @@ def test_half_half_without_split_column(tmp_path):
 
 def test_split_column(tmp_path):
     path = make_csv_dataset(tmp_path, split=("train", "train", "val", "test"))
-    assert load_dataset("csv", path, "train").class_names == ["10", "11"]
+    # rows marked train are the subtrain; train is them plus the rows marked val
+    assert load_dataset("csv", path, "subtrain").class_names == ["10", "11"]
     assert load_dataset("csv", path, "val").class_names == ["12"]
+    assert load_dataset("csv", path, "train").num_classes == 3
     assert load_dataset("csv", path, "trainval").num_classes == 3
     assert load_dataset("csv", path, "test").class_names == ["13"]
 

@@ -6,7 +6,7 @@ from dasl.data import UnreadableImageError, load_dataset
 
 
 def test_zero_shot_split_ignores_train_test_split(cub_root):
-    tr = load_dataset("cub200", cub_root, "trainval", allow_subset=True)
+    tr = load_dataset("cub200", cub_root, "train", allow_subset=True)
     te = load_dataset("cub200", cub_root, "test", allow_subset=True)
     assert tr.class_names == ["001.Bird_1", "002.Bird_2", "003.Bird_3"]
     assert te.class_names == ["101.Bird_101", "102.Bird_102", "103.Bird_103"]
@@ -31,7 +31,7 @@ def test_count_check_names_the_trap(cub_root):
 
 def test_val_by_classes_takes_last_classes(tmp_path):
     root = make_cub_tree(tmp_path, classes=(*range(1, 11), 150), per_class=2)
-    tr = load_dataset("cub200", root, "train", allow_subset=True, val_fraction=0.25)
+    tr = load_dataset("cub200", root, "subtrain", allow_subset=True, val_fraction=0.25)
     va = load_dataset("cub200", root, "val", allow_subset=True, val_fraction=0.25)
     # ceil(0.25 * 10) = 3 classes, the last ones by class id
     assert [n[:3] for n in va.class_names] == ["008", "009", "010"]

@@ -15,14 +15,14 @@ def test_digits_splits_and_pixels():
     assert img.shape == (1, 8, 8) and img.dtype == torch.float32
     assert torch.allclose(img[0], torch.tensor(bunch.images[first] / 16.0, dtype=torch.float32))
     assert test.class_names[label] == str(bunch.target[first])
-    tv = load_dataset("digits", None, "trainval")
+    tv = load_dataset("digits", None, "train")
     assert len(tv) + len(test) == len(bunch.target)
 
 
 def test_digits_val_by_images_is_stratified_disjoint_and_seeded():
-    tr = load_dataset("digits", None, "train", seed=3)
+    tr = load_dataset("digits", None, "subtrain", seed=3)
     va = load_dataset("digits", None, "val", seed=3)
-    tv = load_dataset("digits", None, "trainval")
+    tv = load_dataset("digits", None, "train")
     assert len(tr) + len(va) == len(tv)
     assert not set(tr.indices.tolist()) & set(va.indices.tolist())
     assert tr.class_names == va.class_names  # images holdout keeps all classes

@@ -54,7 +54,7 @@ def test_count_mismatch_between_images_and_labels(fmnist_root):
 
 def test_class_disjoint_pooled_split(fmnist_root):
     # 8 images per class in total (6 train file + 2 t10k file), both files pooled.
-    tv = load_dataset("fashion-mnist", fmnist_root, "trainval")
+    tv = load_dataset("fashion-mnist", fmnist_root, "train")
     test = load_dataset("fashion-mnist", fmnist_root, "test")
     assert len(tv) == 5 * 8 and len(test) == 5 * 8
     assert tv.class_names == [CLASS_NAMES[c] for c in (0, 2, 4, 6, 8)]

@@ -27,8 +27,8 @@ def test_unknown_split_and_bad_val_options():
         load_dataset("digits", None, "val", val_fraction=1.5)
     with pytest.raises(ValueError, match=r"val_fraction=0 leaves no validation"):
         load_dataset("digits", None, "val", val_fraction=0)
-    assert len(load_dataset("digits", None, "train", val_fraction=0)) == len(
-        load_dataset("digits", None, "trainval")
+    assert len(load_dataset("digits", None, "subtrain", val_fraction=0)) == len(
+        load_dataset("digits", None, "train")
     )
 
 
@@ -51,7 +51,7 @@ def test_common_interface():
 
 
 def test_val_by_classes_on_array_data():
-    tr = load_dataset("digits", None, "train", val_by="classes", val_fraction=0.3)
+    tr = load_dataset("digits", None, "subtrain", val_by="classes", val_fraction=0.3)
     va = load_dataset("digits", None, "val", val_by="classes", val_fraction=0.3)
     # ceil(0.3 * 5) = 2 last classes
     assert tr.class_names == ["0", "2", "4"] and va.class_names == ["6", "8"]

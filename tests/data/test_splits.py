@@ -51,3 +51,38 @@ def test_contiguous_labels_and_cap():
         contiguous_labels(np.array([5]), np.array([3, 9]))
     capped = cap_per_class(Pool(np.arange(5), class_idx), 1)
     assert capped.refs.tolist() == [0, 1, 3]
+
+
+def test_split_names_follow_the_ecosystem():
+    """train = the official training split; subtrain and val partition it; trainval = train."""
+    from dasl.data import load_dataset
+
+    train = load_dataset("digits", None, "train")
+    sub = load_dataset("digits", None, "subtrain")
+    val = load_dataset("digits", None, "val")
+    alias = load_dataset("digits", None, "trainval")
+    assert np.array_equal(alias.indices, train.indices)
+    assert sorted([*sub.indices.tolist(), *val.indices.tolist()]) == sorted(train.indices.tolist())
+    assert not set(sub.indices.tolist()) & set(val.indices.tolist())
+    # all even digits of sklearn's set: the official (class-disjoint) training split
+    from sklearn.datasets import load_digits
+
+    assert len(train) == int(np.isin(load_digits().target, [0, 2, 4, 6, 8]).sum())
+
+
+def test_cub_train_is_the_official_5864_split(tmp_path):
+    """CUB's train split is classes 1-100 in full, as PML/OML/torchvision users expect."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fixtures import make_cub_tree
+
+    from dasl.data import load_dataset
+
+    root = make_cub_tree(tmp_path, classes=(*range(1, 11), 150), per_class=2)
+    train = load_dataset("cub200", root, "train", allow_subset=True)
+    assert len(train) == 20 and train.num_classes == 10
+    sub = load_dataset("cub200", root, "subtrain", allow_subset=True)
+    val = load_dataset("cub200", root, "val", allow_subset=True)
+    assert len(sub) + len(val) == len(train) and val.num_classes == 1

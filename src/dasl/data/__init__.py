@@ -3,7 +3,7 @@
 >>> from dasl.data import load_dataset
 >>> ds = load_dataset("digits", None, "train")
 >>> ds.describe()
-'digits train: 802 images, 5 classes'
+'digits train: 891 images, 5 classes'
 """
 
 from dasl.data.check import DatasetReport, SplitCounts, check_dataset

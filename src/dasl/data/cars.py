@@ -74,4 +74,6 @@ def read_cars(root: str | Path | None) -> Catalog:
         "train": Pool(refs[train], class_idx[train]),
         "test": Pool(refs[~train], class_idx[~train]),
     }
-    return Catalog("cars196", names, pools, expected=dict(EXPECTED), default_val_by="classes")
+    return Catalog(
+        "cars196", names, pools, expected=dict(EXPECTED), default_val_by="classes", source=str(root)
+    )

@@ -66,6 +66,8 @@ class Catalog:
     expected: dict[str, tuple[int, int]] = field(default_factory=dict)
     default_val_by: str = "images"
     notes: list[str] = field(default_factory=list)
+    source: str | None = None
+    """Where the data was read from (the resolved folder or file), for reports."""
 
     @property
     def file_backed(self) -> bool:

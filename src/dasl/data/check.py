@@ -37,7 +37,8 @@ class DatasetReport:
         return not self.problems
 
     def __str__(self) -> str:
-        lines = [f"dataset {self.name} at {self.root}: {'OK' if self.ok else 'PROBLEMS'}"]
+        where = f" at {self.root}" if self.root is not None else " (no root given)"
+        lines = [f"dataset {self.name}{where}: {'OK' if self.ok else 'PROBLEMS'}"]
         if self.splits:
             lines.append(f"  {'split':<10}{'images':>10}{'classes':>10}{'expected':>22}")
             for split, c in self.splits.items():
@@ -48,6 +49,17 @@ class DatasetReport:
         lines += [f"  problem: {p}" for p in self.problems]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _where(name: str, root: str | Path | None) -> str | None:
+    """The location a report names before the reader has resolved it."""
+    if root is not None:
+        return str(Path(root).expanduser().resolve())
+    if name == "fashion-mnist":
+        from dasl.data.fashion_mnist import default_roots
+
+        return "default locations " + ", ".join(str(p) for p in default_roots())
+    return None
 
 
 def check_dataset(
@@ -62,29 +74,32 @@ def check_dataset(
     ``ValueError``: those are usage errors, not dataset problems.
     """
     common, reader_opts = resolve_options(name, options)
-    report = DatasetReport(name, None if root is None else str(root))
+    report = DatasetReport(name, _where(name, root))
     try:
         catalog = read_catalog(name, root, reader_opts)
     except (OSError, ValueError) as err:
         report.problems.append(str(err))
         return report
+    report.root = catalog.source or report.root
 
     for pool_name, pool in catalog.pools.items():
         exp = catalog.expected.get(pool_name)
-        report.splits[pool_name] = SplitCounts(
+        # A CSV's rows marked "train" are its subtrain; its train split adds the val rows.
+        shown = "subtrain" if pool_name == "train" and "val" in catalog.pools else pool_name
+        report.splits[shown] = SplitCounts(
             len(pool), pool.num_classes, *(exp if exp is not None else (None, None))
         )
     val_by = common["val_by"] or catalog.default_val_by
     if "val" not in catalog.pools and common["val_fraction"] > 0:
         try:
-            for split in ("train", "val"):
+            for split in ("subtrain", "val"):
                 pool, _ = select_split(
                     catalog, split, common["val_fraction"], val_by, common["seed"]
                 )
                 report.splits[f"{split}*"] = SplitCounts(len(pool), pool.num_classes)
             report.notes.append(
-                f"train*/val*: train pool after carving val_fraction={common['val_fraction']} "
-                f"by {val_by}"
+                f"subtrain*/val*: the train split after carving val_fraction="
+                f"{common['val_fraction']} by {val_by}"
             )
         except ValueError as err:
             report.problems.append(f"validation carving: {err}")

@@ -123,4 +123,4 @@ def read_csv(
             raise ValueError(f"{path}: is_query/is_gallery mark no test rows as query or gallery")
         pools["query"] = Pool(refs_arr[q], class_idx[q])
         pools["gallery"] = Pool(refs_arr[g], class_idx[g])
-    return Catalog("csv", unique, pools)
+    return Catalog("csv", unique, pools, source=str(path))

@@ -73,4 +73,6 @@ def read_cub(root: str | Path | None) -> Catalog:
         "test": Pool(refs[~train], class_idx[~train]),
     }
     names = [classes[c] for c in class_ids]
-    return Catalog("cub200", names, pools, expected=dict(EXPECTED), default_val_by="classes")
+    return Catalog(
+        "cub200", names, pools, expected=dict(EXPECTED), default_val_by="classes", source=str(base)
+    )

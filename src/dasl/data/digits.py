@@ -20,4 +20,6 @@ def read_digits(
     images = np.asarray(bunch.images, dtype=np.uint8)  # values are integers 0..16
     labels = np.asarray(bunch.target, dtype=np.int64)
     names = [str(d) for d in range(10)]
-    return array_catalog("digits", images, labels, names, 16.0, train_classes, test_classes)
+    catalog = array_catalog("digits", images, labels, names, 16.0, train_classes, test_classes)
+    catalog.source = "scikit-learn's bundled copy"
+    return catalog

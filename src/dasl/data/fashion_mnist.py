@@ -232,6 +232,8 @@ def read_fashion_mnist(
                 "or pass download=True (needs internet)."
             )
     images, labels = load_fashion_mnist_arrays(folder)
-    return array_catalog(
+    catalog = array_catalog(
         "fashion-mnist", images, labels, list(CLASS_NAMES), 255.0, train_classes, test_classes
     )
+    catalog.source = str(folder)
+    return catalog

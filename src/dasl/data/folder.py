@@ -93,4 +93,4 @@ def read_folder(
     refs = np.asarray([p for p, _ in samples], dtype=object)
     class_idx = np.asarray([c for _, c in samples], dtype=np.int64)
     pools = class_disjoint_pools(classes, refs, class_idx, train_classes, test_classes, str(root))
-    return Catalog("folder", list(classes), pools)
+    return Catalog("folder", list(classes), pools, source=str(root))

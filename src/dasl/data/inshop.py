@@ -67,4 +67,6 @@ def read_inshop(root: str | Path | None) -> Catalog:
     class_idx = np.asarray([position[r[1]] for r in rows], dtype=np.int64)
     status = np.asarray([r[2] for r in rows])
     pools = {s: Pool(refs[status == s], class_idx[status == s]) for s in STATUSES}
-    return Catalog("inshop", items, pools, expected=dict(EXPECTED), default_val_by="classes")
+    return Catalog(
+        "inshop", items, pools, expected=dict(EXPECTED), default_val_by="classes", source=str(root)
+    )

@@ -85,9 +85,10 @@ def load_dataset(
             ``sop``, ``inshop``.
         root: dataset location (see each reader's layout); ``None`` for ``digits`` and for the
             default Fashion-MNIST locations.
-        split: ``train``, ``val`` (carved from train), ``trainval`` (train + val), ``test``;
+        split: ``train`` (the official training split, all of it; ``trainval`` is an
+            alias), ``val`` (carved from train), ``subtrain`` (train minus val), ``test``;
             In-Shop and CSVs with ``is_query``/``is_gallery`` also ``query`` and ``gallery``
-            (In-Shop ``test`` = query followed by gallery).
+            (In-Shop ``test`` = query followed by gallery). See :mod:`dasl.data.splits`.
         transform: applied to each raw image (float32 ``(1, H, W)`` tensor in [0, 1] for
             fashion-mnist/digits, PIL RGB image otherwise).
         options: ``val_fraction`` (0.1); ``val_by`` (``"images"``: seeded stratified holdout of

@@ -48,4 +48,6 @@ def read_sop(root: str | Path | None) -> Catalog:
         for s, (paths, cls) in parts.items()
     }
     names = [str(c) for c in class_ids]
-    return Catalog("sop", names, pools, expected=dict(EXPECTED), default_val_by="classes")
+    return Catalog(
+        "sop", names, pools, expected=dict(EXPECTED), default_val_by="classes", source=str(base)
+    )

@@ -1,4 +1,22 @@
-"""Split logic shared by all readers: validation carving, trainval, caps, contiguous labels."""
+"""Split logic shared by all readers: validation carving, caps, contiguous labels.
+
+Split names follow pytorch-metric-learning, OML and torchvision:
+
+=============  ===========================================================================
+``train``      the official training split: every training image (CUB: 5,864)
+``val``        validation carved from ``train`` (``val_by`` images or classes), or a CSV's
+               rows marked ``val``
+``subtrain``   ``train`` minus ``val``: what a model is fit on while ``val`` selects
+               checkpoints or hyperparameters
+``trainval``   old name of ``train``, kept as an alias
+``test``       the official test split (unseen classes); ``query``/``gallery`` where the
+               dataset has them
+=============  ===========================================================================
+
+``subtrain`` and ``val`` always partition ``train``. For a CSV with a ``split`` column,
+``train`` is the rows marked ``train`` or ``val`` (all training data, as for CUB),
+``subtrain`` the rows marked ``train`` and ``val`` the rows marked ``val``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +27,8 @@ import numpy as np
 from dasl.data.catalog import Catalog, Pool
 
 VAL_BY = ("images", "classes")
+SPLITS = ("train", "val", "subtrain", "trainval", "test")
+ALIASES = {"trainval": "train"}
 
 
 def contiguous_labels(class_idx: np.ndarray, domain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,13 +82,14 @@ def select_split(
 ) -> tuple[Pool, np.ndarray]:
     """The items of ``split`` and the class indices whose sorted set defines its label mapping.
 
-    Splits: ``train``/``val`` (carved from the train pool unless the catalog has a ``val`` pool),
-    ``trainval`` (all training items), ``test``; plus ``query``/``gallery`` where the catalog has
-    them. ``test``, ``query`` and ``gallery`` share one mapping over ``test ∪ query ∪ gallery``
-    so that query and gallery labels are comparable.
+    Splits: ``train`` (all training items; ``trainval`` is an alias), ``subtrain``/``val``
+    (carved from the train pool unless the catalog has a ``val`` pool), ``test``; plus
+    ``query``/``gallery`` where the catalog has them. ``test``, ``query`` and ``gallery``
+    share one mapping over ``test ∪ query ∪ gallery`` so that query and gallery labels are
+    comparable.
     """
     pools = catalog.pools
-    valid = ["train", "val", "trainval", "test"]
+    valid = list(SPLITS)
     if "query" in pools or "gallery" in pools:
         valid += ["query", "gallery"]
     if split not in valid:
@@ -92,20 +113,21 @@ def select_split(
             return merged, domain
         raise ValueError(f"{catalog.name} has no {split!r} items")
 
+    split = ALIASES.get(split, split)
     train = pools.get("train")
     if train is None or len(train) == 0:
         raise ValueError(f"{catalog.name} has no training items")
     if "val" in pools:  # an explicit validation split (CSV split column) wins over carving
         chosen = {
-            "train": train,
+            "subtrain": train,
             "val": pools["val"],
-            "trainval": Pool(
+            "train": Pool(
                 np.concatenate([train.refs, pools["val"].refs]),
                 np.concatenate([train.class_idx, pools["val"].class_idx]),
             ),
         }[split]
         return chosen, chosen.class_idx
-    if split == "trainval":
+    if split == "train":
         return train, train.class_idx
     if val_fraction == 0.0:
         if split == "val":
@@ -115,7 +137,7 @@ def select_split(
         train_index, val_index = carve_val_images(train, val_fraction, seed)
     else:
         train_index, val_index = carve_val_classes(train, val_fraction)
-    chosen = train.take(train_index if split == "train" else val_index)
+    chosen = train.take(train_index if split == "subtrain" else val_index)
     if len(chosen) == 0:
         raise ValueError(f"{catalog.name} {split} is empty (val_fraction={val_fraction})")
     return chosen, chosen.class_idx
