@@ -178,29 +178,55 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+EMBED_MANIFEST = "embed.json"
+"""Written last by ``dasl embed``: the outputs are complete when it exists."""
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
+    import hashlib
     import io
 
     import numpy as np
 
     from dasl.metrics import build_faiss_index, save_faiss_index
-    from dasl.utils.io import atomic_write_bytes
+    from dasl.utils.io import atomic_write_bytes, atomic_write_json
 
     embedder = _Embedder(args)
     cfg = embedder.cfg
-    emb, labels = embedder(args.split or cfg.data.test_split)
+    split = args.split or cfg.data.test_split
+    emb, labels = embedder(split)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # embed.json goes first and comes back last: while it is absent the folder may hold a
+    # mix of old and new files (a write killed half-way), never one that claims to be whole.
+    manifest = out / EMBED_MANIFEST
+    manifest.unlink(missing_ok=True)
+    files: dict[str, str] = {}
     for name, array in (("embeddings.npy", emb), ("labels.npy", labels)):
         buf = io.BytesIO()
         np.save(buf, array)
         atomic_write_bytes(out / name, buf.getvalue())
+        files[name] = hashlib.sha256(buf.getvalue()).hexdigest()
     print(f"wrote {out / 'embeddings.npy'} {emb.shape} and {out / 'labels.npy'}")
     if args.faiss:
         index = build_faiss_index(emb, distance=cfg.eval.distance)
         save_faiss_index(index, out / "index.faiss")
+        files["index.faiss"] = hashlib.sha256((out / "index.faiss").read_bytes()).hexdigest()
         print(f"wrote {out / 'index.faiss'} ({index.ntotal} vectors, {cfg.eval.distance})")
-    return 0
+    else:
+        (out / "index.faiss").unlink(missing_ok=True)  # an old index would not match
+    atomic_write_json(
+        manifest,
+        {
+            "checkpoint": str(Path(args.checkpoint).resolve()),
+            "dataset": cfg.data.name,
+            "split": split,
+            "shape": list(emb.shape),
+            "distance": cfg.eval.distance,
+            "sha256": files,
+        },
+    )
+    return EXIT_OK
 
 
 # ----------------------------------------------------------------------- data

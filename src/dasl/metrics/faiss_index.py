@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from dasl.metrics.validation import as_embeddings, check_distance
+from dasl.utils.io import atomic_output
 
 
 def _faiss() -> Any:
@@ -45,13 +45,7 @@ def save_faiss_index(index: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``index`` to ``path`` atomically (temporary file in the same folder + os.replace)."""
     faiss = _faiss()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        faiss.write_index(index, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # atomic_output: fsync'ed, the user's umask permissions (mkstemp would give 0600).
+    with atomic_output(path) as tmp:
+        faiss.write_index(index, str(tmp))
     return path

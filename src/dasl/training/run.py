@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,10 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from dasl.config import ExperimentConfig, dump_config, variants
+from dasl.training.checkpoint_io import AtomicCheckpointIO, resumable_checkpoint
 from dasl.training.datamodule import MetricLearningData, epoch_seed, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels
+from dasl.training.guards import NonFiniteGuard
 from dasl.training.module import MetricLearningModule, load_module
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
@@ -92,6 +95,17 @@ class _Batches(L.LightningDataModule):
         return eval_loader(self.data.val, self.data.cfg)
 
 
+def interrupted_message(name: str, epoch: int, cfg: ExperimentConfig, last: Path) -> str:
+    """Where an interrupted run stopped; epochs count from 0, as Lightning's progress bar."""
+    stopped = (
+        f"[{name}] interrupted in epoch {epoch} (of 0-{cfg.trainer.epochs - 1}, counted from 0 "
+        "like the progress bar)"
+    )
+    if last.is_file() and epoch > 0:
+        return f"{stopped}; --resume continues from {last} (end of epoch {epoch - 1})"
+    return f"{stopped}, before its first checkpoint; --resume starts it again"
+
+
 def _log_version(kind: str, attempt: int) -> str:
     return kind if attempt == 1 else f"{kind}-resume{attempt - 1}"
 
@@ -141,7 +155,9 @@ def build_trainer(
         reload_dataloaders_every_n_epochs=1,
         limit_train_batches=tcfg.limit_train_batches,
         logger=loggers,
-        callbacks=[checkpoint, *callbacks],
+        callbacks=[checkpoint, NonFiniteGuard(run_dir / "checkpoints"), *callbacks],
+        # Checkpoints are complete or absent, whenever the process dies (kill -9, full disk).
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=run_dir,
     )
     return trainer, checkpoint
@@ -174,13 +190,21 @@ def train_variant(
     module = MetricLearningModule(cfg.to_dict(), num_classes=data.num_classes)
     trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, has_val=data.val is not None)
     last = run_dir / "checkpoints" / "last.ckpt"
-    ckpt_path = str(last) if resume and last.is_file() else None
+    found = resumable_checkpoint(last.parent, log) if resume else None
+    ckpt_path = str(found) if found is not None else None
     if resume and ckpt_path is None:
-        log(f"[{cfg.name}] no checkpoint at {last}; starting from scratch")
+        log(
+            f"[{cfg.name}] --resume: no complete checkpoint at {last}; training this variant "
+            "from scratch (files already in its checkpoints/ folder will be replaced)"
+        )
     t1 = time.perf_counter()
     fit_started = time.time()
     try:
-        trainer.fit(module, datamodule=_Batches(data), ckpt_path=ckpt_path)
+        with warnings.catch_warnings():
+            # Explained above when resuming; otherwise it fires for a re-run into an old
+            # folder, whose checkpoints are replaced as they are written.
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
+            trainer.fit(module, datamodule=_Batches(data), ckpt_path=ckpt_path)
     except SystemExit:
         # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown.
         if not trainer.interrupted:
@@ -188,10 +212,7 @@ def train_variant(
     timings["fit_s"] = time.perf_counter() - t1
     # trainer.state, not current_epoch: with spawned DDP workers only the state comes back.
     if trainer.interrupted or not trainer.state.finished:
-        raise RunInterrupted(
-            f"[{cfg.name}] training stopped before epoch {cfg.trainer.epochs}; resume with "
-            f"--resume (checkpoint: {last})"
-        )
+        raise RunInterrupted(interrupted_message(cfg.name, trainer.current_epoch, cfg, last))
     if trainer.global_rank != 0:
         return VariantResult(cfg.name, run_dir, {}, module.history, np.empty(0), np.empty(0), None)
 
@@ -227,8 +248,9 @@ def train_variant(
     )
     timings["metrics_s"] = time.perf_counter() - t3
     timings["total_s"] = time.perf_counter() - t0
-    atomic_write_json(run_dir / "metrics.json", metrics)
+    # metrics.json last: its presence marks a complete run.
     atomic_write_json(run_dir / "history.json", history)
+    atomic_write_json(run_dir / "metrics.json", metrics)
     log(
         f"[{cfg.name}] test: "
         + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
@@ -356,9 +378,6 @@ def run_experiment(
         atomic_write_json(run_dir / "comparison.json", rows)
         atomic_write_text(run_dir / "comparison.md", table + "\n")
         log("\n" + table)
-    if not single:
-        atomic_write_json(run_dir / "metrics.json", {r.name: r.metrics for r in results})
-
     if cfg.eval.plots:
         tp = time.perf_counter()
         by_method = {r.name: r.embeddings for r in results}
@@ -381,6 +400,8 @@ def run_experiment(
     total = time.perf_counter() - t0
     timings["total"] = {"total_s": total}
     atomic_write_json(run_dir / "timing.json", timings)
+    if not single:  # last: its presence marks a complete comparison
+        atomic_write_json(run_dir / "metrics.json", {r.name: r.metrics for r in results})
     log("\nWhere the time went:\n" + timing_table(timings))
     log(f"\nRun folder: {run_dir}")
     return ExperimentResult(run_dir, results, baseline, timings)
