@@ -116,7 +116,7 @@ class ArrayImageDataset(ImageDataset):
 
 
 class FileImageDataset(ImageDataset):
-    """Images stored as files; an item's raw image is a PIL RGB image."""
+    """Images stored as files; an item's raw image is a PIL image in ``mode`` ("RGB" or "L")."""
 
     def __init__(
         self,
@@ -126,8 +126,12 @@ class FileImageDataset(ImageDataset):
         name: str,
         split: str,
         transform: Callable[[Any], Any] | None = None,
+        mode: str = "RGB",
     ) -> None:
         super().__init__(labels, class_names, name, split, transform)
+        if mode not in IMAGE_MODES:
+            raise ValueError(f"mode must be one of {IMAGE_MODES}, got {mode!r}")
+        self.mode = mode
         if len(paths) != self.labels.shape[0]:
             raise ValueError(f"{len(paths)} paths for {self.labels.shape[0]} labels")
         # An object array of str pickles compactly to DataLoader workers, unlike a list of Paths.
@@ -138,18 +142,67 @@ class FileImageDataset(ImageDataset):
         return [Path(p) for p in self._paths]
 
     def _raw(self, index: int) -> Image.Image:
-        return load_rgb(self._paths[index])
+        return load_image(self._paths[index], self.mode)
 
 
-def load_rgb(path: str | Path) -> Image.Image:
-    """Open an image file as RGB, naming the file in any error."""
+IMAGE_MODES = ("RGB", "L")
+HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit integer or float gray image as 8-bit "L", scaled, not clipped.
+
+    PIL's ``convert("L")``/``convert("RGB")`` clips such images at 255, turning most of a
+    16-bit image white. 16-bit values (and 32-bit ones up to 65535, what older Pillow
+    returns for 16-bit PNGs) map by ``v / 257`` (65535 -> 255); floats in [0, 1] by
+    ``255 v``; anything larger by its own maximum.
+    """
+    arr = np.asarray(img)
+    if img.mode == "F":
+        arr = arr.astype(np.float64)
+        top = 1.0 if np.nanmax(arr, initial=0.0) <= 1.0 else float(np.nanmax(arr))
+        scaled = arr / top * 255.0
+    else:
+        arr = arr.astype(np.float64)
+        peak = float(arr.max(initial=0))
+        if img.mode.startswith("I;16") or 255 < peak <= 65535:
+            scaled = arr / 257.0
+        elif peak > 65535:
+            scaled = arr / peak * 255.0
+        else:
+            scaled = arr
+    return Image.fromarray(np.clip(np.rint(np.nan_to_num(scaled)), 0, 255).astype(np.uint8), "L")
+
+
+def convert_image(img: Image.Image, mode: str = "RGB") -> Image.Image:
+    """``img`` in ``mode`` ("RGB" or "L") whatever its own mode.
+
+    High bit depths are scaled to 8 bits (:func:`to_8bit`); palette images go through RGBA
+    (PIL warns about palette transparency otherwise) and alpha is dropped; CMYK, YCbCr,
+    1-bit and the rest use PIL's conversions.
+    """
+    if img.mode in HIGH_DEPTH_MODES:
+        img = to_8bit(img)
+    elif img.mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    return img if img.mode == mode else img.convert(mode)
+
+
+def load_image(path: str | Path, mode: str = "RGB") -> Image.Image:
+    """Open an image file in ``mode``, naming the file in any error."""
     try:
         with Image.open(path) as img:
-            return img.convert("RGB")
+            img.load()  # decode now, inside the error handling, before the file closes
+            return convert_image(img, mode)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"image file not found: {path}") from err
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise UnreadableImageError(
-            f"cannot read image {path}: {err}. Pass skip_unreadable=True to drop unreadable "
+            f"cannot read image {path}: {err}. Set data.skip_unreadable=true to drop unreadable "
             "images when the dataset is built, or run `dasl data check` to list them all."
         ) from err
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    """Open an image file as RGB, naming the file in any error."""
+    return load_image(path, "RGB")

@@ -15,16 +15,19 @@ def missing_files(paths: Sequence[str]) -> list[str]:
 
 
 def _unreadable_reason(path: str) -> str | None:
+    if os.path.getsize(path) == 0:
+        return "empty file (0 bytes)"
     try:
         with Image.open(path) as img:
-            img.verify()  # checks structure without decoding every pixel: cheap, catches truncation
+            # A full decode: verify() passes truncated JPEGs, which fail only when decoded.
+            img.load()
     except Exception as err:  # PIL raises many types for corrupt files; all mean "unreadable"
         return f"{type(err).__name__}: {err}"
     return None
 
 
 def unreadable_images(paths: Sequence[str], workers: int = 8) -> list[tuple[str, str]]:
-    """``(path, reason)`` for each existing file PIL cannot open and verify, in input order."""
+    """``(path, reason)`` for each existing file PIL cannot open and decode, in input order."""
     if not paths:
         return []
     # Threads suit this: the work is file I/O plus PIL code that releases the GIL.

@@ -42,6 +42,7 @@ OPTIONS: dict[str, Any] = {
     "allow_subset": False,
     "skip_unreadable": False,
     "max_per_class": None,
+    "in_channels": None,
     "train_classes": None,
     "test_classes": None,
     "download": False,
@@ -98,7 +99,9 @@ def load_dataset(
             have the standard split sizes); ``skip_unreadable`` (False); ``max_per_class``
             (None: the first k items of each class); ``train_classes``/``test_classes``
             (fashion-mnist/digits: ids, default even/odd; folder/csv: class names);
-            ``download`` (fashion-mnist only).
+            ``download`` (fashion-mnist only); ``in_channels`` (None or 3: image files
+            load as RGB; 1: as 8-bit gray, "L"; every mode is converted, 16-bit and float
+            images scaled, not clipped).
 
     Labels are contiguous ``0..C-1`` over the split's sorted classes (over test ∪ query ∪
     gallery for test/query/gallery of In-Shop and OML-style CSVs, so query and gallery agree).
@@ -129,6 +132,8 @@ def load_dataset(
                 )
                 keep = ~np.isin(pool.refs, np.asarray([p for p, _ in bad], dtype=object))
                 pool = pool.take(np.flatnonzero(keep))
+    if common["in_channels"] not in (None, 1, 3):
+        raise ValueError(f"in_channels must be 1 or 3, got {common['in_channels']!r}")
     if common["max_per_class"] is not None:
         pool = cap_per_class(pool, int(common["max_per_class"]))
     if len(pool) == 0:
@@ -139,7 +144,8 @@ def load_dataset(
     )
     class_names = [catalog.class_names[c] for c in classes]
     if catalog.file_backed:
-        return FileImageDataset(pool.refs, labels, class_names, name, split, transform)
+        mode = "L" if common["in_channels"] == 1 else "RGB"
+        return FileImageDataset(pool.refs, labels, class_names, name, split, transform, mode)
     return ArrayImageDataset(
         catalog.images, pool.refs, labels, class_names, name, split, catalog.max_value, transform
     )

@@ -21,6 +21,7 @@ def _dataset_options(cfg: DataConfig, seed: int, max_per_class: int | None) -> d
         "seed": seed,
         "allow_subset": cfg.allow_subset,
         "skip_unreadable": cfg.skip_unreadable,
+        "in_channels": cfg.in_channels,
     }
     if cfg.val_by is not None:
         options["val_by"] = cfg.val_by
