@@ -4,7 +4,7 @@ Lightning's ``TorchCheckpointIO`` writes through an fsspec transaction: a tempor
 ``$TMPDIR`` moved into place, a *copy* written in place when ``$TMPDIR`` is another
 filesystem, never fsync'ed, and the temporary file left behind in ``$TMPDIR`` when the
 process dies. :class:`AtomicCheckpointIO` writes a temporary file next to the target, fsyncs
-it and ``os.replace``-s it (:func:`dasl.utils.io.atomic_output`), so a ``kill -9`` or a full
+it and ``os.replace``-s it (:func:`dasl.utils.io.atomic_write_bytes`), so a ``kill -9`` or a full
 disk at any moment leaves the previous checkpoint as it was.
 
 :func:`check_checkpoint` recognises what is not a complete dasl checkpoint (a text file, a
@@ -13,6 +13,7 @@ truncated zip, another program's checkpoint) without unpickling anything.
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from dasl.utils.io import TMP_SUFFIX, atomic_output, remove_stale_temporaries
+from dasl.utils.io import TMP_SUFFIX, atomic_write_bytes, remove_stale_temporaries
 
 
 class CheckpointError(ValueError):
@@ -123,9 +124,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options")
         target = Path(path)
+        # Serialized in memory first, as Lightning does: torch.save's C++ file writer turns
+        # a full disk into "RuntimeError: basic_ios::clear: iostream error", while Python's
+        # write raises OSError(ENOSPC) that can be reported as what it is.
         try:
-            with atomic_output(target) as tmp:
-                torch.save(checkpoint, tmp)
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            atomic_write_bytes(target, buffer.getbuffer())
         except OSError as exc:
             raise CheckpointWriteError(
                 exc.errno,

@@ -2,13 +2,13 @@
 
 A too-high learning rate makes the loss, then the gradients, then the weights NaN or
 infinite; Lightning trains on, saves the NaN model as ``last.ckpt`` and the run ends with
-NaN metrics. :class:`NonFiniteGuard` checks the loss before every backward pass, the
-gradients before every optimizer step and the weights before validation and before each
-epoch's checkpoint, and raises :class:`TrainingDiverged` naming the step and the last good
-checkpoint, which it never lets a NaN model overwrite.
+NaN metrics. :class:`NonFiniteGuard` checks the embeddings the model outputs, the loss
+before every backward pass, the gradients before every optimizer step and the weights
+before validation and before each epoch's checkpoint, and raises :class:`TrainingDiverged`
+naming the step and the last good checkpoint, which it never lets a NaN model overwrite.
 
-Cost: one ``isfinite`` reduction of the loss and one fused norm over the gradients per step
-(one device synchronisation), and a pass over the weights once per epoch.
+Cost: ``isfinite`` reductions of the embeddings and the loss and one fused norm over the
+gradients per step (device synchronisations), and a pass over the weights once per epoch.
 """
 
 from __future__ import annotations
@@ -46,8 +46,29 @@ class NonFiniteGuard(Callback):
         self.checkpoint_dir = Path(checkpoint_dir)
         self.batch_idx = 0
         self.saved_epoch: int | None = None
+        self._hook: Any = None
+        self._trainer: L.Trainer | None = None
 
     # ------------------------------------------------------------------ checks
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # The embeddings, checked where the model makes them: the loss code refuses NaN
+        # inputs with a message that cannot know the step or the checkpoint.
+        self._trainer = trainer
+        self._hook = pl_module.register_forward_hook(self._check_embeddings)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def _check_embeddings(self, module: Any, inputs: Any, output: Any) -> None:
+        trainer = self._trainer
+        if trainer is None or not isinstance(output, torch.Tensor) or trainer.sanity_checking:
+            return
+        if not bool(torch.isfinite(output.detach()).all()):
+            where = "training" if module.training else "validation"
+            self._stop(trainer, f"the {where} embeddings are NaN or infinite")
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int

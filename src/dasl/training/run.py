@@ -114,15 +114,25 @@ def build_trainer(
     cfg: ExperimentConfig, run_dir: Path, callbacks: Sequence[Callback] = (), has_val: bool = True
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     tcfg = cfg.trainer
-    checkpoint = ModelCheckpoint(
+    # last.ckpt after every epoch. Not save_last=True: since Lightning 2.2 that writes
+    # last.ckpt only in epochs that also wrote best.ckpt, so a crash after an epoch without
+    # improvement resumed from an older epoch.
+    last = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor="val/map@r" if has_val else None,
-        mode="max",
-        save_last=True,
-        save_top_k=1 if has_val else 0,
+        filename="last",
+        monitor=None,
+        save_top_k=1,
         enable_version_counter=False,
     )
+    best = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val/map@r",
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    checkpoint = best if has_val else last
     # A resumed run logs into fresh version folders: Lightning would otherwise delete the
     # earlier attempt's CSV log. The full per-epoch history also lives in the checkpoint.
     attempt = 1
@@ -155,7 +165,12 @@ def build_trainer(
         reload_dataloaders_every_n_epochs=1,
         limit_train_batches=tcfg.limit_train_batches,
         logger=loggers,
-        callbacks=[checkpoint, NonFiniteGuard(run_dir / "checkpoints"), *callbacks],
+        callbacks=[
+            *([best] if has_val else []),
+            last,
+            NonFiniteGuard(run_dir / "checkpoints"),
+            *callbacks,
+        ],
         # Checkpoints are complete or absent, whenever the process dies (kill -9, full disk).
         plugins=[AtomicCheckpointIO()],
         default_root_dir=run_dir,
