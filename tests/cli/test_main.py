@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,14 @@ def test_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "x.ckpt" in _one_line_error(capsys)
 
 
+def _modes(folder: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(folder)): p.stat().st_mode & 0o777
+        for p in folder.rglob("*")
+        if p.is_file() and "logs" not in p.parts
+    }
+
+
 def test_compare_train_eval_embed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = {
         "name": "cmp",
@@ -70,7 +79,12 @@ def test_compare_train_eval_embed(tmp_path: Path, capsys: pytest.CaptureFixture[
     }
     path = tmp_path / "cmp.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["train", "--config", str(path)]) == 0
+    # An unusual umask, so that the test tells "the user's permissions" from any fixed mode.
+    old_umask = os.umask(0o027)
+    try:
+        assert main(["train", "--config", str(path), "compare.dasl_pa.dar.lam=0.5"]) == 0
+    finally:
+        os.umask(old_umask)
     out = capsys.readouterr().out
     assert "| raw pixels |" in out and "| dasl_pa |" in out and "Where the time went" in out
     run = tmp_path / "runs" / "cmp"
@@ -84,6 +98,15 @@ def test_compare_train_eval_embed(tmp_path: Path, capsys: pytest.CaptureFixture[
     for variant in ("proxyanchor", "dasl_pa"):
         assert (run / variant / "config.yaml").is_file()
         assert (run / variant / "checkpoints" / "last.ckpt").is_file()
+    # The override reached its variant; the shared config.yaml shows no lam that no variant used.
+    assert yaml.safe_load((run / "dasl_pa" / "config.yaml").read_text())["dar"]["lam"] == 0.5
+    assert yaml.safe_load((run / "proxyanchor" / "config.yaml").read_text())["dar"]["lam"] == 0.0
+    top = yaml.safe_load((run / "config.yaml").read_text())
+    assert "lam" not in top["dar"] and top["compare"]["dasl_pa"]["dar.lam"] == 0.5
+    # Every output has the user's permissions (umask 027 -> 0640), checkpoints included.
+    modes = _modes(run)
+    assert {"metrics.json", "comparison.md", "embedding_map.png"} <= set(modes)
+    assert set(modes.values()) == {0o640}, modes
 
     ckpt = run / "dasl_pa" / "checkpoints" / "best.ckpt"
     out_json = tmp_path / "eval.json"
@@ -92,7 +115,14 @@ def test_compare_train_eval_embed(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert evaluated["map@r"] == pytest.approx(metrics["dasl_pa"]["map@r"], abs=1e-6)
 
     emb_dir = tmp_path / "emb"
-    assert main(["embed", "--checkpoint", str(ckpt), "--out", str(emb_dir), "--faiss"]) == 0
+    old_umask = os.umask(0o027)
+    try:
+        assert main(["embed", "--checkpoint", str(ckpt), "--out", str(emb_dir), "--faiss"]) == 0
+    finally:
+        os.umask(old_umask)
+    assert _modes(emb_dir) == {
+        name: 0o640 for name in ("embeddings.npy", "labels.npy", "index.faiss", "embed.json")
+    }
     emb = np.load(emb_dir / "embeddings.npy")
     labels = np.load(emb_dir / "labels.npy")
     assert emb.shape == (len(labels), 16)
@@ -103,6 +133,17 @@ def test_compare_train_eval_embed(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert index.ntotal == len(labels)
     _, nn = index.search(emb[:5], 1)
     assert list(nn[:, 0]) == [0, 1, 2, 3, 4]
+
+    # A truncated copy of that checkpoint, and a file that is no checkpoint at all: one
+    # line naming the file and what is wrong, exit 2.
+    cut = tmp_path / "cut.ckpt"
+    data = ckpt.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    for bad, what in ((cut, "not a complete PyTorch checkpoint"), (path, "not a complete")):
+        for command in (["eval"], ["embed", "--out", str(tmp_path / "e2")]):
+            assert main([*command, "--checkpoint", str(bad)]) == 2
+            line = _one_line_error(capsys)
+            assert str(bad) in line and what in line, line
 
 
 def test_default_demo_falls_back_to_digits(

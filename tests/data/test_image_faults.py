@@ -12,7 +12,6 @@ from fixtures import make_csv_dataset, make_cub_tree, make_folder_tree, write_im
 from PIL import Image
 
 from dasl.data import UnreadableImageError, load_dataset
-from dasl.data.dataset import convert_image
 
 
 def _truncated_jpeg(path: Path) -> Path:
@@ -26,6 +25,8 @@ def _truncated_jpeg(path: Path) -> Path:
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped() -> None:
+    from dasl.data.dataset import convert_image
+
     a = np.array([[0, 256, 32768, 65535]], dtype=np.uint16)
     img = Image.fromarray(a)
     assert img.mode == "I;16"

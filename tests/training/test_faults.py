@@ -25,13 +25,24 @@ import torch
 from training_configs import tiny_digits_config
 
 import dasl
-from dasl.training.checkpoint_io import CheckpointWriteError, check_checkpoint
-from dasl.training.guards import TrainingDiverged
 from dasl.training.run import train_variant
-from dasl.utils.io import atomic_write_json, is_temporary, remove_stale_temporaries
+from dasl.utils.io import atomic_write_json
 
 HERE = Path(__file__).parent
 QUIET = {"log": lambda s: None}
+
+
+# Imported when called, so that every test runs (and fails for its own reason) on older code.
+def check_checkpoint(path: Path) -> None:
+    from dasl.training.checkpoint_io import check_checkpoint
+
+    check_checkpoint(path)
+
+
+def is_temporary(path: Path) -> bool:
+    from dasl.utils.io import is_temporary
+
+    return is_temporary(path)
 
 
 def _child_env(tmpdir: Path) -> dict[str, str]:
@@ -123,6 +134,8 @@ atomic_write_json({str(path)!r}, {{"map@r": 0.25, "pad": "x" * 100000}})
     assert json.loads(path.read_text()) == {"map@r": 0.5}
     partial = [p for p in tmp_path.iterdir() if is_temporary(p)]
     assert len(partial) == 1 and partial[0].stat().st_size == 4096
+    from dasl.utils.io import remove_stale_temporaries
+
     assert remove_stale_temporaries(tmp_path) == partial
     assert sorted(p.name for p in tmp_path.iterdir()) == ["child-tmp", "metrics.json"]
 
@@ -221,6 +234,8 @@ def _can_mount_tmpfs(where: Path) -> bool:
 
 def test_full_tmpfs_during_run_keeps_previous_checkpoint(tmp_path: Path) -> None:
     """A real full filesystem (a 64 MB tmpfs, filled up at the start of epoch 1)."""
+    from dasl.training.checkpoint_io import CheckpointWriteError
+
     disk = tmp_path / "disk"
     if not _can_mount_tmpfs(disk):
         pytest.skip("needs root to mount a tmpfs; the ENOSPC test above covers the logic")
@@ -261,6 +276,8 @@ class _LearningRateBlowUp(L.Callback):
 
 
 def test_nan_stops_the_run_naming_step_and_checkpoint(tmp_path: Path) -> None:
+    from dasl.training.guards import TrainingDiverged
+
     cfg = tiny_digits_config(tmp_path / "runs", **{"trainer.epochs": 3})
     run_dir = tmp_path / "nan"
     with pytest.raises(TrainingDiverged) as info:
