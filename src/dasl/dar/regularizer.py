@@ -171,7 +171,7 @@ def _chain(
     flat = flat.to(z.device, non_blocking=True)
     total = zero_like_graph(z)
     offset = 0
-    for src, dst in chains:
+    for src, _ in chains:
         length = len(src)
         src_t = flat[offset : offset + length]
         dst_t = flat[offset + length : offset + 2 * length]
