@@ -2,14 +2,14 @@ import math
 
 import pytest
 import torch
-from dar_reference import ctv_ref
+from dar_reference import ctv_ref, ctv_torch, value_and_grad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from dasl.dar import ctv_norm
-from dasl.dar.ctv import ctv_sum_l1, ctv_sum_linf
-from dasl.dar.exact_l2 import ctv_l2_columns
+from dasl.dar.ctv import ctv_sum, ctv_sum_l1, ctv_sum_linf
+from dasl.dar.exact_l2 import ctv_l2_columns, ctv_l2_pairs_gram
 
 MEASURES = ["l2", "l1", "linf", "l2sq"]
 
@@ -60,21 +60,70 @@ def test_gradcheck_away_from_kinks(measure):
 
 
 @pytest.mark.parametrize("measure", MEASURES)
-def test_duplicate_and_zero_rows_give_finite_grads(measure):
-    m = torch.zeros(6, 4, requires_grad=True)
-    with torch.no_grad():
-        m[3:] = torch.tensor([1.0, 2.0, 2.0, -1.0])
-    out = ctv_norm(m, measure)
-    out.backward()
-    assert torch.isfinite(m.grad).all()
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_duplicate_and_zero_rows_match_reference(measure, reduction):
+    """Zero distances and tied coordinates: value and (zero / min-norm / first-argmax)
+    subgradient equal the float64 reference's."""
+    m = torch.zeros(6, 4)
+    m[3:] = torch.tensor([1.0, 2.0, 2.0, -1.0])
+    m[5, 0] = 3.0
+    v, g = value_and_grad(lambda x: ctv_norm(x, measure, reduction), m.double())
+    rv, rg = value_and_grad(lambda x: ctv_torch(x, measure, reduction), m.double())
+    assert v == pytest.approx(rv, rel=1e-12)
+    torch.testing.assert_close(g, rg, rtol=1e-12, atol=1e-12)
 
 
-def test_l1_ties_give_a_valid_subgradient():
-    # all equal: any antisymmetric sign choice; the sorted coefficients sum to zero per dim
-    m = torch.ones(5, 2, requires_grad=True)
-    ctv_sum_l1(m).backward()
-    assert torch.isfinite(m.grad).all()
-    assert torch.allclose(m.grad.sum(0), torch.zeros(2))
+def test_l1_ties_get_the_minimum_norm_subgradient():
+    """Tied values share their coefficients (each tied pair's sign(0) = 0): a constant
+    dimension and dead ReLU units get exactly the float64 reference's gradient (the old
+    sort order gave a constant dimension gradients up to +-(H - 1))."""
+    g = torch.Generator().manual_seed(0)
+    m = torch.relu(torch.randn(16, 6, generator=g, dtype=torch.float64))  # ~half exact zeros
+    m[:, 0] = 0.25  # a constant dimension
+    m[5:9, 1] = m[4, 1]  # a run of ties among other values
+    v, grad = value_and_grad(lambda x: ctv_sum_l1(x), m)
+    rv, rgrad = value_and_grad(lambda x: ctv_torch(x, "l1", "sum"), m)
+    assert v == pytest.approx(rv, rel=1e-12)
+    torch.testing.assert_close(grad, rgrad, rtol=0, atol=1e-12)
+    assert torch.equal(grad[:, 0], torch.zeros(16))
+    # the minimum-norm subgradient: no other choice of the tied signs has a smaller norm
+    assert grad.norm() <= rgrad.norm() + 1e-12
+
+
+@pytest.mark.parametrize("block", [4 * 3, 5 * 3, 64 * 3])
+def test_linf_tiles_respect_the_block_bound_and_match(block):
+    """``block_elements`` bounds the (P, P, h) tile (an honest bound, several tiles here)."""
+    m = torch.randn(23, 3, dtype=torch.float64)
+    v, g = value_and_grad(lambda x: ctv_sum_linf(x, block), m)
+    rv, rg = value_and_grad(lambda x: ctv_torch(x, "linf", "sum"), m)
+    assert v == pytest.approx(rv, rel=1e-12)
+    torch.testing.assert_close(g, rg, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [1, 7, 40, 300])
+def test_gradcheck_multi_tile_kernels(block):
+    """Small budgets force many tiles: the multi-tile gradient code of every kernel and the
+    Gram kernel's multi-chunk branch (H = 48 columns > one chunk) run under gradcheck."""
+    g = torch.Generator().manual_seed(block)
+    m = torch.randn(13, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    for measure in ("l2", "linf"):
+        assert torch.autograd.gradcheck(lambda x, ms=measure: ctv_sum(x, ms, block), (m,))
+    z = torch.randn(12, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.arange(3).repeat(4)
+    i, j = torch.triu_indices(12, 12, 1)
+    keep = labels[i] != labels[j]
+    i, j = i[keep], j[keep]
+    assert i.numel() == 48
+    assert torch.autograd.gradcheck(lambda x: ctv_l2_pairs_gram(x, i, j, block), (z,))
+    v, grad = value_and_grad(lambda x: ctv_l2_pairs_gram(x, i, j, block), z.detach())
+    rv, rgrad = value_and_grad(lambda x: ctv_torch(x[i] - x[j], "l2", "sum"), z.detach())
+    assert v == pytest.approx(rv, rel=1e-12)
+    torch.testing.assert_close(grad, rgrad, rtol=1e-10, atol=1e-12)
+
+
+def test_default_reduction_is_mean_as_the_regularizer():
+    m = torch.randn(6, 3, dtype=torch.float64)
+    assert float(ctv_norm(m)) == pytest.approx(ctv_ref(m.tolist(), "l2", "mean"))
 
 
 def test_linf_subgradient_is_argmax_sign():

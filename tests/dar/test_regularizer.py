@@ -4,13 +4,24 @@ import statistics
 
 import pytest
 import torch
-from dar_reference import ctv_ref, diff_ref, exact_ref, g_measure, pair_columns
+from dar_reference import (
+    columns_torch,
+    ctv_ref,
+    ctv_torch,
+    diff_ref,
+    exact_ref,
+    g_measure,
+    oriented,
+    pair_columns,
+    pair_indices,
+    value_and_grad,
+)
 
 from dasl.dar import DifferenceAlignmentRegularizer, difference_alignment
 from dasl.dar.pairs import chain_from_permutation
 
 MEASURES = ["l2", "l1", "linf", "l2sq"]
-DIFFS = ["signed", "abs"]
+DIFFS = ["signed", "abs", "ordered"]
 REDS = ["sum", "mean"]
 BATCHES = [
     (5, 1, [0, 1, 0, 2, 1]),
@@ -37,7 +48,7 @@ def test_exact_matches_loops(measure, difference, reduction, batch):
     n, h, labels = batch
     z = _batch(n, h, seed=n * 7 + h)
     want = exact_ref(z.tolist(), labels, measure, difference, reduction)
-    kernels = ["gram", "columns"] if measure == "l2" and difference == "signed" else ["auto"]
+    kernels = ["gram", "columns"] if measure == "l2" and difference != "abs" else ["auto"]
     for kernel in kernels:
         got = difference_alignment(
             z, torch.tensor(labels), measure, "exact", difference, reduction, l2_kernel=kernel
@@ -52,7 +63,8 @@ def _chain_ref(z, labels, measure, difference, reduction, num_chains, seed):
     for _ in range(num_chains):
         perm = torch.randperm(len(labels), generator=g).tolist()
         src, dst = chain_from_permutation(perm, labels)
-        cols = [diff_ref(z[a], z[b], difference) for a, b in zip(src, dst, strict=True)]
+        steps = [oriented(a, b, labels, difference) for a, b in zip(src, dst, strict=True)]
+        cols = [diff_ref(z[a], z[b], difference) for a, b in steps]
         vals.append(ctv_ref(cols, measure, reduction))
     return sum(vals) / num_chains
 
@@ -98,7 +110,7 @@ def test_poster_identity(measure):
 def test_gradcheck_exact(measure, difference):
     z = _batch(7, 3, seed=1, duplicate=False).requires_grad_()
     y = torch.tensor([0, 1, 2, 0, 1, 2, 2])
-    kernels = ["gram", "columns"] if measure == "l2" and difference == "signed" else ["auto"]
+    kernels = ["gram", "columns"] if measure == "l2" and difference != "abs" else ["auto"]
     for kernel in kernels:
 
         def f(x, kernel=kernel):
@@ -139,17 +151,29 @@ def test_gram_and_columns_kernels_agree_on_gradient_float32():
 @pytest.mark.parametrize("measure", MEASURES)
 @pytest.mark.parametrize("difference", DIFFS)
 @pytest.mark.parametrize("estimator", ["exact", "chain"])
-def test_duplicates_and_zero_rows_finite_grad(measure, difference, estimator):
-    z = torch.zeros(6, 3)
-    z[4] = torch.tensor([1.0, 1.0, -2.0])
+def test_duplicates_and_zero_rows_match_reference(measure, difference, estimator):
+    """Zero rows, duplicate rows and equal differences (kinks everywhere): value and
+    subgradient equal the float64 reference on explicit differences."""
+    z = torch.zeros(6, 3, dtype=torch.float64)
+    z[4] = torch.tensor([1.0, 0.5, -2.0])
     z[5] = z[4]
-    z.requires_grad_()
-    y = torch.tensor([0, 1, 2, 0, 1, 2])
-    out = difference_alignment(
-        z, y, measure, estimator, difference, generator=torch.Generator().manual_seed(0)
-    )
-    out.backward()
-    assert torch.isfinite(out.detach()) and torch.isfinite(z.grad).all()
+    labels = [0, 1, 2, 0, 1, 2]
+    y = torch.tensor(labels)
+    if estimator == "exact":
+        steps = pair_indices(labels, difference)
+    else:
+        perm = torch.randperm(6, generator=torch.Generator().manual_seed(0)).tolist()
+        src, dst = chain_from_permutation(perm, labels)
+        steps = [oriented(a, b, labels, difference) for a, b in zip(src, dst, strict=True)]
+
+    def ours(x):
+        gen = torch.Generator().manual_seed(0)
+        return difference_alignment(x, y, measure, estimator, difference, generator=gen)
+
+    v, g = value_and_grad(ours, z)
+    rv, rg = value_and_grad(lambda x: ctv_torch(columns_torch(x, steps, difference), measure), z)
+    assert v == pytest.approx(rv, rel=1e-12, abs=1e-15)
+    torch.testing.assert_close(g, rg, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("measure", MEASURES)
@@ -229,7 +253,10 @@ def test_fp16_input_and_float64():
     [
         ({"measure": "cosine"}, "unknown measure 'cosine'; valid choices are 'l2', 'l1'"),
         ({"estimator": "mc"}, "unknown estimator 'mc'; valid choices are 'exact', 'chain'"),
-        ({"difference": "sq"}, "unknown difference 'sq'; valid choices are 'signed', 'abs'"),
+        (
+            {"difference": "sq"},
+            "unknown difference 'sq'; valid choices are 'signed', 'abs', 'ordered'",
+        ),
         ({"reduction": "none"}, "unknown reduction 'none'; valid choices are 'sum', 'mean'"),
         ({"num_chains": 0}, "num_chains must be an integer >= 1, got 0"),
     ],
@@ -271,3 +298,72 @@ def test_bad_inputs(z, y, message):
         y = torch.zeros(z.shape[0], dtype=torch.long, device=y)
     with pytest.raises(ValueError, match=message):
         DifferenceAlignmentRegularizer()(z, y)
+
+
+def test_ordered_does_not_depend_on_batch_order():
+    """``ordered`` columns are oriented by label: shuffling the batch changes nothing (every
+    estimator's exact path, l2sq closed form included); ``signed`` does change."""
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(10, 4, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4])
+    perm = torch.randperm(10, generator=g)
+    for measure in MEASURES:
+        a = difference_alignment(z, y, measure, difference="ordered")
+        b = difference_alignment(z[perm], y[perm], measure, difference="ordered")
+        assert float(a) == pytest.approx(float(b), rel=1e-12), measure
+    signed = [float(difference_alignment(x, t, "l2")) for x, t in ((z, y), (z[perm], y[perm]))]
+    assert abs(signed[0] - signed[1]) > 1e-6
+
+
+def test_ordered_has_no_orientation_flip_force_but_keeps_the_abc_one():
+    """Two collapsed classes in batch order a, b, b, a: ``signed`` gets columns a-b and b-a
+    (opposite orientations, pulled together: a shrinking force), ``ordered`` and ``abs`` get
+    identical columns (CTV 0, gradient 0). Three collinear classes: z_a - z_c is the sum of
+    z_a - z_b and z_b - z_c, so ``ordered`` still pulls them together (so does ``abs`` here:
+    per coordinate the largest gap is the sum of the two others)."""
+    a, b = [0.0, 1.0], [2.0, -1.0]
+    z = torch.tensor([a, b, b, a], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1, 0])
+    for difference, moves in (("signed", True), ("ordered", False), ("abs", False)):
+        v, grad = value_and_grad(
+            lambda x, d=difference: difference_alignment(x, y, "l2", difference=d), z
+        )
+        assert (v > 0) == moves and bool(grad.abs().sum() > 0) == moves, difference
+    line = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
+    y3 = torch.tensor([0, 1, 2])
+    for difference in ("ordered", "abs"):
+        v, grad = value_and_grad(
+            lambda x, d=difference: difference_alignment(x, y3, "l2", difference=d), line
+        )
+        # gradient descent moves a up and c down: towards each other
+        assert v > 0 and float(grad[0, 0]) < 0 < float(grad[2, 0]), difference
+
+
+def test_exact_refuses_a_huge_memory_bank_and_points_to_chain():
+    """A PML CrossBatchMemory of 4,096 entries as ref_emb gives H ~ 9M columns: O(H^2)."""
+    y = torch.arange(600).repeat_interleave(2)  # H ~ 720k > the 262,144 limit
+    z = torch.randn(1200, 2)
+    for measure in ("l2", "l1", "linf"):
+        with pytest.raises(ValueError, match=r"718,800 inter-class pairs.*estimator='chain'"):
+            difference_alignment(z, y, measure)
+    # the O(N h) paths have no such limit
+    assert torch.isfinite(difference_alignment(z, y, "l2sq"))
+    assert torch.isfinite(difference_alignment(z, y, "l2", "chain"))
+    small = difference_alignment(z[:40], y[:40], "l2", max_columns=10_000)
+    with pytest.raises(ValueError, match="limit: 100 columns"):
+        difference_alignment(z[:40], y[:40], "l2", max_columns=100)
+    assert torch.isfinite(small)
+
+
+@pytest.mark.parametrize("difference", ["signed", "ordered"])
+def test_l2sq_closed_form_never_negative_and_zero_when_aligned(difference):
+    """All columns equal (two classes of exact duplicates): S = 0 up to float64 rounding of
+    the scale (|m|^2 ~ 1), never a negative number; gradient 0 up to the same rounding."""
+    z = torch.cat([torch.full((5, 3), 0.3), torch.full((7, 3), -0.7)])
+    y = torch.tensor([0] * 5 + [1] * 7)
+    for dtype in (torch.float32, torch.float64):
+        v, g = value_and_grad(
+            lambda x: difference_alignment(x, y, "l2sq", difference=difference), z.to(dtype)
+        )
+        assert 0.0 <= v < 1e-14
+        assert float(g.abs().max()) < 1e-12
