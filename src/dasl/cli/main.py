@@ -235,7 +235,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     from dasl.data import check_dataset
 
-    report = check_dataset(args.name, args.root)
+    report = check_dataset(args.name, args.root, allow_subset=args.allow_subset)
     print(report)
     # A dataset with problems is a data problem: exit 2 like every other bad input.
     return EXIT_OK if report.ok else EXIT_USAGE
@@ -325,8 +325,17 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         description="Print the images and classes found per split, and what is wrong "
         "(exit status 2 when something is).",
     )
-    check.add_argument("name", help="cub200, cars196, sop, inshop, fashion-mnist, folder, csv")
+    check.add_argument(
+        "name",
+        help="cub200, cars196, sop, inshop, fashion-mnist, folder, csv, cifar10, cifar100, "
+        "stl10, imagenet, imagenet100",
+    )
     check.add_argument("--root", help="dataset root folder")
+    check.add_argument(
+        "--allow-subset",
+        action="store_true",
+        help="accept split sizes below the standard ones (a deliberately partial copy)",
+    )
     check.set_defaults(func=cmd_data_check)
 
 
