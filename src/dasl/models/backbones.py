@@ -1,5 +1,9 @@
 """Backbone trunks: image batch in, ``(N, C, H, W)`` feature map out (no pooling, no classifier).
 
+ViT-B/16 is the exception that fits the same contract: its trunk returns the final CLS token as
+an ``(N, 768, 1, 1)`` map, so every pooling of it is the CLS token itself (``"avg+max"`` gives
+twice it); the CLS token is what DINO/iBOT-style k-NN and linear evaluations read.
+
 Each trunk keeps the parameter names of the library it comes from (torchvision ``conv1.weight``,
 ``layer1.0.bn1.running_mean``...; efficientnet-lite ``_conv_stem.weight``...), so the original
 ImageNet state dicts load into it without renaming; only the classifier keys are left over.
@@ -84,6 +88,36 @@ class EfficientNetTrunk(nn.Module):
         return self._swish(self._bn1(self._conv_head(x)))
 
 
+class ViTTrunk(nn.Module):
+    """torchvision ``VisionTransformer`` without its ``heads``: patch embedding, CLS token,
+    encoder (with its final LayerNorm); returns the CLS token as an ``(N, D, 1, 1)`` map.
+
+    Keeps torchvision's parameter names (``conv_proj.*``, ``class_token``, ``encoder.*``), so a
+    torchvision ViT state dict loads without renaming.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.conv_proj = net.conv_proj
+        self.class_token = net.class_token
+        self.encoder = net.encoder
+        self.patch_size = int(net.patch_size)
+        self.image_size = int(net.image_size)
+        self.hidden_dim = int(net.hidden_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        if h != self.image_size or w != self.image_size:
+            raise ValueError(
+                f"this ViT was built for {self.image_size}x{self.image_size} images, got "
+                f"{h}x{w}; resize the inputs or build it with image_size={h}"
+            )
+        x = self.conv_proj(x).flatten(2).transpose(1, 2)  # (N, patches, D)
+        x = torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)
+        cls = self.encoder(x)[:, 0]
+        return cls[:, :, None, None]
+
+
 def _kaiming(conv: nn.Conv2d) -> nn.Conv2d:
     nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     return conv
@@ -96,11 +130,16 @@ def _grey_stats(values: tuple[float, ...], in_channels: int) -> tuple[float, ...
     return (float(sum(values) / len(values)),) * in_channels
 
 
-def _resnet(name: str, in_channels: int) -> Backbone:
+def _resnet(name: str, in_channels: int, cifar_stem: bool = False) -> Backbone:
     import torchvision
 
     net = getattr(torchvision.models, name)(weights=None)
-    if in_channels != 3:
+    if cifar_stem:
+        # The CIFAR stem of SimCLR (Chen et al. 2020, appendix B.9) and solo-learn: a 3x3 stride-1
+        # first conv and no max-pool, so 32 px images keep a 4x4 map before the last stage.
+        net.conv1 = _kaiming(nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False))
+        net.maxpool = nn.Identity()
+    elif in_channels != 3:
         net.conv1 = _kaiming(nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False))
     return Backbone(
         name=name,
@@ -110,7 +149,30 @@ def _resnet(name: str, in_channels: int) -> Backbone:
         classifier_keys=("fc.",),
         mean=_grey_stats(IMAGENET_MEAN, in_channels),
         std=_grey_stats(IMAGENET_STD, in_channels),
-        input_size=224,
+        input_size=32 if cifar_stem else 224,
+    )
+
+
+def _vit_b_16(in_channels: int, image_size: int) -> Backbone:
+    import torchvision
+
+    net = torchvision.models.vit_b_16(weights=None, image_size=image_size)
+    if in_channels != 3:
+        old = net.conv_proj
+        net.conv_proj = nn.Conv2d(in_channels, old.out_channels, 16, stride=16)
+        # torchvision's own init of conv_proj: truncated normal, std sqrt(1 / fan_in).
+        fan_in = in_channels * 16 * 16
+        nn.init.trunc_normal_(net.conv_proj.weight, std=(1.0 / fan_in) ** 0.5)
+        nn.init.zeros_(net.conv_proj.bias)
+    return Backbone(
+        name="vit_b_16",
+        trunk=ViTTrunk(net),
+        feature_dim=net.hidden_dim,
+        first_conv="conv_proj.weight",
+        classifier_keys=("heads.",),
+        mean=_grey_stats(IMAGENET_MEAN, in_channels),
+        std=_grey_stats(IMAGENET_STD, in_channels),
+        input_size=image_size,
     )
 
 
@@ -153,7 +215,9 @@ _FACTORIES: dict[str, Callable[[int], Backbone]] = {
     "resnet18": lambda c: _resnet("resnet18", c),
     "resnet50": lambda c: _resnet("resnet50", c),
     "efficientnet_lite0": _efficientnet_lite0,
+    "vit_b_16": lambda c: _vit_b_16(c, 224),
 }
+_RESNETS = ("resnet18", "resnet50")
 BACKBONES: tuple[str, ...] = tuple(_FACTORIES)
 
 
@@ -162,7 +226,7 @@ def input_normalization(
 ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     """``(mean, std)`` the backbone's pretrained weights expect on [0, 1] pixels, without
     building it; ``None`` for backbones trained from scratch (small_cnn)."""
-    if name in ("resnet18", "resnet50"):
+    if name in (*_RESNETS, "vit_b_16"):
         return _grey_stats(IMAGENET_MEAN, in_channels), _grey_stats(IMAGENET_STD, in_channels)
     if name == "efficientnet_lite0":
         return (127.0 / 255.0,) * in_channels, (128.0 / 255.0,) * in_channels
@@ -171,10 +235,35 @@ def input_normalization(
     raise ValueError(f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES)}")
 
 
-def create_backbone(name: str, in_channels: int = 3) -> Backbone:
-    """Build the randomly initialised trunk ``name`` taking ``in_channels`` input channels."""
+def create_backbone(
+    name: str, in_channels: int = 3, *, cifar_stem: bool = False, image_size: int | None = None
+) -> Backbone:
+    """Build the randomly initialised trunk ``name`` taking ``in_channels`` input channels.
+
+    ``cifar_stem`` (ResNets only): 3x3 stride-1 first conv and no max-pool, for 32-96 px
+    images. ``image_size`` (ViT only, default 224): the square input size the position
+    embeddings are made for; a multiple of the patch size 16. Feature dimensions: resnet18 512,
+    resnet50 2048, vit_b_16 768, small_cnn 128, efficientnet_lite0 1280.
+    """
     if name not in _FACTORIES:
         raise ValueError(f"unknown backbone {name!r}; valid values are {list(BACKBONES)}")
-    if not isinstance(in_channels, int) or in_channels < 1:
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
         raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+    if cifar_stem and name not in _RESNETS:
+        raise ValueError(
+            f"cifar_stem applies to {' and '.join(_RESNETS)} only, not {name!r}; drop it"
+        )
+    if image_size is not None:
+        if name != "vit_b_16":
+            raise ValueError(f"image_size applies to vit_b_16 only, not {name!r}; drop it")
+        if (
+            isinstance(image_size, bool)
+            or not isinstance(image_size, int)
+            or image_size < 16
+            or (image_size % 16)
+        ):
+            raise ValueError(f"image_size must be a positive multiple of 16, got {image_size!r}")
+        return _vit_b_16(in_channels, image_size)
+    if name in _RESNETS:
+        return _resnet(name, in_channels, cifar_stem=bool(cifar_stem))
     return _FACTORIES[name](in_channels)

@@ -23,11 +23,15 @@ def build_model(
     freeze_bn: bool = False,
     normalize: bool = True,
     in_channels: int = 3,
+    *,
+    cifar_stem: bool = False,
+    image_size: int | None = None,
 ) -> EmbeddingModel:
     """Build ``normalize(Linear(pool(backbone(x))))``.
 
     Args:
-        backbone: ``"small_cnn"``, ``"resnet18"``, ``"resnet50"`` or ``"efficientnet_lite0"``.
+        backbone: ``"small_cnn"``, ``"resnet18"``, ``"resnet50"``, ``"efficientnet_lite0"`` or
+            ``"vit_b_16"`` (its pooled feature is the CLS token).
         embedding_dim: output size of the linear head; 0/``None`` keeps the pooled features.
         pretrained: ``False``: random init. ``True``: ImageNet weights -- torchvision's
             ``IMAGENET1K_V1`` for the ResNets (downloaded, or taken from the torch hub cache;
@@ -40,11 +44,19 @@ def build_model(
         in_channels: input channels. For ResNet/EfficientNet with ``in_channels != 3`` the first
             conv is rebuilt; pretrained RGB filters are summed over channels for 1-channel input
             (so a grey image gives exactly what its 3-channel copy gives the RGB net).
+        cifar_stem: ResNets only: 3x3 stride-1 first conv, no max-pool (CIFAR/STL-10 images).
+        image_size: vit_b_16 only: input size (multiple of 16; default 224).
+
+    ``build_model(name, embedding_dim=None, normalize=False)`` is the frozen-feature extractor
+    of the SSL evaluations: its forward returns the pooled backbone features
+    (``model.feature_dim`` wide: resnet18 512, resnet50 2048, vit_b_16 768).
 
     The model's ``input_mean``/``input_std``/``input_size`` say how the pretrained weights expect
     inputs to be normalized (``None`` for small_cnn).
     """
-    spec = create_backbone(backbone, in_channels=in_channels)
+    spec = create_backbone(
+        backbone, in_channels=in_channels, cifar_stem=cifar_stem, image_size=image_size
+    )
     model = EmbeddingModel(
         spec, embedding_dim=embedding_dim, pooling=pooling, freeze_bn=freeze_bn, normalize=normalize
     )
