@@ -80,6 +80,8 @@ class SSLModelConfig:
     pooling: str = "avg"
     proj_hidden_dim: int = 512
     proj_dim: int = 128
+    cifar_stem: bool = False
+    """ResNets: 3x3 stride-1 stem without max-pool (CIFAR/STL-sized images)."""
     channels_last: bool = False
 
 

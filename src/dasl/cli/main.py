@@ -155,7 +155,11 @@ class _Embedder:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from dasl.cli.pretrain import cmd_eval_ssl, wants_ssl_eval
     from dasl.training.evaluate import evaluate_embeddings
+
+    if wants_ssl_eval(args):
+        return cmd_eval_ssl(args)
     from dasl.utils.io import atomic_write_json
 
     embedder = _Embedder(args)
@@ -262,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_data_args(ev)
     ev.add_argument("--ks", type=int, nargs="+", help="K values for Recall@K")
     ev.add_argument("--out", help="also write the metrics to this JSON file")
+    ev.add_argument(
+        "--protocol",
+        choices=("knn", "linear"),
+        help="a dasl pretrain checkpoint: weighted k-NN or linear probe of its frozen backbone",
+    )
     ev.set_defaults(func=cmd_eval)
 
     em = sub.add_parser(
@@ -274,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--out", required=True, help="output folder")
     em.add_argument("--faiss", action="store_true", help="also build and save a faiss index")
     em.set_defaults(func=cmd_embed)
+
+    from dasl.cli.pretrain import register as register_pretrain
+
+    register_pretrain(sub)
 
     data = sub.add_parser("data", help="dataset tools", description="Dataset tools.")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")

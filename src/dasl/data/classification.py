@@ -29,8 +29,11 @@ DIGITS_TEST_FRACTION = 0.2
 def classification_catalog(name: str, root: str | Path | None = None) -> Catalog:
     """``train`` and ``test`` pools holding all classes (see the module docstring)."""
     if name == "fashion-mnist":
-        from dasl.data.fashion_mnist import CLASS_NAMES, fashion_mnist_available
-        from dasl.data.fashion_mnist import load_fashion_mnist_arrays
+        from dasl.data.fashion_mnist import (
+            CLASS_NAMES,
+            fashion_mnist_available,
+            load_fashion_mnist_arrays,
+        )
 
         folder = fashion_mnist_available(root)
         if folder is None:

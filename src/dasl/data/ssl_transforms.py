@@ -134,9 +134,7 @@ class ToChannels:
         return img if img.mode == self.mode else img.convert(self.mode)
 
 
-def view_transform(
-    recipe: str, in_channels: int, image_size: int | None = None
-) -> Any:
+def view_transform(recipe: str, in_channels: int, image_size: int | None = None) -> Any:
     """One random view: ``PIL/tensor -> (in_channels, S, S)`` float32 (lightly's SimCLR view)."""
     from lightly.transforms.simclr_transform import SimCLRViewTransform
 
@@ -207,3 +205,19 @@ class TwoViewDataset(Dataset):
             np.random.set_state(np_state)
             random.setstate(py_state)
         return v0, v1, int(index), int(label)
+
+
+def probe_transform(recipe: str, in_channels: int, image_size: int | None = None) -> Any:
+    """Training view of the standard linear probe: random resized crop + flip, normalize
+    (no colour distortion), as in SimCLR's and solo-learn's linear evaluation."""
+    r = RECIPES[recipe]
+    size = image_size or r.size
+    norm = _channels_of(r.normalize, in_channels)
+    return v2.Compose(
+        [
+            ToTensorImage(in_channels),
+            v2.RandomResizedCrop(size, scale=(r.min_scale, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(r.hflip),
+            v2.Normalize(**norm),
+        ]
+    )
