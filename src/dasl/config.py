@@ -432,7 +432,8 @@ def apply_overrides(
             raise ConfigError(f"{prefix + ': ' if prefix else ''}{key}: unknown key")
         node[parts[-1]] = value
     try:
-        return _build(ExperimentConfig, data, "")
+        # type(cfg): the same overrides serve the pretraining config (dasl.ssl_config).
+        return _build(type(cfg), data, "")
     except ConfigError as exc:
         raise ConfigError(f"{prefix}: {exc}" if prefix else str(exc)) from None
 

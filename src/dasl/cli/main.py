@@ -155,7 +155,11 @@ class _Embedder:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from dasl.cli.pretrain import cmd_eval_ssl, wants_ssl_eval
     from dasl.training.evaluate import evaluate_embeddings
+
+    if wants_ssl_eval(args):
+        return cmd_eval_ssl(args)
     from dasl.utils.io import atomic_write_json
 
     embedder = _Embedder(args)
@@ -297,6 +301,11 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     _add_model_data_args(ev)
     ev.add_argument("--ks", type=int, nargs="+", help="K values for Recall@K")
     ev.add_argument("--out", help="also write the metrics to this JSON file")
+    ev.add_argument(
+        "--protocol",
+        choices=("knn", "linear"),
+        help="a dasl pretrain checkpoint: weighted k-NN or linear probe of its frozen backbone",
+    )
     ev.set_defaults(func=cmd_eval)
 
 
@@ -339,8 +348,15 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=cmd_data_check)
 
 
+def add_pretrain(sub: argparse._SubParsersAction) -> None:
+    from dasl.cli.pretrain import register
+
+    register(sub)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train,
+    add_pretrain,
     add_eval,
     add_embed,
     add_data,

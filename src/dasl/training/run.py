@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,28 +14,44 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
 from dasl.config import ExperimentConfig, dump_config, variants
-from dasl.training.checkpoint_io import AtomicCheckpointIO, resumable_checkpoint
 from dasl.training.datamodule import MetricLearningData, epoch_seed, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels
-from dasl.training.guards import NonFiniteGuard
 from dasl.training.module import MetricLearningModule, load_module
+from dasl.training.reports import METRIC_COLUMNS, comparison_table, timing_table
+from dasl.training.run_folder import (
+    Log,
+    RunInterrupted,
+    choose_checkpoint,
+    fit,
+    history_of,
+    resume_path,
+    write_results,
+)
+from dasl.training.trainer_factory import build_trainer, resolve_precision
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
-Log = Callable[[str], None]
+# Re-exported: these lived here before the shared steps moved out (benchmarks import them).
+__all__ = [
+    "METRIC_COLUMNS",
+    "ExperimentResult",
+    "RunInterrupted",
+    "VariantResult",
+    "build_trainer",
+    "comparison_table",
+    "resolve_precision",
+    "run_experiment",
+    "timing_table",
+    "train_variant",
+]
 
 # Lightning's start-up chatter (accelerator lines, tips) buries the results table; its
 # warnings still show.
 for _name in ("lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)
-
-
-class RunInterrupted(RuntimeError):
-    """Training stopped before its last epoch (Ctrl-C); nothing final was written."""
 
 
 @dataclass
@@ -61,16 +76,6 @@ class ExperimentResult:
     timings: dict[str, dict[str, float]]
 
 
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """``"auto"``: bf16 mixed precision on a GPU that supports it, full float32 elsewhere."""
-    if precision != "auto":
-        return precision
-    on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    if on_gpu and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "16-mixed" if on_gpu else "32-true"
-
-
 class _Batches(L.LightningDataModule):
     """Hands Lightning the loaders of :class:`MetricLearningData`, sharded by rank."""
 
@@ -93,89 +98,6 @@ class _Batches(L.LightningDataModule):
         if self.data.val is None:
             return []
         return eval_loader(self.data.val, self.data.cfg)
-
-
-def interrupted_message(name: str, epoch: int, cfg: ExperimentConfig, last: Path) -> str:
-    """Where an interrupted run stopped; epochs count from 0, as Lightning's progress bar."""
-    stopped = (
-        f"[{name}] interrupted in epoch {epoch} (of 0-{cfg.trainer.epochs - 1}, counted from 0 "
-        "like the progress bar)"
-    )
-    if last.is_file() and epoch > 0:
-        return f"{stopped}; --resume continues from {last} (end of epoch {epoch - 1})"
-    return f"{stopped}, before its first checkpoint; --resume starts it again"
-
-
-def _log_version(kind: str, attempt: int) -> str:
-    return kind if attempt == 1 else f"{kind}-resume{attempt - 1}"
-
-
-def build_trainer(
-    cfg: ExperimentConfig, run_dir: Path, callbacks: Sequence[Callback] = (), has_val: bool = True
-) -> tuple[L.Trainer, ModelCheckpoint]:
-    tcfg = cfg.trainer
-    # last.ckpt after every epoch. Not save_last=True: since Lightning 2.2 that writes
-    # last.ckpt only in epochs that also wrote best.ckpt, so a crash after an epoch without
-    # improvement resumed from an older epoch.
-    last = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="last",
-        monitor=None,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    best = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor="val/map@r",
-        mode="max",
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    checkpoint = best if has_val else last
-    # A resumed run logs into fresh version folders: Lightning would otherwise delete the
-    # earlier attempt's CSV log. The full per-epoch history also lives in the checkpoint.
-    attempt = 1
-    while (run_dir / "logs" / _log_version("csv", attempt)).exists():
-        attempt += 1
-    loggers = [
-        CSVLogger(run_dir, name="logs", version=_log_version("csv", attempt)),
-        TensorBoardLogger(
-            run_dir,
-            name="logs",
-            version=_log_version("tensorboard", attempt),
-            default_hp_metric=False,
-        ),
-    ]
-    trainer = L.Trainer(
-        max_epochs=tcfg.epochs,
-        accelerator=tcfg.accelerator,
-        devices=tcfg.devices,
-        num_nodes=tcfg.num_nodes,
-        strategy=tcfg.strategy,
-        precision=resolve_precision(tcfg.precision, tcfg.accelerator),
-        gradient_clip_val=cfg.optim.grad_clip,
-        deterministic=tcfg.deterministic,
-        log_every_n_steps=tcfg.log_every_n_steps,
-        enable_progress_bar=tcfg.progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        # Our batch sampler already shards by rank and is seeded per epoch.
-        use_distributed_sampler=False,
-        reload_dataloaders_every_n_epochs=1,
-        limit_train_batches=tcfg.limit_train_batches,
-        logger=loggers,
-        callbacks=[
-            *([best] if has_val else []),
-            last,
-            NonFiniteGuard(run_dir / "checkpoints"),
-            *callbacks,
-        ],
-        # Checkpoints are complete or absent, whenever the process dies (kill -9, full disk).
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=run_dir,
-    )
-    return trainer, checkpoint
 
 
 def train_variant(
@@ -203,46 +125,16 @@ def train_variant(
     log(f"[{cfg.name}] {data.describe()}")
 
     module = MetricLearningModule(cfg.to_dict(), num_classes=data.num_classes)
-    trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, has_val=data.val is not None)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    found = resumable_checkpoint(last.parent, log) if resume else None
-    ckpt_path = str(found) if found is not None else None
-    if resume and ckpt_path is None:
-        log(
-            f"[{cfg.name}] --resume: no complete checkpoint at {last}; training this variant "
-            "from scratch (files already in its checkpoints/ folder will be replaced)"
-        )
-    t1 = time.perf_counter()
-    fit_started = time.time()
-    try:
-        with warnings.catch_warnings():
-            # Explained above when resuming; otherwise it fires for a re-run into an old
-            # folder, whose checkpoints are replaced as they are written.
-            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
-            trainer.fit(module, datamodule=_Batches(data), ckpt_path=ckpt_path)
-    except SystemExit:
-        # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown.
-        if not trainer.interrupted:
-            raise
-    timings["fit_s"] = time.perf_counter() - t1
-    # trainer.state, not current_epoch: with spawned DDP workers only the state comes back.
-    if trainer.interrupted or not trainer.state.finished:
-        raise RunInterrupted(interrupted_message(cfg.name, trainer.current_epoch, cfg, last))
+    has_val = data.val is not None
+    trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, has_val=has_val)
+    ckpt_path = resume_path(run_dir, resume, cfg.name, log)
+    outcome = fit(trainer, module, _Batches(data), ckpt_path, cfg.name, cfg.trainer.epochs, run_dir)
+    timings["fit_s"] = outcome.fit_s
     if trainer.global_rank != 0:
         return VariantResult(cfg.name, run_dir, {}, module.history, np.empty(0), np.empty(0), None)
 
-    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
-    fixed_best = run_dir / "checkpoints" / "best.ckpt"
-    # Spawned DDP workers do not send the callback state back; the file is this run's when
-    # it was written after the fit started.
-    fresh = fixed_best.is_file() and fixed_best.stat().st_mtime >= fit_started
-    if best is None and data.val is not None and fresh:
-        best = fixed_best
-    chosen = best if best is not None and best.is_file() else last
-    history = module.history
-    if not history and last.is_file():
-        # Spawned DDP workers trained a copy of the module: rank 0 saved its history.
-        history = torch.load(last, map_location="cpu", weights_only=False).get("dasl_history", [])
+    chosen = choose_checkpoint(run_dir, checkpoint, has_val, outcome.started)
+    history = history_of(module, run_dir)
     if chosen.is_file():
         module = load_module(chosen)
         module.history = history
@@ -263,9 +155,7 @@ def train_variant(
     )
     timings["metrics_s"] = time.perf_counter() - t3
     timings["total_s"] = time.perf_counter() - t0
-    # metrics.json last: its presence marks a complete run.
-    atomic_write_json(run_dir / "history.json", history)
-    atomic_write_json(run_dir / "metrics.json", metrics)
+    write_results(run_dir, metrics, history)
     log(
         f"[{cfg.name}] test: "
         + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
@@ -281,38 +171,6 @@ def _history_columns(history: list[dict[str, float]]) -> dict[str, list[float | 
     rows = sorted(history, key=lambda r: r["epoch"])
     # Epochs without a value (no validation that epoch) stay as gaps in the curves.
     return {k: [r.get(k) for r in rows] for k in keys if any(k in r for r in rows)}
-
-
-METRIC_COLUMNS = ("map@r", "r_precision", "nmi")
-
-
-def comparison_table(rows: dict[str, dict[str, float]], ks: Sequence[int]) -> str:
-    """Markdown table: one row per method, Recall@K then MAP@R, R-precision, NMI (in %)."""
-    cols = [f"recall@{k}" for k in ks] + list(METRIC_COLUMNS) + ["interclass_cv"]
-    titles = [f"R@{k}" for k in ks] + ["MAP@R", "R-Prec", "NMI", "inter-class dist. CV"]
-    lines = ["| method | " + " | ".join(titles) + " |", "|---|" + "---|" * len(cols)]
-    for method, m in rows.items():
-        cells = []
-        for c in cols:
-            v = m.get(c)
-            if v is None:
-                cells.append("")
-            elif c == "interclass_cv":
-                cells.append(f"{v:.3f}")
-            else:
-                cells.append(f"{100 * v:.2f}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def timing_table(timings: dict[str, dict[str, float]]) -> str:
-    lines = ["| stage | seconds |", "|---|---|"]
-    for stage, parts in timings.items():
-        for k, v in parts.items():
-            step = k.removesuffix("_s")
-            label = stage if step == stage or len(parts) == 1 else f"{stage}: {step}"
-            lines.append(f"| {label} | {v:.1f} |")
-    return "\n".join(lines)
 
 
 def run_experiment(

@@ -1,0 +1,98 @@
+"""Classification splits (every class on both sides) of the in-memory datasets, for
+self-supervised pretraining and its k-NN / linear evaluation.
+
+- ``fashion-mnist``: the official files, ``train`` = the 60,000 training images, ``test`` =
+  the 10,000 t10k images (the split every SSL paper reports on);
+- ``digits``: scikit-learn's 1,797 images have no official split; ``test`` is a seeded
+  stratified 20% (seed 0, fixed so that every run tests on the same images).
+
+``val`` is carved from ``train`` (seeded stratified ``val_fraction`` of each class) and
+``train`` is then the rest; ``trainval`` is all of ``train``. The class-disjoint catalogs of
+:mod:`dasl.data.fashion_mnist` serve metric learning, not this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dasl.data.catalog import Catalog, Pool
+from dasl.data.dataset import ArrayImageDataset
+from dasl.data.splits import cap_per_class, carve_val_images, contiguous_labels
+
+CLASSIFICATION_DATASETS = ("fashion-mnist", "digits")
+FASHION_MNIST_TRAIN = 60_000
+DIGITS_TEST_FRACTION = 0.2
+
+
+def classification_catalog(name: str, root: str | Path | None = None) -> Catalog:
+    """``train`` and ``test`` pools holding all classes (see the module docstring)."""
+    if name == "fashion-mnist":
+        from dasl.data.fashion_mnist import (
+            CLASS_NAMES,
+            fashion_mnist_available,
+            load_fashion_mnist_arrays,
+        )
+
+        folder = fashion_mnist_available(root)
+        if folder is None:
+            where = root if root is not None else "/usr/share/datasets/fashion-mnist"
+            raise FileNotFoundError(
+                f"fashion-mnist: the four IDX .gz files were not found in {where}; install "
+                "the Debian package dataset-fashion-mnist or pass data.root=DIR"
+            )
+        images, labels = load_fashion_mnist_arrays(folder)
+        n = FASHION_MNIST_TRAIN
+        pools = {
+            "train": Pool(np.arange(n), labels[:n]),
+            "test": Pool(np.arange(n, labels.shape[0]), labels[n:]),
+        }
+        return Catalog(name, list(CLASS_NAMES), pools, images=images, max_value=255.0)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        images = np.asarray(bunch.images, dtype=np.uint8)
+        labels = np.asarray(bunch.target, dtype=np.int64)
+        whole = Pool(np.arange(labels.shape[0]), labels)
+        train_idx, test_idx = carve_val_images(whole, DIGITS_TEST_FRACTION, seed=0)
+        pools = {"train": whole.take(train_idx), "test": whole.take(test_idx)}
+        return Catalog(name, [str(d) for d in range(10)], pools, images=images, max_value=16.0)
+    raise ValueError(
+        f"no classification split for {name!r} here; valid: {', '.join(CLASSIFICATION_DATASETS)}"
+    )
+
+
+def load_classification_split(
+    name: str,
+    root: str | Path | None,
+    split: str,
+    *,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    max_per_class: int | None = None,
+) -> ArrayImageDataset:
+    """One split (``train``, ``val``, ``trainval`` or ``test``) as an :class:`ArrayImageDataset`
+    with labels ``0..9`` (the official class ids) and no transform."""
+    catalog = classification_catalog(name, root)
+    if split == "test":
+        pool = catalog.pools["test"]
+    elif split in ("train", "val", "trainval"):
+        train = catalog.pools["train"]
+        if split == "trainval":
+            pool = train
+        else:
+            keep, val = carve_val_images(train, val_fraction, seed)
+            pool = train.take(keep if split == "train" else val)
+    else:
+        raise ValueError(f"unknown split {split!r} for {name}; valid: train, val, trainval, test")
+    if max_per_class is not None:
+        pool = cap_per_class(pool, max_per_class)
+    all_classes = np.arange(len(catalog.class_names))
+    labels, classes = contiguous_labels(pool.class_idx, all_classes)
+    names = [catalog.class_names[c] for c in classes]
+    assert catalog.images is not None
+    return ArrayImageDataset(
+        catalog.images, pool.refs, labels, names, name, split, catalog.max_value
+    )

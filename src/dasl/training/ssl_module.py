@@ -1,0 +1,225 @@
+"""The LightningModule of self-supervised pretraining: SimCLR, DASL-cf, DASL-cu.
+
+One training step: two views of each image of the batch go through the backbone and the
+projection head (lightly's ``SimCLRProjectionHead``) in one pass, and the
+:class:`TwoViewObjective` gives ``base(z0, z1) + lam * DAR(z, labels)`` with
+
+- ``simclr``: no DAR (``dar.lam`` must be 0);
+- ``dasl_cf``: labels = instance ids (dataset indices; the two views share one);
+- ``dasl_cu``: labels = the k-means pseudo-labels of each image (one row per granularity)
+  held in the ``pseudo_labels`` buffer (so checkpoints carry them), refreshed by
+  :class:`dasl.training.ssl_callbacks.ClusterRefresh`; instance ids until the first
+  clustering.
+
+``forward(x)`` gives the backbone features (what k-NN and linear evaluation use).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from dasl.dar import DifferenceAlignmentRegularizer
+from dasl.models import build_model
+from dasl.ssl_config import PretrainConfig, pretrain_config_from_dict
+from dasl.training.datamodule import epoch_seed
+from dasl.training.schedule import warmup_cosine_factor
+from dasl.training.ssl_objective import TwoViewObjective, build_base_loss
+
+
+def build_backbone(cfg: PretrainConfig) -> nn.Module:
+    """Backbone + pooling, no head, no normalization: ``(N, C, H, W) -> (N, feature_dim)``."""
+    mcfg = cfg.model
+    kwargs: dict[str, Any] = {}
+    if mcfg.cifar_stem:
+        kwargs["cifar_stem"] = True
+    if mcfg.backbone == "vit_b_16" and cfg.data.image_size is not None:
+        kwargs["image_size"] = cfg.data.image_size
+    return build_model(
+        mcfg.backbone,
+        embedding_dim=None,
+        pooling=mcfg.pooling,
+        normalize=False,
+        in_channels=cfg.data.in_channels,
+        **kwargs,
+    )
+
+
+class SSLModule(L.LightningModule):
+    """Backbone + projection head trained with a two-view objective (see module docstring).
+
+    ``config``: the resolved :class:`PretrainConfig` as a dict (checkpoints carry it);
+    ``num_train``: training images (the size of the pseudo-label table of ``dasl_cu``).
+    """
+
+    def __init__(self, config: dict[str, Any], num_train: int) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg: PretrainConfig = pretrain_config_from_dict(config)
+        from lightly.models.modules import SimCLRProjectionHead
+
+        mcfg, scfg, dcfg = self.cfg.model, self.cfg.ssl, self.cfg.dar
+        self.backbone = build_backbone(self.cfg)
+        self.projection = SimCLRProjectionHead(
+            self.backbone.feature_dim, mcfg.proj_hidden_dim, mcfg.proj_dim
+        )
+        if mcfg.channels_last:
+            self.backbone = self.backbone.to(memory_format=torch.channels_last)
+        regularizer = DifferenceAlignmentRegularizer(
+            measure=dcfg.measure,
+            estimator=dcfg.estimator,
+            difference=dcfg.difference,
+            reduction=dcfg.reduction,
+            num_chains=dcfg.num_chains,
+        )
+        self.objective = TwoViewObjective(
+            build_base_loss(scfg.base_loss, scfg.temperature, scfg.gather_distributed),
+            regularizer,
+            lam=dcfg.lam,
+        )
+        granularities = len(self.cfg.clustering.num_clusters) if scfg.method == "dasl_cu" else 0
+        # -1: not clustered yet (instance ids are used until the first clustering).
+        self.register_buffer(
+            "pseudo_labels", torch.full((granularities, num_train), -1, dtype=torch.long)
+        )
+        self.history: list[dict[str, float]] = []
+        self._epoch_sums: dict[str, Tensor] = {}
+        self._epoch_batches = 0
+        self._epoch_images = 0
+        self._epoch_start = 0.0
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.cfg.model.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.backbone(x)
+
+    def project(self, x: Tensor) -> Tensor:
+        return self.projection(self(x))
+
+    def dar_labels(self, index: Tensor) -> Tensor:
+        """Labels DAR sees for the images ``index`` of the training set: ``(B,)`` or ``(G, B)``."""
+        if self.cfg.ssl.method == "dasl_cu" and bool((self.pseudo_labels[:, 0] >= 0).all()):
+            return self.pseudo_labels[:, index]
+        return index
+
+    @property
+    def clustered(self) -> bool:
+        return self.pseudo_labels.numel() > 0 and bool((self.pseudo_labels[:, 0] >= 0).all())
+
+    # ------------------------------------------------------------------ training
+
+    def on_train_epoch_start(self) -> None:
+        # Dropout and anything else drawing from the global generator in the main process:
+        # reseeded per (seed, epoch, rank) so that a resumed run is exact.
+        torch.manual_seed(epoch_seed(self.cfg.seed, self.current_epoch, self.global_rank))
+        self._epoch_sums = {}
+        self._epoch_batches = 0
+        self._epoch_images = 0
+        self._epoch_start = time.perf_counter()
+
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
+        x0, x1, index, _ = batch  # the true labels are never used for training
+        z = self.project(torch.cat([x0, x1], dim=0))
+        z0, z1 = z.chunk(2, dim=0)
+        labels = self.dar_labels(index) if self.cfg.ssl.method != "simclr" else None
+        loss = self.objective(z0, z1, labels)
+        terms = {"train/loss": loss.detach(), "train/base_loss": self.objective.last_base_loss}
+        if self.objective.last_regularizer is not None:
+            terms["train/dar"] = self.objective.last_regularizer
+        for key, value in terms.items():
+            assert value is not None
+            self._epoch_sums[key] = self._epoch_sums.get(key, 0.0) + value.detach().float()
+        self._epoch_batches += 1
+        self._epoch_images += x0.shape[0]
+        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
+        self.log_dict(terms, prog_bar=True, on_step=True, on_epoch=False, batch_size=x0.shape[0])
+        self.log("img/s", self._epoch_images / elapsed, prog_bar=True, on_step=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
+        row: dict[str, float] = {"epoch": float(self.current_epoch)}
+        for key, total in self._epoch_sums.items():
+            row[key] = float(total) / max(self._epoch_batches, 1)
+        row["train/images_per_s"] = self._epoch_images / elapsed
+        row["train/epoch_s"] = elapsed
+        self.log_dict(
+            {f"{k}_epoch": v for k, v in row.items() if k.startswith("train/")}, sync_dist=True
+        )
+        self.merge_history(row)
+
+    def merge_history(self, row: dict[str, float]) -> None:
+        for existing in self.history:
+            if existing["epoch"] == row["epoch"]:
+                existing.update(row)
+                return
+        self.history.append(dict(row))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["dasl_history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("dasl_history", []))
+
+    # ---------------------------------------------------------------- optimizer
+
+    def _param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not self.cfg.optim.exclude_bias_bn:
+            return [{"params": params, "weight_decay": weight_decay}]
+        # Biases and normalization weights (1-D) get no weight decay (and no LARS adaptation:
+        # lightly's LARS skips parameters whose group has weight_decay 0), as in solo-learn.
+        decay = [p for p in params if p.dim() > 1]
+        no_decay = [p for p in params if p.dim() <= 1]
+        return [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        ocfg = self.cfg.optim
+        lr = ocfg.lr
+        if ocfg.lr_scaling == "linear":
+            world = self.trainer.world_size if self._trainer is not None else 1
+            lr = lr * self.cfg.data.batch_size * world / 256
+        groups = self._param_groups(ocfg.weight_decay)
+        if ocfg.optimizer == "sgd":
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                groups, lr=lr, momentum=ocfg.momentum
+            )
+        elif ocfg.optimizer == "lars":
+            from lightly.utils.lars import LARS
+
+            optimizer = LARS(groups, lr=lr, momentum=ocfg.momentum)
+        elif ocfg.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(groups, lr=lr)
+        else:
+            raise ValueError(f"optim.optimizer: unknown optimizer {ocfg.optimizer!r}")
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        epochs = max(1, self.trainer.max_epochs or 1)
+        warmup = round(ocfg.warmup_epochs * total / epochs)
+        cosine = ocfg.scheduler == "cosine"
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine_factor(step, total, warmup, cosine)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+def load_ssl_module(path: str | Path, map_location: str = "cpu") -> SSLModule:
+    """A trained :class:`SSLModule` from a checkpoint written by ``dasl pretrain``."""
+    return SSLModule.load_from_checkpoint(path, map_location=map_location)
+
+
+def is_ssl_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` was written by ``dasl pretrain`` (its config has an ``ssl`` section)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    config = ckpt.get("hyper_parameters", {}).get("config", {})
+    return isinstance(config, dict) and "ssl" in config

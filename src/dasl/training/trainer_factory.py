@@ -1,0 +1,111 @@
+"""Building the Lightning ``Trainer`` of a run: precision, checkpoints, loggers.
+
+Shared by supervised metric learning (``run.py``) and self-supervised pretraining
+(``ssl_run.py``): both write ``checkpoints/{best,last}.ckpt`` and ``logs/{csv,tensorboard}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from dasl.config import ExperimentConfig
+from dasl.training.checkpoint_io import AtomicCheckpointIO
+from dasl.training.guards import NonFiniteGuard
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``"auto"``: bf16 mixed precision on a GPU that supports it, full float32 elsewhere."""
+    if precision != "auto":
+        return precision
+    on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    if on_gpu and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "16-mixed" if on_gpu else "32-true"
+
+
+def _log_version(kind: str, attempt: int) -> str:
+    return kind if attempt == 1 else f"{kind}-resume{attempt - 1}"
+
+
+def build_trainer(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    callbacks: Sequence[Callback] = (),
+    has_val: bool = True,
+    monitor: str = "val/map@r",
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """A Trainer for ``cfg.trainer`` writing into ``run_dir``.
+
+    ``checkpoints/best.ckpt`` is the epoch with the highest ``monitor`` (when ``has_val``),
+    ``checkpoints/last.ckpt`` the latest epoch (what ``--resume`` continues from). ``cfg``
+    needs ``trainer`` and ``optim.grad_clip`` sections (supervised and SSL configs both do).
+    """
+    tcfg = cfg.trainer
+    # last.ckpt after every epoch. Not save_last=True: since Lightning 2.2 that writes
+    # last.ckpt only in epochs that also wrote best.ckpt, so a crash after an epoch without
+    # improvement resumed from an older epoch.
+    last = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    best = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    checkpoint = best if has_val else last
+    # A resumed run logs into fresh version folders: Lightning would otherwise delete the
+    # earlier attempt's CSV log. The full per-epoch history also lives in the checkpoint.
+    attempt = 1
+    while (run_dir / "logs" / _log_version("csv", attempt)).exists():
+        attempt += 1
+    loggers = [
+        CSVLogger(run_dir, name="logs", version=_log_version("csv", attempt)),
+        TensorBoardLogger(
+            run_dir,
+            name="logs",
+            version=_log_version("tensorboard", attempt),
+            default_hp_metric=False,
+        ),
+    ]
+    trainer = L.Trainer(
+        max_epochs=tcfg.epochs,
+        accelerator=tcfg.accelerator,
+        devices=tcfg.devices,
+        num_nodes=tcfg.num_nodes,
+        strategy=tcfg.strategy,
+        precision=resolve_precision(tcfg.precision, tcfg.accelerator),
+        gradient_clip_val=cfg.optim.grad_clip,
+        deterministic=tcfg.deterministic,
+        log_every_n_steps=tcfg.log_every_n_steps,
+        enable_progress_bar=tcfg.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        # Our batch sampler already shards by rank and is seeded per epoch.
+        use_distributed_sampler=False,
+        reload_dataloaders_every_n_epochs=1,
+        limit_train_batches=tcfg.limit_train_batches,
+        logger=loggers,
+        callbacks=[
+            *([best] if has_val else []),
+            last,
+            NonFiniteGuard(run_dir / "checkpoints"),
+            *callbacks,
+        ],
+        # Checkpoints are complete or absent, whenever the process dies (kill -9, full disk).
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=run_dir,
+    )
+    return trainer, checkpoint
