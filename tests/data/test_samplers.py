@@ -47,8 +47,9 @@ def test_default_length_and_drop_last():
     labels = np.repeat(np.arange(10), 10)  # 100 items
     assert len(MPerClassBatchSampler(labels, 2, 16)) == 6
     assert len(MPerClassBatchSampler(labels, 2, 16, drop_last=False)) == 7
-    assert len(MPerClassBatchSampler(labels, 2, 16, world_size=2, rank=1)) == 3
-    assert len(MPerClassBatchSampler(labels, 2, 16, world_size=8, rank=0)) == 1
+    assert len(MPerClassBatchSampler(labels, 4, 16, world_size=2, rank=1)) == 3
+    many = np.repeat(np.arange(50), 2)  # 100 items; 8 ranks x 4 classes need 32 classes
+    assert len(MPerClassBatchSampler(many, 4, 16, world_size=8, rank=0)) == 1
 
 
 def test_deterministic_per_epoch_and_epochs_differ():
@@ -68,20 +69,28 @@ def test_deterministic_per_epoch_and_epochs_differ():
     assert list(c) != first
 
 
-def test_ddp_ranks_get_distinct_batches_of_equal_count():
+def test_ddp_ranks_split_global_batches():
+    """batch_size is per rank: the ranks' batches of one step are disjoint slices of a global
+    batch with world * batch_size / m distinct classes, m images each, equal to what one
+    process drawing world * batch_size images gets."""
     labels = _labels(2)
     world = 3
     per_rank = [
-        list(MPerClassBatchSampler(labels, 2, 8, num_batches=7, rank=r, world_size=world))
+        list(MPerClassBatchSampler(labels, 2, 4, num_batches=7, rank=r, world_size=world))
         for r in range(world)
     ]
     assert all(len(b) == 7 for b in per_rank)
-    single = list(MPerClassBatchSampler(labels, 2, 8, num_batches=21))
-    # the ranks partition one global sequence: batch i of rank r is global batch r + i * world
-    for r in range(world):
-        assert per_rank[r] == single[r::world]
-    as_sets = [tuple(b) for batches in per_rank for b in batches]
-    assert len(set(as_sets)) == len(as_sets)
+    single = list(MPerClassBatchSampler(labels, 2, 4 * world, num_batches=7))
+    for step in range(7):
+        global_batch = [i for r in range(world) for i in per_rank[r][step]]
+        assert global_batch == single[step]
+        classes, counts = np.unique(labels[global_batch], return_counts=True)
+        assert classes.size == world * 2 and np.all(counts == 2)
+        # slices hold whole classes: no class is split between ranks
+        for r in range(world):
+            assert np.unique(labels[per_rank[r][step]]).size == 2
+    with pytest.raises(ValueError, match=r"needs 18 distinct classes .* per rank"):
+        MPerClassBatchSampler(labels, 2, 12, rank=0, world_size=world)
 
 
 def test_works_as_dataloader_batch_sampler():

@@ -44,9 +44,13 @@ class _EpochBatchSampler(Sampler[list[int]]):
 class MPerClassBatchSampler(_EpochBatchSampler):
     """Yields batches of ``batch_size // m`` distinct classes with ``m`` images each.
 
-    Batches of an epoch are a pure function of ``(seed, epoch)``: all ranks generate the same
-    global sequence of ``world_size * len(self)`` batches and rank ``r`` takes batches
-    ``r, r + world_size, ...``, so every rank gets distinct batches and the same number of them.
+    Batches of an epoch are a pure function of ``(seed, epoch)``. Under DDP ``batch_size`` is
+    per rank: all ranks generate the same sequence of ``len(self)`` *global* batches of
+    ``world_size * batch_size`` images from ``world_size * batch_size // m`` distinct classes
+    (``m`` images each), and rank ``r`` takes slice ``r`` of each (``batch_size // m`` whole
+    classes). The ranks' batches of one step are therefore disjoint, and their concatenation
+    in rank order (what the global-batch loss sees) has the composition a single process
+    with ``world_size * batch_size`` would draw.
     Classes are visited in shuffled rounds (each class once per round, so class frequencies
     differ by at most one round) and each class's images in shuffled order without replacement
     until they run out; a class with fewer than ``m`` images is sampled with replacement.
@@ -107,6 +111,13 @@ class MPerClassBatchSampler(_EpochBatchSampler):
                 f"batch_size // m = {self.classes_per_batch} classes per batch, but labels has "
                 f"only {self.classes.size} classes; lower batch_size or raise m"
             )
+        if self.classes_per_batch * world_size > self.classes.size:
+            raise ValueError(
+                f"the global batch of {world_size} ranks x {batch_size} images needs "
+                f"{world_size * self.classes_per_batch} distinct classes ({m} images each), but "
+                f"labels has only {self.classes.size} classes; data.batch_size is per rank: "
+                "lower it or raise data.m_per_class"
+            )
         # Item indices of each class, grouped: members[starts[c]:starts[c+1]].
         order = np.argsort(inverse, kind="stable")
         self._members = [order[s:e] for s, e in zip(*self._bounds(inverse), strict=True)]
@@ -129,13 +140,14 @@ class MPerClassBatchSampler(_EpochBatchSampler):
 
     def _global_batches(self) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        n_classes, cpb, m = self.classes.size, self.classes_per_batch, self.m
+        n_classes, m = self.classes.size, self.m
+        cpb = self.classes_per_batch * self.world_size  # classes of one global batch
         queues = [rng.permutation(mem) for mem in self._members]
         heads = [0] * n_classes
         round_order = rng.permutation(n_classes)
         pos = 0
         batches = []
-        for _ in range(self.num_batches * self.world_size):
+        for _ in range(self.num_batches):
             if pos + cpb > round_order.size:
                 # The batch straddles two rounds (each a full permutation of the classes). Open
                 # the next round with classes the old round's leftovers lack, so the batch has
@@ -161,7 +173,9 @@ class MPerClassBatchSampler(_EpochBatchSampler):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self._global_batches()[self.rank :: self.world_size]
+        lo = self.rank * self.batch_size
+        for batch in self._global_batches():
+            yield batch[lo : lo + self.batch_size]
 
 
 class RandomBatchSampler(_EpochBatchSampler):
