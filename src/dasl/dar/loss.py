@@ -37,7 +37,9 @@ MAX_REF_DAR_COLUMNS = 1 << 18
 @contextlib.contextmanager
 def same_chain_on_every_rank(regularizer: nn.Module, device: torch.device) -> Iterator[None]:
     """While the global batch is regularized on every rank, a chain estimator without its own
-    generator must draw the same chain everywhere: lend it a generator seeded from rank 0."""
+    generator must draw the same chain everywhere: lend it a generator seeded from rank 0's
+    global generator (one draw; the same draw in a single process, so one process on the
+    concatenated batch reproduces the chain)."""
     if getattr(regularizer, "estimator", None) != "chain" or regularizer.generator is not None:
         yield
         return
@@ -229,7 +231,7 @@ class DASLLoss(BaseMetricLossFunction):
                 emb = torch.cat([emb, ref_emb.to(emb.dtype)], dim=0)
                 lab = torch.cat([lab, ref_lab], dim=0)
             self._check_ref_size(lab, ref_emb.shape[0])
-        if self.gather_distributed and is_distributed():
+        if self.gather_distributed:  # the same draw with or without a process group
             with same_chain_on_every_rank(self.regularizer, emb.device):
                 return self.regularizer(emb, lab)
         return self.regularizer(emb, lab)
@@ -342,13 +344,13 @@ class TwoViewDASLLoss(nn.Module):
                 f"z0 and z1 must have the same shape (one row per image in each view), got "
                 f"{tuple(z0.shape)} and {tuple(z1.shape)}"
             )
-        if self.gather_distributed and is_distributed():
-            z0, z1 = gather_with_grad(z0), gather_with_grad(z1)
+        if not self.gather_distributed:
             ids = torch.arange(z0.shape[0], device=z0.device)
-            with same_chain_on_every_rank(self.inner.regularizer, z0.device):
-                return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
+            return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
+        z0, z1 = gather_with_grad(z0), gather_with_grad(z1)  # no-op without a process group
         ids = torch.arange(z0.shape[0], device=z0.device)
-        return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
+        with same_chain_on_every_rank(self.inner.regularizer, z0.device):
+            return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
 
 
 def dasl_np(lam: float = 1.0, **regularizer_kwargs: Any) -> DASLLoss:

@@ -50,7 +50,9 @@ class MPerClassBatchSampler(_EpochBatchSampler):
     (``m`` images each), and rank ``r`` takes slice ``r`` of each (``batch_size // m`` whole
     classes). The ranks' batches of one step are therefore disjoint, and their concatenation
     in rank order (what the global-batch loss sees) has the composition a single process
-    with ``world_size * batch_size`` would draw.
+    with ``world_size * batch_size`` would draw. When the dataset has fewer classes than a
+    global batch needs, rank ``r`` takes batches ``r, r + world_size, ...`` of one shared
+    sequence of per-rank batches instead (classes distinct within a rank's batch only).
     Classes are visited in shuffled rounds (each class once per round, so class frequencies
     differ by at most one round) and each class's images in shuffled order without replacement
     until they run out; a class with fewer than ``m`` images is sampled with replacement.
@@ -111,13 +113,11 @@ class MPerClassBatchSampler(_EpochBatchSampler):
                 f"batch_size // m = {self.classes_per_batch} classes per batch, but labels has "
                 f"only {self.classes.size} classes; lower batch_size or raise m"
             )
-        if self.classes_per_batch * world_size > self.classes.size:
-            raise ValueError(
-                f"the global batch of {world_size} ranks x {batch_size} images needs "
-                f"{world_size * self.classes_per_batch} distinct classes ({m} images each), but "
-                f"labels has only {self.classes.size} classes; data.batch_size is per rank: "
-                "lower it or raise data.m_per_class"
-            )
+        # One global batch needs world_size * classes_per_batch distinct classes; with fewer
+        # classes (e.g. 100 CUB classes, 4 ranks x 30) each rank draws its own class-distinct
+        # batch from one shared sequence instead (rank r takes batches r, r + W, ...), and a
+        # class may then appear on two ranks in the same step.
+        self.split_global = self.classes_per_batch * world_size <= self.classes.size
         # Item indices of each class, grouped: members[starts[c]:starts[c+1]].
         order = np.argsort(inverse, kind="stable")
         self._members = [order[s:e] for s, e in zip(*self._bounds(inverse), strict=True)]
@@ -141,13 +141,14 @@ class MPerClassBatchSampler(_EpochBatchSampler):
     def _global_batches(self) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         n_classes, m = self.classes.size, self.m
-        cpb = self.classes_per_batch * self.world_size  # classes of one global batch
+        per_batch = self.world_size if self.split_global else 1
+        cpb = self.classes_per_batch * per_batch  # classes of one generated batch
         queues = [rng.permutation(mem) for mem in self._members]
         heads = [0] * n_classes
         round_order = rng.permutation(n_classes)
         pos = 0
         batches = []
-        for _ in range(self.num_batches):
+        for _ in range(self.num_batches * self.world_size // per_batch):
             if pos + cpb > round_order.size:
                 # The batch straddles two rounds (each a full permutation of the classes). Open
                 # the next round with classes the old round's leftovers lack, so the batch has
@@ -173,6 +174,9 @@ class MPerClassBatchSampler(_EpochBatchSampler):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
+        if not self.split_global:
+            yield from self._global_batches()[self.rank :: self.world_size]
+            return
         lo = self.rank * self.batch_size
         for batch in self._global_batches():
             yield batch[lo : lo + self.batch_size]

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from dasl.config import ExperimentConfig, dump_config, variants
 from dasl.training.datamodule import MetricLearningData, epoch_seed, eval_loader, train_loader
-from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels
+from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.training.module import MetricLearningModule, load_module
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
@@ -89,7 +89,11 @@ class _Batches(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list[DataLoader]:
         if self.data.val is None:
             return []
-        return eval_loader(self.data.val, self.data.cfg)
+        # Each rank embeds its own shard; the module gathers them back (no padding).
+        trainer = self.trainer
+        rank = trainer.global_rank if trainer is not None else 0
+        world = trainer.world_size if trainer is not None else 1
+        return eval_loader(shard(self.data.val, rank, world), self.data.cfg)
 
 
 def _log_version(kind: str, attempt: int) -> str:

@@ -56,6 +56,14 @@ class _GatherWithGrad(torch.autograd.Function):
         return grad[rank * rows : (rank + 1) * rows]
 
 
+def collective_device() -> torch.device:
+    """Where tensors for the default group's collectives must live: the current CUDA device
+    for NCCL, the CPU for gloo (and without a process group)."""
+    if is_distributed() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def gather_with_grad(x: Tensor) -> Tensor:
     """``cat`` of ``x`` from every rank in rank order, differentiable (see the module doc).
 
@@ -121,6 +129,7 @@ def shared_seed(device: torch.device | str = "cpu") -> int:
 
 
 __all__ = [
+    "collective_device",
     "gather_no_grad",
     "gather_rows",
     "gather_with_grad",
