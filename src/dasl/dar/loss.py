@@ -2,8 +2,9 @@
 
 ``F = L_base + lam * R_align`` (METHOD.md, "Objective"). The wrappers keep
 pytorch-metric-learning's call signature, so PML users change one line; ``DASLLoss`` is a
-``BaseMetricLossFunction`` so that PML's ``DistributedLossWrapper`` and ``CrossBatchMemory``
-accept it.
+``BaseMetricLossFunction`` so that PML's ``DistributedLossWrapper`` accepts it. (PML's
+``CrossBatchMemory`` accepts only the losses it lists by class name: wrap it instead,
+``DASLLoss(CrossBatchMemory(base, ...))``; the bank feeds the base loss, DAR sees the batch.)
 
 Under DDP (``gather_distributed=True``) the base loss and the regularizer see the global batch:
 every rank gathers the embeddings of all ranks in rank order with
@@ -56,6 +57,14 @@ def _check_lam(lam: object) -> float:
     return float(lam)
 
 
+def _check_indices_tuple(indices_tuple: Any) -> None:
+    if not isinstance(indices_tuple, tuple | list) or len(indices_tuple) not in (3, 4):
+        raise ValueError(
+            "indices_tuple must be PML triplets (anchors, positives, negatives) or pairs "
+            "(anchors1, positives, anchors2, negatives)"
+        )
+
+
 def _negative_pairs(indices_tuple: Any, n_rows: int, ref_offset: int) -> tuple[Tensor, Tensor]:
     """Inter-class index pairs ``(i, j)``, ``i < j``, of a PML ``indices_tuple``: the
     ``(anchor, negative)`` pairs of triplets ``(a, p, n)`` or of pairs ``(a1, p, a2, n)``.
@@ -64,11 +73,7 @@ def _negative_pairs(indices_tuple: Any, n_rows: int, ref_offset: int) -> tuple[T
     (``0`` when the references are the embeddings themselves). Each unordered pair once,
     oriented by row order as in the labelled case, self pairs dropped.
     """
-    if not isinstance(indices_tuple, tuple | list) or len(indices_tuple) not in (3, 4):
-        raise ValueError(
-            "indices_tuple must be PML triplets (anchors, positives, negatives) or pairs "
-            "(anchors1, positives, anchors2, negatives)"
-        )
+    _check_indices_tuple(indices_tuple)
     anchors, negatives = (
         (indices_tuple[0], indices_tuple[2])
         if len(indices_tuple) == 3
@@ -181,7 +186,9 @@ class DASLLoss(BaseMetricLossFunction):
                 "ref_emb was given without ref_labels; DASLLoss regularizes ref_emb too and "
                 "needs their labels"
             )
-        if labels is not None:
+        if labels is None:
+            _check_indices_tuple(indices_tuple)
+        else:
             check_batch(embeddings, labels)  # before the base loss: our messages are clearer
             if ref_emb is not None:
                 assert ref_labels is not None
