@@ -138,6 +138,11 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     progress_bar: bool = True
     limit_train_batches: int | float | None = None
+    global_batch_loss: bool = True
+    """Under DDP, base loss and DAR see the global batch of all ranks (gathered with gradients;
+    equal to one process on the concatenated batch). False: each rank's local batch only
+    (cheaper, see docs/DISTRIBUTED.md; DAR's exact l2 cost grows with the 4th power of the
+    batch)."""
 
 
 @dataclass

@@ -167,3 +167,141 @@ def test_two_argument_base_loss_works() -> None:
             return e.abs().mean()
 
     assert torch.allclose(DASLLoss(TwoArg(), lam=0.0)(z, y), z.abs().mean())
+
+
+# ---------------------------------------------------------------- PML habits (issues 9, 11)
+
+
+def _f64_batch(n=12, h=5, classes=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, h, generator=g, dtype=torch.float64)
+    return z, torch.arange(classes).repeat_interleave(n // classes)
+
+
+@pytest.mark.parametrize("measure", ["l2", "l1", "linf", "l2sq"])
+@pytest.mark.parametrize("difference", ["signed", "abs"])
+def test_indices_tuple_without_labels_aligns_its_negative_pairs(measure, difference):
+    """All pairs: the labelled exact estimator; triplets: their (anchor, negative) pairs, each
+    unordered pair once, checked against explicit columns and a loop CTV."""
+    from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
+
+    z, y = _f64_batch()
+    reg = DifferenceAlignmentRegularizer(measure=measure, difference=difference)
+    base = losses.ContrastiveLoss()
+    wrapped = DASLLoss(losses.ContrastiveLoss(), reg, lam=1.0)
+    pairs = lmu.get_all_pairs_indices(y)
+    got = wrapped(z, None, pairs) - base(z, None, pairs)
+    assert torch.allclose(got, reg(z, y), rtol=1e-10)
+
+    triplets = lmu.get_random_triplet_indices(y, t_per_anchor=2)
+    got = wrapped(z, None, triplets) - base(z, None, triplets)
+    cols = sorted(
+        {
+            (min(a, n), max(a, n))
+            for a, n in zip(triplets[0].tolist(), triplets[2].tolist(), strict=True)
+        }
+    )
+    m = torch.stack([z[i] - z[j] for i, j in cols])
+    m = m.abs() if difference == "abs" else m
+    norm = {
+        "l2": lambda v: v.norm(),
+        "l1": lambda v: v.abs().sum(),
+        "linf": lambda v: v.abs().max(),
+        "l2sq": lambda v: (v * v).sum(),
+    }[measure]
+    ref = sum(norm(m[p] - m[q]) for p in range(len(cols)) for q in range(p + 1, len(cols)))
+    assert torch.allclose(got, ref / (len(cols) * (len(cols) - 1) / 2), rtol=1e-10)
+
+
+def test_indices_tuple_without_labels_refusals():
+    from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
+
+    z, y = _f64_batch()
+    pairs = lmu.get_all_pairs_indices(y)
+    chain = DASLLoss(losses.ContrastiveLoss(), DifferenceAlignmentRegularizer(estimator="chain"))
+    with pytest.raises(ValueError, match=r"estimator='chain' draws chains .* needs labels"):
+        chain(z, None, pairs)
+    custom = DASLLoss(losses.ContrastiveLoss(), torch.nn.Identity())
+    with pytest.raises(ValueError, match="needs the built-in DifferenceAlignmentRegularizer"):
+        custom(z, None, pairs)
+    with pytest.raises(ValueError, match="PML triplets"):
+        DASLLoss(losses.ContrastiveLoss())(z, None, (pairs[0], pairs[1]))
+
+
+def test_gradients_flow_through_ref_emb():
+    z, y = _f64_batch()
+    ref, ref_y = _f64_batch(seed=3)
+    reg = DifferenceAlignmentRegularizer()
+    wrapped = DASLLoss(losses.ContrastiveLoss(), reg, lam=0.5)
+    a, b = z.clone().requires_grad_(), ref.clone().requires_grad_()
+    wrapped(a, y, ref_emb=b, ref_labels=ref_y).backward()
+    c, d = z.clone().requires_grad_(), ref.clone().requires_grad_()
+    want = losses.ContrastiveLoss()(c, y, ref_emb=d, ref_labels=ref_y) + 0.5 * reg(
+        torch.cat([c, d]), torch.cat([y, ref_y])
+    )
+    want.backward()
+    assert torch.allclose(a.grad, c.grad) and torch.allclose(b.grad, d.grad)
+    assert b.grad.abs().sum() > 0
+
+
+def test_ref_emb_holding_the_batch_is_regularized_once():
+    """PML's efficient DistributedLossWrapper passes ref_emb = cat(batch, other ranks)."""
+    z, y = _f64_batch()
+    other, other_y = _f64_batch(seed=5)
+    ref, ref_y = torch.cat([z, other]), torch.cat([y, other_y])
+    reg = DifferenceAlignmentRegularizer()
+    wrapped = DASLLoss(losses.ContrastiveLoss(), reg, lam=1.0)
+    got = wrapped(z, y, None, ref, ref_y) - losses.ContrastiveLoss()(z, y, None, ref, ref_y)
+    assert torch.allclose(got, reg(ref, ref_y))
+
+
+def test_memory_bank_is_refused_clearly_or_left_to_the_base_loss():
+    """A CrossBatchMemory-sized ref_emb (4,096 rows, ~8 M columns) would be O(H^2)."""
+    from pytorch_metric_learning.losses import CrossBatchMemory
+
+    z, y = _f64_batch(n=16, h=4)
+    bank = torch.randn(4096, 4, dtype=torch.float64)
+    bank_y = torch.arange(4096) % 100
+    with pytest.raises(
+        ValueError,
+        match=r"would align 8,\d{3},\d{3} inter-class columns.*"
+        r"regularize_ref=False",
+    ):
+        DASLLoss(losses.ContrastiveLoss(), lam=1.0)(z, y, None, bank, bank_y)
+    reg = DifferenceAlignmentRegularizer()
+    bounded = DASLLoss(losses.ContrastiveLoss(), reg, lam=1.0, regularize_ref=False)
+    got = bounded(z, y, None, bank, bank_y)
+    want = losses.ContrastiveLoss()(z, y, None, bank, bank_y) + reg(z, y)
+    assert torch.allclose(got, want)
+    # PML's CrossBatchMemory accepts only its listed losses by class name: wrap it instead;
+    # the bank then feeds the base loss and DAR sees the batch.
+    xbm = DASLLoss(CrossBatchMemory(losses.ContrastiveLoss(), 4, memory_size=64), reg, lam=1.0)
+    plain = CrossBatchMemory(losses.ContrastiveLoss(), 4, memory_size=64)
+    for step in range(3):
+        zb, yb = _f64_batch(n=16, h=4, seed=step)
+        got, want = xbm(zb.float(), yb), plain(zb.float(), yb)
+        assert torch.allclose(got, want + reg(zb.float(), yb), rtol=1e-5)
+
+
+def test_pml_distributed_wrapper_accepts_dasl_loss():
+    """Outside a process group PML's wrapper warns and calls the loss (the 2-process equality
+    is in tests/training/test_distributed.py)."""
+    from pytorch_metric_learning.utils.distributed import DistributedLossWrapper
+
+    z, y = _f64_batch()
+    loss = DASLLoss(losses.NPairsLoss(), lam=0.3)
+    with pytest.warns(UserWarning, match="non-distributed"):
+        out = DistributedLossWrapper(loss)(z, y)
+    assert torch.allclose(out, loss(z, y))
+
+
+def test_gather_distributed_is_a_no_op_in_one_process():
+    z, y = _f64_batch()
+    a = DASLLoss(losses.NPairsLoss(), lam=0.3)
+    b = DASLLoss(losses.NPairsLoss(), lam=0.3, gather_distributed=True)
+    assert torch.equal(a(z, y), b(z, y))
+    with pytest.raises(ValueError, match="indices_tuple holds local row indices"):
+        import unittest.mock
+
+        with unittest.mock.patch("dasl.dar.loss.is_distributed", return_value=True):
+            b(z, y, (y, y, y))

@@ -68,20 +68,34 @@ def test_deterministic_per_epoch_and_epochs_differ():
     assert list(c) != first
 
 
-def test_ddp_ranks_get_distinct_batches_of_equal_count():
+def test_ddp_ranks_split_global_batches():
+    """batch_size is per rank: the ranks' batches of one step are disjoint slices of a global
+    batch with world * batch_size / m distinct classes, m images each, equal to what one
+    process drawing world * batch_size images gets."""
     labels = _labels(2)
     world = 3
     per_rank = [
-        list(MPerClassBatchSampler(labels, 2, 8, num_batches=7, rank=r, world_size=world))
+        list(MPerClassBatchSampler(labels, 2, 4, num_batches=7, rank=r, world_size=world))
         for r in range(world)
     ]
     assert all(len(b) == 7 for b in per_rank)
-    single = list(MPerClassBatchSampler(labels, 2, 8, num_batches=21))
-    # the ranks partition one global sequence: batch i of rank r is global batch r + i * world
-    for r in range(world):
-        assert per_rank[r] == single[r::world]
-    as_sets = [tuple(b) for batches in per_rank for b in batches]
-    assert len(set(as_sets)) == len(as_sets)
+    single = list(MPerClassBatchSampler(labels, 2, 4 * world, num_batches=7))
+    for step in range(7):
+        global_batch = [i for r in range(world) for i in per_rank[r][step]]
+        assert global_batch == single[step]
+        classes, counts = np.unique(labels[global_batch], return_counts=True)
+        assert classes.size == world * 2 and np.all(counts == 2)
+        # slices hold whole classes: no class is split between ranks
+        for r in range(world):
+            assert np.unique(labels[per_rank[r][step]]).size == 2
+    # Too few classes for one global batch (3 x 6 > 12): each rank draws its own batches of
+    # one shared sequence, still distinct batches.
+    few = [
+        list(MPerClassBatchSampler(labels, 2, 12, num_batches=5, rank=r, world_size=world))
+        for r in range(world)
+    ]
+    seq = list(MPerClassBatchSampler(labels, 2, 12, num_batches=15))
+    assert all(few[r] == seq[r::world] for r in range(world))
 
 
 def test_works_as_dataloader_batch_sampler():

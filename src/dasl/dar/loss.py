@@ -1,19 +1,54 @@
 """DASL losses: a base similarity loss plus ``lam`` times the difference alignment regularizer.
 
 ``F = L_base + lam * R_align`` (METHOD.md, "Objective"). The wrappers keep
-pytorch-metric-learning's call signature, so PML users change one line.
+pytorch-metric-learning's call signature, so PML users change one line; ``DASLLoss`` is a
+``BaseMetricLossFunction`` so that PML's ``DistributedLossWrapper`` accepts it. (PML's
+``CrossBatchMemory`` accepts only the losses it lists by class name: wrap it instead,
+``DASLLoss(CrossBatchMemory(base, ...))``; the bank feeds the base loss, DAR sees the batch.)
+
+Under DDP (``gather_distributed=True``) the base loss and the regularizer see the global batch:
+every rank gathers the embeddings of all ranks in rank order with
+:func:`dasl.utils.distributed.gather_with_grad`, so the value and, after DDP's gradient
+averaging, the parameter gradients equal those of one process on the concatenated batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import torch
+from pytorch_metric_learning.losses import BaseMetricLossFunction
 from torch import Tensor, nn
 
+from dasl.dar.ctv import ctv_norm
+from dasl.dar.pairs import count_inter_class_pairs
 from dasl.dar.regularizer import DifferenceAlignmentRegularizer
 from dasl.dar.validation import check_batch
+from dasl.utils.distributed import gather_no_grad, gather_with_grad, is_distributed, shared_seed
+
+#: Largest number of inter-class columns the exact estimator is asked to align when a
+#: ``ref_emb`` (e.g. a 4,096-entry ``CrossBatchMemory`` bank, ~8.4 M columns) joins the batch:
+#: its work is O(H^2 h). 2^18 columns is a balanced batch of ~740 rows, already seconds on a
+#: GPU per step (``benchmarks/dar_speed.py``).
+MAX_REF_DAR_COLUMNS = 1 << 18
+
+
+@contextlib.contextmanager
+def same_chain_on_every_rank(regularizer: nn.Module, device: torch.device) -> Iterator[None]:
+    """While the global batch is regularized on every rank, a chain estimator without its own
+    generator must draw the same chain everywhere: lend it a generator seeded from rank 0's
+    global generator (one draw; the same draw in a single process, so one process on the
+    concatenated batch reproduces the chain)."""
+    if getattr(regularizer, "estimator", None) != "chain" or regularizer.generator is not None:
+        yield
+        return
+    regularizer.generator = torch.Generator().manual_seed(shared_seed(device))
+    try:
+        yield
+    finally:
+        regularizer.generator = None
 
 
 def _check_lam(lam: object) -> float:
@@ -22,14 +57,64 @@ def _check_lam(lam: object) -> float:
     return float(lam)
 
 
-class DASLLoss(nn.Module):
+def _check_indices_tuple(indices_tuple: Any) -> None:
+    if not isinstance(indices_tuple, tuple | list) or len(indices_tuple) not in (3, 4):
+        raise ValueError(
+            "indices_tuple must be PML triplets (anchors, positives, negatives) or pairs "
+            "(anchors1, positives, anchors2, negatives)"
+        )
+
+
+def _negative_pairs(indices_tuple: Any, n_rows: int, ref_offset: int) -> tuple[Tensor, Tensor]:
+    """Inter-class index pairs ``(i, j)``, ``i < j``, of a PML ``indices_tuple``: the
+    ``(anchor, negative)`` pairs of triplets ``(a, p, n)`` or of pairs ``(a1, p, a2, n)``.
+
+    Negatives index the reference set, stored ``ref_offset`` rows after the embeddings
+    (``0`` when the references are the embeddings themselves). Each unordered pair once,
+    oriented by row order as in the labelled case, self pairs dropped.
+    """
+    _check_indices_tuple(indices_tuple)
+    anchors, negatives = (
+        (indices_tuple[0], indices_tuple[2])
+        if len(indices_tuple) == 3
+        else (indices_tuple[2], indices_tuple[3])
+    )
+    a = torch.as_tensor(anchors).reshape(-1).long()
+    b = torch.as_tensor(negatives).reshape(-1).long().to(a.device) + ref_offset
+    lo, hi = torch.minimum(a, b), torch.maximum(a, b)
+    keep = lo != hi
+    key = torch.unique(lo[keep] * n_rows + hi[keep])  # sorted: row-major, like the labelled case
+    return key // n_rows, key % n_rows
+
+
+class DASLLoss(BaseMetricLossFunction):
     """``base_loss(...) + lam * R_align(embeddings, labels)`` with PML's call signature.
 
-    ``forward(embeddings, labels, indices_tuple=None, ref_emb=None, ref_labels=None)``: the base
-    loss gets all arguments unchanged; the regularizer sees the embeddings the loss sees:
-    ``embeddings`` with ``labels``, and when ``ref_emb`` is given, ``cat(embeddings, ref_emb)``
-    with ``cat(labels, ref_labels)``. ``indices_tuple`` only affects the base loss. With
-    ``lam == 0`` the regularizer is not computed and the base loss is returned as is.
+    ``forward(embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_labels=None)``:
+    the base loss gets all arguments unchanged; the regularizer sees the embeddings the loss
+    sees:
+
+    - with ``labels``: ``embeddings`` with ``labels``, and when ``ref_emb`` is given,
+      ``cat(embeddings, ref_emb)`` with ``cat(labels, ref_labels)`` (``indices_tuple`` then
+      only affects the base loss). When ``ref_emb`` already starts with ``embeddings`` (PML's
+      ``DistributedLossWrapper(efficient=True)`` passes the gathered batch that way) only
+      ``ref_emb`` is regularized, so no row counts twice. ``regularize_ref=False`` leaves
+      ``ref_emb`` to the base loss (a ``CrossBatchMemory`` bank: 4,096 rows are ~8 M
+      inter-class columns, O(H^2) for the exact estimator, which is refused above
+      ``MAX_REF_DAR_COLUMNS`` columns with a message saying so).
+    - without ``labels`` but with ``indices_tuple`` (as PML accepts): the columns are the
+      distinct inter-class pairs the tuple names, ``(anchor, negative)`` of triplets or
+      ``(anchor2, negative)`` of pairs, oriented by row order: ``R_align`` over exactly those
+      ``d(i, j)`` with the regularizer's measure, difference and reduction. With the tuple of
+      all pairs this is the labelled exact estimator. The chain estimator needs labels.
+
+    With ``lam == 0`` the regularizer is not computed and the base loss is returned as is.
+
+    ``gather_distributed=True``: under a running process group with several ranks, embeddings
+    (and labels, ``ref_emb``) of all ranks are gathered in rank order with gradients first, so
+    base loss and regularizer see the global batch; a chain estimator without its own
+    generator then draws the same chain on every rank (a seed broadcast from rank 0). Leave it
+    ``False`` inside PML's ``DistributedLossWrapper``, which gathers itself.
 
     ``base_loss`` is a submodule, so its parameters (e.g. ProxyAnchor proxies) are in
     ``parameters()``; ``loss_parameters()`` yields just those, for the separate (usually higher
@@ -56,6 +141,9 @@ class DASLLoss(nn.Module):
         base_loss: nn.Module,
         regularizer: nn.Module | None = None,
         lam: float = 1.0,
+        *,
+        gather_distributed: bool = False,
+        regularize_ref: bool = True,
     ) -> None:
         super().__init__()
         if not callable(base_loss):
@@ -65,6 +153,8 @@ class DASLLoss(nn.Module):
             regularizer if regularizer is not None else (DifferenceAlignmentRegularizer())
         )
         self.lam = _check_lam(lam)
+        self.gather_distributed = bool(gather_distributed)
+        self.regularize_ref = bool(regularize_ref)
         self.last_base_loss: Tensor | None = None
         self.last_regularizer: Tensor | None = None
 
@@ -74,7 +164,10 @@ class DASLLoss(nn.Module):
             return self.base_loss.parameters()
         return iter(())
 
-    def forward(
+    def compute_loss(self, *args: Any) -> Any:  # PML's hook; forward does everything
+        raise NotImplementedError("DASLLoss computes its loss in forward()")
+
+    def forward(  # type: ignore[override]
         self,
         embeddings: Tensor,
         labels: Tensor | None = None,
@@ -82,21 +175,35 @@ class DASLLoss(nn.Module):
         ref_emb: Tensor | None = None,
         ref_labels: Tensor | None = None,
     ) -> Tensor:
-        if labels is None:
+        if labels is None and indices_tuple is None:
             raise ValueError(
-                "DASLLoss needs labels: the difference alignment regularizer compares "
-                "differences between inter-class pairs (pass class ids, or instance ids for "
-                "self-supervised pairs)"
+                "DASLLoss needs labels or an indices_tuple: the difference alignment "
+                "regularizer compares differences between inter-class pairs (pass class ids, "
+                "instance ids for self-supervised pairs, or mined pairs/triplets)"
             )
-        if ref_emb is not None and ref_labels is None:
+        if ref_emb is not None and labels is not None and ref_labels is None:
             raise ValueError(
                 "ref_emb was given without ref_labels; DASLLoss regularizes ref_emb too and "
                 "needs their labels"
             )
-        check_batch(embeddings, labels)  # before the base loss: our messages are clearer
-        if ref_emb is not None:
-            assert ref_labels is not None
-            check_batch(ref_emb, ref_labels)
+        if labels is None:
+            _check_indices_tuple(indices_tuple)
+        else:
+            check_batch(embeddings, labels)  # before the base loss: our messages are clearer
+            if ref_emb is not None:
+                assert ref_labels is not None
+                check_batch(ref_emb, ref_labels)
+        if self.gather_distributed and is_distributed():
+            if indices_tuple is not None:
+                raise ValueError(
+                    "indices_tuple holds local row indices, but gather_distributed=True "
+                    "computes the loss on the gathered global batch; mine on the gathered "
+                    "batch or use gather_distributed=False"
+                )
+            embeddings = gather_with_grad(embeddings)
+            labels = gather_no_grad(labels)
+            if ref_emb is not None:
+                ref_emb, ref_labels = gather_with_grad(ref_emb), gather_no_grad(ref_labels)
         # Any ``loss(embeddings, labels)`` works: the PML-only arguments are passed only
         # when the caller gives them.
         if indices_tuple is None and ref_emb is None:
@@ -107,16 +214,80 @@ class DASLLoss(nn.Module):
         if self.lam == 0.0:
             self.last_regularizer = None
             return base
-        emb, lab = embeddings, labels
-        if ref_emb is not None:
-            emb = torch.cat([embeddings, ref_emb.to(embeddings.dtype)], dim=0)
-            lab = torch.cat([labels, ref_labels.to(labels.device)], dim=0)
-        reg = self.regularizer(emb, lab)
+        if labels is None:
+            reg = self._regularize_tuple(embeddings, indices_tuple, ref_emb)
+        else:
+            reg = self._regularize_labelled(embeddings, labels, ref_emb, ref_labels)
         self.last_regularizer = reg.detach()
         return base + self.lam * reg
 
+    def _regularize_labelled(
+        self, emb: Tensor, lab: Tensor, ref_emb: Tensor | None, ref_labels: Tensor | None
+    ) -> Tensor:
+        if ref_emb is not None and self.regularize_ref:
+            assert ref_labels is not None
+            n = emb.shape[0]
+            ref_lab = ref_labels.to(lab.device)
+            if (
+                ref_emb.shape[0] >= n
+                and torch.equal(ref_emb[:n].to(emb.dtype), emb)
+                and torch.equal(ref_lab[:n], lab)
+            ):
+                emb, lab = ref_emb.to(emb.dtype), ref_lab  # the references hold the batch
+            else:
+                emb = torch.cat([emb, ref_emb.to(emb.dtype)], dim=0)
+                lab = torch.cat([lab, ref_lab], dim=0)
+            self._check_ref_size(lab, ref_emb.shape[0])
+        if self.gather_distributed:  # the same draw with or without a process group
+            with same_chain_on_every_rank(self.regularizer, emb.device):
+                return self.regularizer(emb, lab)
+        return self.regularizer(emb, lab)
+
+    def _check_ref_size(self, labels: Tensor, ref_rows: int) -> None:
+        if getattr(self.regularizer, "estimator", "exact") != "exact":
+            return
+        h_cols = count_inter_class_pairs(labels)
+        if h_cols > MAX_REF_DAR_COLUMNS:
+            raise ValueError(
+                f"DAR over the batch plus ref_emb ({ref_rows} reference rows) would align "
+                f"{h_cols:,} inter-class columns (O(H^2) work; the limit is "
+                f"{MAX_REF_DAR_COLUMNS:,}); a memory bank such as CrossBatchMemory is too large "
+                "for the exact estimator: pass DASLLoss(..., regularize_ref=False) to regularize "
+                "only the batch, or use estimator='chain'"
+            )
+
+    def _regularize_tuple(self, emb: Tensor, indices_tuple: Any, ref_emb: Tensor | None) -> Tensor:
+        reg = self.regularizer
+        if not isinstance(reg, DifferenceAlignmentRegularizer):
+            raise ValueError(
+                "DASLLoss without labels regularizes the pairs of indices_tuple, which needs the "
+                "built-in DifferenceAlignmentRegularizer; pass labels to use a custom regularizer"
+            )
+        if reg.estimator != "exact":
+            raise ValueError(
+                f"estimator={reg.estimator!r} draws chains over labelled rows and needs labels; "
+                "pass labels, or use estimator='exact', which aligns the inter-class pairs of "
+                "indices_tuple"
+            )
+        rows = emb
+        offset = 0
+        if ref_emb is not None and self.regularize_ref:
+            offset = emb.shape[0]
+            rows = torch.cat([emb, ref_emb.to(emb.dtype)], dim=0)
+        elif ref_emb is not None:
+            raise ValueError(
+                "regularize_ref=False with ref_emb and no labels: the negatives of indices_tuple "
+                "index ref_emb, so there is no batch-only set of pairs; pass labels"
+            )
+        src, dst = _negative_pairs(indices_tuple, rows.shape[0], offset)
+        src, dst = src.to(rows.device), dst.to(rows.device)
+        cols = rows.index_select(0, src) - rows.index_select(0, dst)
+        if reg.difference == "abs":
+            cols = cols.abs()
+        return ctv_norm(cols, reg.measure, reg.reduction)
+
     def extra_repr(self) -> str:
-        return f"lam={self.lam}"
+        return f"lam={self.lam}, gather_distributed={self.gather_distributed}"
 
 
 class TwoViewDASLLoss(nn.Module):
@@ -126,6 +297,13 @@ class TwoViewDASLLoss(nn.Module):
     arange(B))`` (the two views of an image share an id), loss
     ``base_loss(embeddings, labels) + lam * R_align(embeddings, labels)``. With PML's
     ``NTXentLoss`` the base term is SimCLR's NT-Xent over all ``2B`` anchors.
+
+    Under DDP (``gather_distributed=True``, the default; a no-op without a process group)
+    both views are gathered across the ``W`` ranks in rank order with gradients first:
+    ``z0 = cat(z0_0, .., z0_{W-1})`` and likewise ``z1``, so the ids of rank ``r``'s images are
+    offset by ``r B``; NT-Xent's negatives and the DAR columns come from the global batch of
+    ``2 W B`` rows, and the gradients equal those of one process on the concatenated views.
+    A chain estimator without its own generator draws the same chain on every rank.
 
     Example:
         >>> import torch
@@ -141,9 +319,12 @@ class TwoViewDASLLoss(nn.Module):
         base_loss: nn.Module,
         regularizer: nn.Module | None = None,
         lam: float = 1.0,
+        *,
+        gather_distributed: bool = True,
     ) -> None:
         super().__init__()
         self.inner = DASLLoss(base_loss, regularizer, lam)
+        self.gather_distributed = bool(gather_distributed)
 
     @property
     def lam(self) -> float:
@@ -170,9 +351,13 @@ class TwoViewDASLLoss(nn.Module):
                 f"z0 and z1 must have the same shape (one row per image in each view), got "
                 f"{tuple(z0.shape)} and {tuple(z1.shape)}"
             )
-        batch = z0.shape[0]
-        ids = torch.arange(batch, device=z0.device)
-        return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
+        if not self.gather_distributed:
+            ids = torch.arange(z0.shape[0], device=z0.device)
+            return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
+        z0, z1 = gather_with_grad(z0), gather_with_grad(z1)  # no-op without a process group
+        ids = torch.arange(z0.shape[0], device=z0.device)
+        with same_chain_on_every_rank(self.inner.regularizer, z0.device):
+            return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
 
 
 def dasl_np(lam: float = 1.0, **regularizer_kwargs: Any) -> DASLLoss:

@@ -44,9 +44,15 @@ class _EpochBatchSampler(Sampler[list[int]]):
 class MPerClassBatchSampler(_EpochBatchSampler):
     """Yields batches of ``batch_size // m`` distinct classes with ``m`` images each.
 
-    Batches of an epoch are a pure function of ``(seed, epoch)``: all ranks generate the same
-    global sequence of ``world_size * len(self)`` batches and rank ``r`` takes batches
-    ``r, r + world_size, ...``, so every rank gets distinct batches and the same number of them.
+    Batches of an epoch are a pure function of ``(seed, epoch)``. Under DDP ``batch_size`` is
+    per rank: all ranks generate the same sequence of ``len(self)`` *global* batches of
+    ``world_size * batch_size`` images from ``world_size * batch_size // m`` distinct classes
+    (``m`` images each), and rank ``r`` takes slice ``r`` of each (``batch_size // m`` whole
+    classes). The ranks' batches of one step are therefore disjoint, and their concatenation
+    in rank order (what the global-batch loss sees) has the composition a single process
+    with ``world_size * batch_size`` would draw. When the dataset has fewer classes than a
+    global batch needs, rank ``r`` takes batches ``r, r + world_size, ...`` of one shared
+    sequence of per-rank batches instead (classes distinct within a rank's batch only).
     Classes are visited in shuffled rounds (each class once per round, so class frequencies
     differ by at most one round) and each class's images in shuffled order without replacement
     until they run out; a class with fewer than ``m`` images is sampled with replacement.
@@ -107,6 +113,11 @@ class MPerClassBatchSampler(_EpochBatchSampler):
                 f"batch_size // m = {self.classes_per_batch} classes per batch, but labels has "
                 f"only {self.classes.size} classes; lower batch_size or raise m"
             )
+        # One global batch needs world_size * classes_per_batch distinct classes; with fewer
+        # classes (e.g. 100 CUB classes, 4 ranks x 30) each rank draws its own class-distinct
+        # batch from one shared sequence instead (rank r takes batches r, r + W, ...), and a
+        # class may then appear on two ranks in the same step.
+        self.split_global = self.classes_per_batch * world_size <= self.classes.size
         # Item indices of each class, grouped: members[starts[c]:starts[c+1]].
         order = np.argsort(inverse, kind="stable")
         self._members = [order[s:e] for s, e in zip(*self._bounds(inverse), strict=True)]
@@ -129,13 +140,15 @@ class MPerClassBatchSampler(_EpochBatchSampler):
 
     def _global_batches(self) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        n_classes, cpb, m = self.classes.size, self.classes_per_batch, self.m
+        n_classes, m = self.classes.size, self.m
+        per_batch = self.world_size if self.split_global else 1
+        cpb = self.classes_per_batch * per_batch  # classes of one generated batch
         queues = [rng.permutation(mem) for mem in self._members]
         heads = [0] * n_classes
         round_order = rng.permutation(n_classes)
         pos = 0
         batches = []
-        for _ in range(self.num_batches * self.world_size):
+        for _ in range(self.num_batches * self.world_size // per_batch):
             if pos + cpb > round_order.size:
                 # The batch straddles two rounds (each a full permutation of the classes). Open
                 # the next round with classes the old round's leftovers lack, so the batch has
@@ -161,7 +174,12 @@ class MPerClassBatchSampler(_EpochBatchSampler):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self._global_batches()[self.rank :: self.world_size]
+        if not self.split_global:
+            yield from self._global_batches()[self.rank :: self.world_size]
+            return
+        lo = self.rank * self.batch_size
+        for batch in self._global_batches():
+            yield batch[lo : lo + self.batch_size]
 
 
 class RandomBatchSampler(_EpochBatchSampler):

@@ -1,4 +1,10 @@
-"""Embedding extraction and test-set evaluation of a trained model (no Lightning needed)."""
+"""Embedding extraction and test-set evaluation of a trained model (no Lightning needed).
+
+Under DDP each rank embeds a strided shard of the split (items ``r, r + W, ...``:
+:func:`shard`) and :func:`gather_shards` puts the rows of all ranks back in dataset order. No
+padding is involved (unlike ``DistributedSampler``, which repeats items to even out the
+shards), so every item is counted exactly once and the metrics equal one process's.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,43 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from dasl.metrics import retrieval_metrics
+from dasl.utils.distributed import collective_device, gather_rows, world
+
+
+def shard(dataset: Dataset, rank: int | None = None, world_size: int | None = None) -> Dataset:
+    """Items ``rank, rank + world_size, ...`` of ``dataset`` (the whole dataset for one rank).
+
+    ``None``: the default process group's rank and size.
+    """
+    if rank is None or world_size is None:
+        rank, world_size = world()
+    if world_size == 1:
+        return dataset
+    return Subset(dataset, range(rank, len(dataset), world_size))  # type: ignore[arg-type]
+
+
+def gather_shards(embeddings: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Rows of every rank's :func:`shard`, back in dataset order (on every rank).
+
+    Rank ``r`` holds items ``r, r + W, ...``, so its ``k``-th row is item ``r + k W``; the
+    shards may differ in length by one. Without a process group the input is returned.
+    """
+    _, size = world()
+    if size == 1:
+        return embeddings, labels
+    dev = collective_device()
+    parts = gather_rows(embeddings.to(dev))
+    label_parts = gather_rows(labels.to(dev).long())
+    total = sum(p.shape[0] for p in parts)
+    out = embeddings.new_empty((total, *embeddings.shape[1:]), device=dev)
+    out_labels = torch.empty(total, dtype=torch.long, device=dev)
+    for r, (p, q) in enumerate(zip(parts, label_parts, strict=True)):
+        out[r::size] = p
+        out_labels[r::size] = q
+    return out, out_labels
 
 
 @torch.no_grad()

@@ -4,6 +4,12 @@ This is the only layer that knows about Lightning. One training step is
 ``z = model(x)``; ``loss = base(z, y) + lam * DAR(z, y)``; the validation epoch embeds the
 validation split and logs the core's retrieval metrics (``val/map@r`` selects the best
 checkpoint).
+
+Under DDP (``trainer.global_batch_loss``, the default) the loss gathers ``z`` and ``y`` of all
+ranks in rank order with gradients, so base loss and DAR see the global batch, and a chain
+estimator draws its chain from a generator seeded by ``(seed, global_step)``: the same chain on
+every rank. Each rank embeds its shard of the validation split; the shards are gathered back
+in dataset order and every rank computes the same metrics.
 """
 
 from __future__ import annotations
@@ -17,11 +23,24 @@ import torch
 from torch import Tensor
 
 from dasl.config import ExperimentConfig, config_from_dict
+from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
 from dasl.models import build_model
 from dasl.training.datamodule import epoch_seed
-from dasl.training.evaluate import evaluate_embeddings
+from dasl.training.evaluate import evaluate_embeddings, gather_shards
 from dasl.training.losses import build_criterion
 from dasl.training.schedule import warmup_cosine_factor
+from dasl.utils.distributed import step_generator
+
+
+def step_loss(criterion: DASLLoss, z: Tensor, y: Tensor, seed: int, step: int) -> Tensor:
+    """The loss of one training step: ``criterion(z, y)``, with a chain estimator drawing from
+    a generator seeded by ``(seed, step)``: the same chain on every rank (the criterion
+    gathers the global batch when ``gather_distributed``), reproducible, unchanged by a
+    resume."""
+    reg = criterion.regularizer
+    if isinstance(reg, DifferenceAlignmentRegularizer) and reg.estimator == "chain":
+        reg.generator = step_generator(seed, step)
+    return criterion(z, y)
 
 
 class MetricLearningModule(L.LightningModule):
@@ -55,6 +74,9 @@ class MetricLearningModule(L.LightningModule):
         self.criterion = build_criterion(
             self.cfg.loss, self.cfg.dar, num_classes, self.model.embedding_dim
         )
+        # Global batch under DDP (a no-op in one process); the proxies of ProxyAnchor are
+        # parameters of this module, so DDP averages their gradients like the network's.
+        self.criterion.gather_distributed = self.cfg.trainer.global_batch_loss
         self._val_embeddings: list[Tensor] = []
         self._val_labels: list[Tensor] = []
         self._epoch_sums: dict[str, Tensor] = {}
@@ -82,7 +104,7 @@ class MetricLearningModule(L.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         z = self(x)
-        loss = self.criterion(z, y)
+        loss = step_loss(self.criterion, z, y, self.cfg.seed, self.global_step)
         base = self.criterion.last_base_loss
         dar = self.criterion.last_regularizer
         terms = {"train/loss": loss.detach(), "train/base_loss": base}
@@ -117,14 +139,19 @@ class MetricLearningModule(L.LightningModule):
         self._val_labels.append(y.detach())
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val_embeddings:
-            return
-        emb = torch.cat(self._val_embeddings)
-        lab = torch.cat(self._val_labels)
+        if self._val_embeddings:
+            emb = torch.cat(self._val_embeddings)
+            lab = torch.cat(self._val_labels)
+        else:  # no validation split, or this rank's shard is empty: still join the gather
+            emb = torch.zeros(0, self.model.embedding_dim, device=self.device)
+            lab = torch.zeros(0, dtype=torch.long, device=self.device)
         self._val_embeddings.clear()
         self._val_labels.clear()
-        # Every rank validates on the whole split (no distributed sampler for evaluation),
-        # so no gather is needed and the metric is identical on all ranks.
+        # Each rank embedded its shard of the split: put all shards back in dataset order;
+        # every rank then computes the same metrics.
+        emb, lab = gather_shards(emb, lab)
+        if emb.shape[0] == 0:
+            return
         ecfg = self.cfg.eval
         metrics = evaluate_embeddings(
             emb.cpu().numpy(),

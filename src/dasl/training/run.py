@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from dasl.config import ExperimentConfig, dump_config, variants
 from dasl.training.datamodule import MetricLearningData, epoch_seed, eval_loader, train_loader
-from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels
+from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.training.module import MetricLearningModule, load_module
 from dasl.training.reports import METRIC_COLUMNS, comparison_table, timing_table
 from dasl.training.run_folder import (
@@ -97,7 +97,11 @@ class _Batches(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list[DataLoader]:
         if self.data.val is None:
             return []
-        return eval_loader(self.data.val, self.data.cfg)
+        # Each rank embeds its own shard; the module gathers them back (no padding).
+        trainer = self.trainer
+        rank = trainer.global_rank if trainer is not None else 0
+        world = trainer.world_size if trainer is not None else 1
+        return eval_loader(shard(self.data.val, rank, world), self.data.cfg)
 
 
 def train_variant(

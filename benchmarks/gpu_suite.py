@@ -1,0 +1,482 @@
+"""Everything that needs a GPU, in one call: ``python -m benchmarks.gpu_suite --out DIR``.
+
+Sections (each reports ``status`` = ``ok`` / ``skipped: why`` / ``error: why``, its numbers,
+and the targets of the issues with ``met`` true/false):
+
+1. ``dar_kernels``: DAR forward+backward per estimator x measure at N=120/h=512,
+   N=256/h=128, N=512/h=128 against the straightforward versions of
+   ``benchmarks/dar_speed.py``; target: exact l2 at N=512/h=128 <= 50 ms (stretch 10 ms).
+2. ``step_overhead``: a ResNet-50 batch-120 bf16 training step (224 px, DASL-PA head) with
+   and without DAR, per estimator x measure; target: each adds <= 3 %.
+3. ``demo``: ``dasl train`` (the packaged demo) on the device; target <= 60 s.
+4. ``cub_loop``: dasl's Lightning training loop on a CUB-sized synthetic set (ResNet-50,
+   224 px, batch 120 = 30 classes x 4, DASL-PA) against a plain PyTorch loop doing the same
+   work on the same batches; target: >= 0.95x the plain loop's images/s.
+5. ``ssl_demo``: wall time of a one-epoch ``dasl pretrain`` (skipped when this build has no
+   ``dasl pretrain``).
+6. ``ddp_sanity``: ``dasl train`` with ``trainer.strategy=ddp`` on one device: the DDP code
+   path (process group, global-batch loss, sharded validation) end to end.
+7. ``cuda_sync``: ``tests/dar/test_cuda_sync.py`` (no host sync in a training step), when
+   that test exists.
+
+Writes ``DIR/gpu_suite.json`` and ``DIR/gpu_suite.md``. ``--device cpu --quick`` runs the
+same sections at toy sizes (the test suite does, so the script cannot rot). The whole suite
+is meant to fit in 8 minutes on one H200; ``--budget-s`` skips the sections that would start
+after the budget is spent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.common import environment, format_table, median_time, sync
+from benchmarks.dar_speed import COMBOS, baseline_fn, dasl_fn, make_inputs
+from dasl.utils.io import atomic_write_json, atomic_write_text
+
+REPO = Path(__file__).resolve().parent.parent
+KERNEL_CASES = [(120, 512, 60), (256, 128, 64), (512, 128, 256)]
+QUICK_KERNEL_CASES = [(24, 16, 6)]
+#: exact linf is launch-bound (thousands of tiles, issue 11) and its straightforward
+#: version keeps every tile for autograd: beyond this many column pairs both are skipped.
+LINF_MAX_PAIRS = 2e8
+#: the straightforward exact l2/linf keep every H x H tile for backward (4 bytes each).
+BASELINE_MAX_BYTES = 24e9
+
+
+def _h_cols(n: int, classes: int) -> int:
+    return (n * n - classes * (n // classes) ** 2) // 2
+
+
+# ------------------------------------------------------------------ 1. DAR kernels
+
+
+def dar_kernels(device: str, quick: bool) -> dict[str, Any]:
+    rows = []
+    cases = QUICK_KERNEL_CASES if quick else KERNEL_CASES
+    repeats = 1 if quick else 5
+    for n, h, classes in cases:
+        pairs = _h_cols(n, classes) ** 2 / 2
+        for estimator, measure in COMBOS:
+            row: dict[str, Any] = {"N": n, "h": h, "estimator": estimator, "measure": measure}
+            for impl, fn in (("dasl", dasl_fn), ("baseline", baseline_fn)):
+                exact_tiles = estimator == "exact" and measure in ("l2", "linf")
+                if exact_tiles and measure == "linf" and pairs > LINF_MAX_PAIRS:
+                    row[f"{impl}_ms"] = f"skipped ({pairs:.1e} column pairs)"
+                    continue
+                if impl == "baseline" and exact_tiles and 4 * pairs * 2 > BASELINE_MAX_BYTES:
+                    row[f"{impl}_ms"] = f"skipped (keeps {8 * pairs / 1e9:.0f} GB of tiles)"
+                    continue
+                z, labels = make_inputs(n, h, classes, device)
+
+                def step(
+                    fn: Callable[..., torch.Tensor] = fn,
+                    args: tuple[Any, ...] = (estimator, measure, z, labels),
+                ) -> None:
+                    args[2].grad = None
+                    fn(*args).backward()
+
+                try:
+                    t = median_time(step, repeats=repeats, warmup=1, device=device, max_seconds=20)
+                    row[f"{impl}_ms"] = 1e3 * t["median_s"]
+                except torch.OutOfMemoryError:
+                    row[f"{impl}_ms"] = "out of memory"
+                    torch.cuda.empty_cache()
+            if isinstance(row.get("dasl_ms"), float) and isinstance(row.get("baseline_ms"), float):
+                row["speedup"] = row["baseline_ms"] / row["dasl_ms"]
+            rows.append(row)
+    out: dict[str, Any] = {"rows": rows}
+    target = next(
+        (
+            r
+            for r in rows
+            if (r["N"], r["h"], r["estimator"], r["measure"]) == (512, 128, "exact", "l2")
+        ),
+        None,
+    )
+    if target is not None and isinstance(target.get("dasl_ms"), float):
+        out["targets"] = {
+            "exact l2 N=512 h=128 <= 50 ms": target["dasl_ms"] <= 50,
+            "stretch: <= 10 ms": target["dasl_ms"] <= 10,
+        }
+    return out
+
+
+# ------------------------------------------------------------------ 2. step overhead
+
+
+def _step_setup(device: str, quick: bool) -> tuple[Any, ...]:
+    from dasl.models import build_model
+
+    if quick:
+        model = build_model("small_cnn", embedding_dim=32, in_channels=3)
+        batch, size, classes = 16, 32, 4
+    else:
+        model = build_model("resnet50", embedding_dim=512, pretrained=False)
+        batch, size, classes = 120, 224, 30
+    model = model.to(device).to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(
+        memory_format=torch.channels_last
+    )
+    y = torch.arange(classes, device=device).repeat_interleave(batch // classes)
+    return model, x, y, classes
+
+
+def step_overhead(device: str, quick: bool) -> dict[str, Any]:
+    from pytorch_metric_learning.losses import ProxyAnchorLoss
+
+    from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
+
+    model, x, y, classes = _step_setup(device, quick)
+    emb_dim = 32 if quick else 512
+    dtype = torch.bfloat16 if device.startswith("cuda") else None
+    repeats = 1 if quick else 15
+    settings: list[tuple[str, float, str, str]] = [("no DAR", 0.0, "exact", "l2")]
+    settings += [(f"{e} {m}", 1.0, e, m) for e, m in COMBOS]
+    rows = []
+    base_ms = None
+    for name, lam, estimator, measure in settings:
+        reg = DifferenceAlignmentRegularizer(measure=measure, estimator=estimator)
+        crit = DASLLoss(ProxyAnchorLoss(classes, emb_dim), reg, lam=lam).to(device)
+        opt = torch.optim.AdamW([*model.parameters(), *crit.parameters()], lr=1e-4)
+
+        def step(crit: DASLLoss = crit, opt: torch.optim.Optimizer = opt) -> None:
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+                z = model(x)
+            crit(z.float(), y).backward()
+            opt.step()
+
+        try:
+            t = median_time(step, repeats=repeats, warmup=1, device=device, max_seconds=30)
+        except Exception as exc:  # one estimator failing must not hide the others
+            rows.append({"setting": name, "step_ms": f"error: {exc}".splitlines()[0]})
+            continue
+        ms = 1e3 * t["median_s"]
+        if base_ms is None:
+            base_ms = ms
+        rows.append({"setting": name, "step_ms": ms, "overhead_%": 100 * (ms / base_ms - 1)})
+    out: dict[str, Any] = {
+        "model": "small_cnn 32 px batch 16 (quick)" if quick else "resnet50 224 px batch 120 bf16",
+        "rows": rows,
+    }
+    if not quick:  # toy sizes say nothing about the target
+        out["targets"] = {
+            f"{r['setting']} adds <= 3%": r["overhead_%"] <= 3
+            for r in rows[1:]
+            if isinstance(r.get("overhead_%"), float)
+        }
+    return out
+
+
+# ------------------------------------------------------------------ 3./5./6. CLI runs
+
+
+def _cli(args: list[str], timeout: float) -> tuple[int, float, str]:
+    cmd = [sys.executable, "-m", "dasl.cli.main", *args]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    tail = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
+    return proc.returncode, time.perf_counter() - t0, tail
+
+
+def _accel(device: str) -> str:
+    return "gpu" if device.startswith("cuda") else "cpu"
+
+
+QUICK_TRAIN = [
+    "data.name=digits",
+    "data.batch_size=20",
+    "data.m_per_class=4",
+    "data.batches_per_epoch=2",
+    "trainer.epochs=1",
+    "model.embedding_dim=16",
+    "eval.plots=false",
+    "eval.raw_baseline=false",
+    "trainer.progress_bar=false",
+]
+
+
+def demo(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    args = ["train", "--out-dir", str(workdir / "demo"), f"trainer.accelerator={_accel(device)}"]
+    if quick:  # in this process: the toy run checks the path, not the start-up time
+        from dasl.cli.main import main as dasl_main
+
+        args += [*QUICK_TRAIN, "compare=null"]
+        t0 = time.perf_counter()
+        rc = dasl_main(args)
+        return {
+            "status": "ok" if rc == 0 else f"error: exit {rc}",
+            "wall_s": time.perf_counter() - t0,
+        }
+    rc, wall, tail = _cli(args, timeout=600)
+    if rc != 0:
+        return {"status": f"error: {tail}", "wall_s": wall}
+    out: dict[str, Any] = {"wall_s": wall, "command": "dasl " + " ".join(args)}
+    if not quick:
+        out["targets"] = {"demo <= 60 s": wall <= 60}
+    return out
+
+
+def ssl_demo(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    import importlib.util
+
+    if importlib.util.find_spec("dasl.cli.pretrain") is None:
+        return {"status": "skipped: not available (this build has no `dasl pretrain`)"}
+    args = ["pretrain", "--out-dir", str(workdir / "ssl"), f"trainer.accelerator={_accel(device)}"]
+    args += ["trainer.epochs=1"]
+    rc, wall, tail = _cli(args, timeout=300)
+    if rc != 0:
+        return {"status": f"error: {tail}", "wall_s": wall, "command": "dasl " + " ".join(args)}
+    return {"wall_s": wall, "command": "dasl " + " ".join(args), "note": "start-up included"}
+
+
+def ddp_sanity(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    run = workdir / "ddp"
+    args = [
+        "train",
+        "--out-dir",
+        str(run),
+        "--name",
+        "ddp",
+        f"trainer.accelerator={_accel(device)}",
+        "trainer.strategy=ddp",
+        "trainer.devices=1",
+        *QUICK_TRAIN,
+        "compare=null",
+    ]
+    rc, wall, tail = _cli(args, timeout=300)
+    metrics_path = run / "ddp" / "metrics.json"
+    if rc != 0 or not metrics_path.is_file():
+        return {"status": f"error: {tail}", "wall_s": wall}
+    metrics = json.loads(metrics_path.read_text())
+    finite = all(np.isfinite(v) for v in metrics.values() if isinstance(v, float))
+    return {"wall_s": wall, "map@r": metrics.get("map@r"), "targets": {"finite metrics": finite}}
+
+
+# ------------------------------------------------------------------ 4. CUB-sized loop
+
+
+class _SyntheticImages(torch.utils.data.Dataset):
+    """CUB-sized items (3 x S x S float) from a small pool of random images: decoding costs
+    nothing, so both loops are bound by the model, and their ratio is the trainer's cost."""
+
+    def __init__(self, classes: int, per_class: int, size: int) -> None:
+        self.labels = np.repeat(np.arange(classes), per_class)
+        self.num_classes = classes
+        g = torch.Generator().manual_seed(0)
+        self.pool = torch.rand(16, 3, size, size, generator=g)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.pool[i % len(self.pool)], int(self.labels[i])
+
+    def describe(self) -> str:
+        return f"synthetic: {len(self)} images, {self.num_classes} classes"
+
+
+def cub_loop(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    from dasl.config import config_from_dict
+    from dasl.training.datamodule import MetricLearningData, train_loader
+    from dasl.training.module import MetricLearningModule, step_loss
+    from dasl.training.run import _Batches, build_trainer
+
+    size, classes, per_class = (32, 8, 6) if quick else (224, 100, 59)  # CUB: 5,864 train
+    batch, m, batches = (16, 4, 3) if quick else (120, 4, 20)
+    cfg = config_from_dict(
+        {
+            "seed": 0,
+            "data": {
+                "batch_size": batch,
+                "m_per_class": m,
+                "batches_per_epoch": batches,
+                "in_channels": 3,
+            },
+            "model": {
+                "backbone": "small_cnn" if quick else "resnet50",
+                "embedding_dim": 32 if quick else 512,
+                "pretrained": False,
+            },
+            "loss": {"name": "proxyanchor"},
+            "dar": {"lam": 1.0, "estimator": "chain"},
+            "trainer": {
+                "epochs": 2,
+                "accelerator": _accel(device),
+                "progress_bar": False,
+                "log_every_n_steps": 50,
+            },
+        }
+    )
+    ds = _SyntheticImages(classes, per_class, size)
+    data = MetricLearningData.__new__(MetricLearningData)
+    data.cfg, data.seed, data.train, data.val = cfg.data, cfg.seed, ds, None
+
+    # dasl: Lightning fit, 2 epochs; epoch 0 is warm-up.
+    module = MetricLearningModule(cfg.to_dict(), num_classes=classes)
+    trainer, _ = build_trainer(cfg, workdir / "cub_loop", has_val=False)
+    trainer.fit(module, datamodule=_Batches(data))
+    dasl_rate = module.history[-1]["train/images_per_s"]
+
+    # plain PyTorch: the same model, loss, optimizer, precision and batches.
+    plain = MetricLearningModule(cfg.to_dict(), num_classes=classes).to(device)
+    plain.train()
+    opt = torch.optim.AdamW(
+        [
+            {"params": list(plain.model.parameters())},
+            {"params": list(plain.criterion.parameters()), "lr": 1e-2, "weight_decay": 0.0},
+        ],
+        lr=1e-3,
+    )
+    dtype = torch.bfloat16 if device.startswith("cuda") else None
+    rates = []
+    for epoch in range(2):
+        loader = train_loader(ds, cfg.data, cfg.seed, 0, 1, epoch)
+        sync(device)
+        t0, images = time.perf_counter(), 0
+        for step, (x, y) in enumerate(loader):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+                z = plain(x)
+            loss = step_loss(plain.criterion, z.float(), y, cfg.seed, step)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(plain.parameters(), 10.0)
+            opt.step()
+            images += x.shape[0]
+        sync(device)
+        rates.append(images / (time.perf_counter() - t0))
+    plain_rate = rates[-1]
+    ratio = dasl_rate / plain_rate
+    out: dict[str, Any] = {
+        "dasl_images_per_s": dasl_rate,
+        "plain_images_per_s": plain_rate,
+        "ratio": ratio,
+    }
+    if not quick:
+        out["targets"] = {"dasl loop >= 0.95x plain": ratio >= 0.95}
+    return out
+
+
+# ------------------------------------------------------------------ 7. CUDA sync test
+
+
+def cuda_sync(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    test = REPO / "tests" / "dar" / "test_cuda_sync.py"
+    if not test.is_file():
+        return {"status": "skipped: tests/dar/test_cuda_sync.py is not in this build"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
+    summary = (proc.stdout.strip().splitlines() or [""])[-1]
+    status = "ok" if proc.returncode == 0 else f"error: {summary}"
+    if proc.returncode == 0 and "skipped" in summary and "passed" not in summary:
+        status = f"skipped: {summary}"
+    return {"status": status, "pytest": summary}
+
+
+# ------------------------------------------------------------------ driver
+
+SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "dar_kernels": lambda d, q, w: dar_kernels(d, q),
+    "step_overhead": lambda d, q, w: step_overhead(d, q),
+    "demo": demo,
+    "cub_loop": cub_loop,
+    "ssl_demo": ssl_demo,
+    "ddp_sanity": ddp_sanity,
+    "cuda_sync": cuda_sync,
+}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env = report["environment"]
+    lines = [
+        "# GPU suite",
+        "",
+        f"device: {report['device']} ({env.get('gpu', env['processor'])}), "
+        f"quick: {report['quick']}, total {report['total_s']:.0f} s",
+        "",
+    ]
+    for name, sec in report["sections"].items():
+        lines.append(f"## {name}: {sec.get('status', 'ok')} ({sec.get('seconds', 0):.1f} s)")
+        lines.append("")
+        rows = sec.get("rows")
+        if rows:
+            cols = list(dict.fromkeys(k for r in rows for k in r))
+            lines += [format_table(rows, cols), ""]
+        scalars = {
+            k: v
+            for k, v in sec.items()
+            if k not in ("rows", "targets", "status", "seconds") and not isinstance(v, dict)
+        }
+        for k, v in scalars.items():
+            lines.append(f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}")
+        for target, met in sec.get("targets", {}).items():
+            lines.append(f"- target {target}: {'**met**' if met else '**not met**'}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, help="folder for gpu_suite.json and gpu_suite.md")
+    ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
+    ap.add_argument("--quick", action="store_true", help="toy sizes (what the tests run)")
+    ap.add_argument("--budget-s", type=float, default=480.0, help="skip sections started later")
+    ap.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run only these sections")
+    args = ap.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(
+            "gpu_suite: --device cuda but no CUDA device is visible; use --device cpu",
+            file=sys.stderr,
+        )
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    report: dict[str, Any] = {
+        "device": args.device,
+        "quick": args.quick,
+        "environment": environment(),
+        "sections": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, fn in SECTIONS.items():
+            if args.only and name not in args.only:
+                continue
+            if time.perf_counter() - t0 > args.budget_s:
+                report["sections"][name] = {"status": "skipped: time budget spent"}
+                continue
+            ts = time.perf_counter()
+            try:
+                sec = fn(args.device, args.quick, Path(tmp))
+                sec.setdefault("status", "ok")
+            except Exception as exc:  # report and go on: one section must not hide the rest
+                sec = {"status": f"error: {type(exc).__name__}: {exc}".splitlines()[0]}
+                sec["traceback"] = traceback.format_exc().splitlines()[-6:]
+            sec["seconds"] = time.perf_counter() - ts
+            report["sections"][name] = sec
+            print(f"[gpu_suite] {name}: {sec['status']} ({sec['seconds']:.1f} s)", flush=True)
+            if args.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+    report["total_s"] = time.perf_counter() - t0
+    atomic_write_json(out / "gpu_suite.json", report)
+    md = markdown(report)
+    atomic_write_text(out / "gpu_suite.md", md + "\n")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
