@@ -1,4 +1,4 @@
-"""The ``dasl`` command: ``train``, ``eval``, ``embed`` and ``data check``.
+"""The ``dasl`` command: ``train``, ``tune``, ``eval``, ``embed`` and ``data check``.
 
 Thin by design: it turns arguments into a config and calls the library. User errors (bad
 config keys or values, missing files) end with one line on stderr and exit status 2.
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dasl.cli.tune import add_tune_parser
 from dasl.config import ConfigError, ExperimentConfig, apply_overrides, load_config, parse_override
 
 EXIT_USAGE = 2
@@ -285,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("name", help="cub200, cars196, sop, inshop, fashion-mnist, folder, csv")
     check.add_argument("--root", help="dataset root folder")
     check.set_defaults(func=cmd_data_check)
+    add_tune_parser(sub)
     return parser
 
 
@@ -292,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "train":
+        if args.command in ("train", "tune"):
             # Validate overrides before anything heavy is imported.
             for text in args.overrides:
                 parse_override(text)

@@ -36,6 +36,12 @@ from dasl.tuning.search_space import ParamSpec, apply_params, check_search_space
 
 Log = Callable[[str], None]
 
+
+def print_flush(line: str) -> None:
+    """Progress lines show at once, also when stdout is a pipe or a file."""
+    print(line, flush=True)
+
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 """Trials that count towards ``trials``: neither rerun nor replaced on resume."""
 
@@ -121,7 +127,7 @@ def _check_resumable(study: optuna.Study, mine: dict, db: Path) -> None:
     if stored is None:
         study.set_user_attr("dasl", mine)
         return
-    how = f"rerun with the same settings, or delete {db.parent} (or set another name=)"
+    how = f"rerun with the same settings, or delete {db.parent} (or use another --name)"
     if stored["metric"] != mine["metric"]:
         raise ConfigError(f"{db} was made with --metric {stored['metric']}; {how}")
     if stored["params"] != mine["params"]:
@@ -167,7 +173,7 @@ def tune(
     callbacks: Sequence[Any] = (),
     keep_checkpoints: bool = False,
     study_dir: str | Path | None = None,
-    log: Log = print,
+    log: Log = print_flush,
 ) -> StudyResult:
     """Run (or resume) the study until ``trials`` trials have finished; write its reports.
 
@@ -199,8 +205,8 @@ def tune(
     specs = [p if isinstance(p, ParamSpec) else parse_param(p) for p in params]
     if cfg.compare:
         raise ConfigError(
-            f"the config compares variants ({', '.join(cfg.compare)}); tune one of them: "
-            f"dasl tune --variant {next(iter(cfg.compare))} ..."
+            f"the config compares variants ({', '.join(cfg.compare)}); tune one of them "
+            "(dict(dasl.config.variants(cfg))[name]; on the command line: --variant NAME)"
         )
     if cfg.data.val_split is None:
         raise ConfigError("data.val_split: tuning scores trials on validation classes; set it")
