@@ -6,7 +6,7 @@ import math
 
 import optuna
 import pytest
-from conftest import digits_config
+from tuning_fixtures import digits_config
 
 from dasl.config import ConfigError
 from dasl.tuning.search_space import ParamSpec, apply_params, check_search_space, parse_param

@@ -12,7 +12,7 @@ import signal
 import lightning as L
 import optuna
 import pytest
-from conftest import digits_config, write_blind_csv
+from tuning_fixtures import digits_config, write_blind_csv
 
 from dasl.config import ConfigError, load_config, variants
 from dasl.training.datamodule import MetricLearningData
@@ -189,6 +189,6 @@ def test_compare_config_is_refused_with_the_way_out(tmp_path, quiet) -> None:
     assert name == "pa" and variant.compare is None
     with pytest.raises(ConfigError, match="--metric nmi"):
         tune(variant, ["dar.lam=loguniform:0.01:10"], 1, metric="nmi", log=quiet.append)
-    with pytest.raises(ConfigError, match="data.val_split"):
-        no_val = dataclasses.replace(variant, data=dataclasses.replace(variant.data, val_split=None))
+    no_val = dataclasses.replace(variant, data=dataclasses.replace(variant.data, val_split=None))
+    with pytest.raises(ConfigError, match=r"data\.val_split"):
         tune(no_val, ["dar.lam=loguniform:0.01:10"], 1, log=quiet.append)
