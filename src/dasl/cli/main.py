@@ -1,4 +1,4 @@
-"""The ``dasl`` command: ``train``, ``eval``, ``embed`` and ``data check``.
+"""The ``dasl`` command: ``train``, ``tune``, ``pretrain``, ``eval``, ``embed``, ``data check``.
 
 Thin by design: it turns arguments into a config and calls the library. Exit codes follow
 :mod:`dasl.cli.errors` (0 ok, 2 bad input or data problem, 130 interrupted, 1 a bug).
@@ -348,6 +348,12 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=cmd_data_check)
 
 
+def add_tune(sub: argparse._SubParsersAction) -> None:
+    from dasl.cli.tune import add_tune_parser
+
+    add_tune_parser(sub)
+
+
 def add_pretrain(sub: argparse._SubParsersAction) -> None:
     from dasl.cli.pretrain import register
 
@@ -356,6 +362,7 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train,
+    add_tune,
     add_pretrain,
     add_eval,
     add_embed,

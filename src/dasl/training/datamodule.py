@@ -167,7 +167,10 @@ def eval_loader(dataset: Dataset, cfg: DataConfig) -> DataLoader:
 class MetricLearningData:
     """The splits of one run; loaders are built per rank once the trainer knows its rank."""
 
-    def __init__(self, cfg: DataConfig, seed: int, normalization: Normalization = None) -> None:
+    def __init__(
+        self, cfg: DataConfig, seed: int, normalization: Normalization = None, test: bool = True
+    ) -> None:
+        """``test=False`` (hyperparameter search) never loads the test/query/gallery splits."""
         self.cfg = cfg
         self.seed = seed
         self.normalization = normalization
@@ -177,7 +180,7 @@ class MetricLearningData:
             if cfg.val_split is not None
             else None
         )
-        self.eval_sets = load_eval_sets(cfg, seed, normalization)
+        self.eval_sets = load_eval_sets(cfg, seed, normalization) if test else None
 
     @staticmethod
     def normalization_for(cfg: ExperimentConfig) -> Normalization:
@@ -187,9 +190,9 @@ class MetricLearningData:
         return input_normalization(cfg.model.backbone, cfg.data.in_channels)
 
     @classmethod
-    def for_experiment(cls, cfg: ExperimentConfig) -> MetricLearningData:
+    def for_experiment(cls, cfg: ExperimentConfig, test: bool = True) -> MetricLearningData:
         """The data of ``cfg``, normalized the way its backbone's pretrained weights expect."""
-        return cls(cfg.data, cfg.seed, cls.normalization_for(cfg))
+        return cls(cfg.data, cfg.seed, cls.normalization_for(cfg), test=test)
 
     @property
     def num_classes(self) -> int:
@@ -199,6 +202,8 @@ class MetricLearningData:
         parts = [f"train: {self.train.describe()}"]
         if self.val is not None:
             parts.append(f"val: {self.val.describe()}")
+        if self.eval_sets is None:
+            return "; ".join(parts)
         parts.append(f"eval: {self.eval_sets.query.describe()}")
         if self.eval_sets.gallery is not None:
             parts.append(f"gallery: {self.eval_sets.gallery.describe()}")

@@ -112,8 +112,12 @@ def train_variant(
     callbacks: Sequence[Callback] = (),
     log: Log = print,
     data: MetricLearningData | None = None,
+    test: bool = True,
 ) -> VariantResult:
     """Train one config into ``run_dir`` and evaluate its best checkpoint on unseen classes.
+
+    ``test=False`` (hyperparameter search) stops after the fit and never loads the test split:
+    the result then has the validation history and the best checkpoint, no ``metrics``.
 
     ``metrics.json`` is written only after a complete run (atomically); an interrupted run
     raises :class:`RunInterrupted` and leaves its ``checkpoints/last.ckpt`` for ``resume``.
@@ -122,7 +126,7 @@ def train_variant(
     t0 = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if data is None:
-        data = MetricLearningData.for_experiment(cfg)
+        data = MetricLearningData.for_experiment(cfg, test=test)
         timings["data_s"] = time.perf_counter() - t0
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
@@ -139,6 +143,12 @@ def train_variant(
 
     chosen = choose_checkpoint(run_dir, checkpoint, has_val, outcome.started)
     history = history_of(module, run_dir)
+    if not test:
+        atomic_write_json(run_dir / "history.json", history)
+        timings["total_s"] = time.perf_counter() - t0
+        return VariantResult(
+            cfg.name, run_dir, {}, history, np.empty(0), np.empty(0), chosen, timings
+        )
     if chosen.is_file():
         module = load_module(chosen)
         module.history = history
