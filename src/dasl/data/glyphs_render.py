@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-RENDERER_VERSION = 1  # bump when the rendering below changes: it is part of the cache key
+RENDERER_VERSION = 2  # bump when rendering or the class rules change: part of the cache key
 RENDER_SCALE = 4
 MIN_INK = 128
 # A code point no font here maps (plane-16 private use): drawing it draws glyph 0, .notdef.
