@@ -47,6 +47,7 @@ def test_common_interface():
         "stl10",
         "imagenet",
         "imagenet100",
+        "glyphs",
     }
     ds = load_dataset("digits", None, "train")
     assert isinstance(ds, ImageDataset)

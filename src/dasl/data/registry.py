@@ -19,6 +19,7 @@ from dasl.data.digits import read_digits
 from dasl.data.fashion_mnist import read_fashion_mnist
 from dasl.data.files import describe_paths, missing_files, unreadable_images
 from dasl.data.folder import read_folder
+from dasl.data.glyphs import read_glyphs
 from dasl.data.imagenet import read_imagenet, read_imagenet100
 from dasl.data.inshop import read_inshop
 from dasl.data.sop import read_sop
@@ -35,6 +36,7 @@ READERS: dict[str, tuple[Callable[..., Catalog], tuple[str, ...]]] = {
     "cars196": (read_cars, ()),
     "sop": (read_sop, ()),
     "inshop": (read_inshop, ()),
+from dasl.data.glyphs import read_glyphs
     # classification datasets (shared train/test label space) for self-supervised learning
     "cifar10": (read_cifar10, ()),
     "cifar100": (read_cifar100, ("coarse_labels",)),
@@ -43,6 +45,7 @@ READERS: dict[str, tuple[Callable[..., Catalog], tuple[str, ...]]] = {
     "imagenet100": (read_imagenet100, ()),
 }
 DATASET_NAMES = tuple(READERS)
+READER_ONLY = tuple(sorted({k for _, keys in READERS.values() for k in keys}))
 # option -> default; reader-specific ones must keep their default for datasets that lack them
 OPTIONS: dict[str, Any] = {
     "val_fraction": 0.1,
@@ -56,9 +59,10 @@ OPTIONS: dict[str, Any] = {
     "test_classes": None,
     "download": False,
     "coarse_labels": False,
+    "size": None,
+    "min_faces": None,
+    "code_points": None,
 }
-# options only some readers take (the others must leave them at their default)
-READER_ONLY = ("train_classes", "test_classes", "download", "coarse_labels")
 
 
 def resolve_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -93,11 +97,12 @@ def load_dataset(
 
     Args:
         name: one of ``fashion-mnist``, ``digits``, ``folder``, ``csv``, ``cub200``, ``cars196``,
-            ``sop``, ``inshop`` (class-disjoint retrieval splits), or the classification sets
+            ``sop``, ``inshop``, ``glyphs`` (class-disjoint retrieval splits), or the classification sets
             ``cifar10``, ``cifar100``, ``stl10``, ``imagenet``, ``imagenet100`` (train and test
             share the classes; labels are the class positions, the same in every split).
         root: dataset location (see each reader's layout); ``None`` for ``digits`` and for the
-            default Fashion-MNIST locations.
+            default Fashion-MNIST locations; for ``glyphs`` a folder of font files instead of
+            the Debian font packages.
         split: ``train`` (the official training split, all of it; ``trainval`` is an
             alias), ``val`` (carved from train), ``subtrain`` (train minus val), ``test``;
             In-Shop and CSVs with ``is_query``/``is_gallery`` also ``query`` and ``gallery``
@@ -117,7 +122,9 @@ def load_dataset(
             ``download`` (fashion-mnist only); ``coarse_labels`` (cifar100 only: the 20
             superclasses instead of the 100 fine classes); ``in_channels`` (None or 3: image
             files load as RGB; 1: as 8-bit gray, "L"; every mode is converted, 16-bit and
-            float images scaled, not clipped).
+            float images scaled, not clipped); glyphs: ``size`` (32 px),
+            ``min_faces`` (8), ``code_points`` (restrict the candidate characters; see
+            dasl.data.glyphs).
 
     Labels are contiguous ``0..C-1`` over the split's sorted classes (over test ∪ query ∪
     gallery for test/query/gallery of In-Shop and OML-style CSVs, so query and gallery agree).
