@@ -4,11 +4,17 @@ Exact fast paths (METHOD.md, "exact" estimator), all with O(H h) memory:
 
 - ``l2``: blocked tiles, gradient accumulated in passing (``exact_l2.ctv_l2_columns``).
 - ``l1``: per dimension, sorted values ``a_(1) <= .. <= a_(H)`` give
-  ``sum_{p<q} |a_p - a_q| = sum_k (2k - H - 1) a_(k)``; O(h H log H). Tied values get
-  coefficients of an arbitrary order among them: still a valid subgradient.
-- ``linf``: no closed form; blocked ``(P, Q, h)`` tiles; the subgradient of ``max_k |v_k|`` is
-  ``sign(v_k*) e_k*`` at one maximizing coordinate ``k*`` (0 when ``v = 0``).
-- ``l2sq``: ``sum_{p<q} ||m_p - m_q||^2 = H sum_p ||m_p||^2 - ||sum_p m_p||^2``; O(H h).
+  ``sum_{p<q} |a_p - a_q| = sum_k (2k - H - 1) a_(k)``; O(h H log H). Tied values share the
+  average of their coefficients: the minimum-norm subgradient (each tied pair's
+  ``sign(0)`` is 0, so a constant or dead dimension gets a zero gradient).
+- ``linf``: no closed form; blocked ``(P, Q, h)`` tiles of at most ``block_elements`` entries;
+  the subgradient of ``max_k |v_k|`` is ``sign(v_k*) e_k*`` at one maximizing coordinate
+  ``k*`` (0 when ``v = 0``).
+- ``l2sq``: ``sum_{p<q} ||m_p - m_q||^2 = H sum_p ||m_p - mean||^2`` (centred: no
+  cancellation, never negative); O(H h).
+
+``ctv_norm`` computes in float64 (exact differences of float32 inputs, rounding 1e-16) and
+returns float32 for non-float64 input.
 """
 
 from __future__ import annotations
@@ -37,10 +43,10 @@ class _CTVL1Sort(torch.autograd.Function):
         values, order = torch.sort(m, dim=0)
         coef = torch.arange(1, h_cols + 1, device=m.device, dtype=m.dtype).mul_(2.0)
         coef.sub_(h_cols + 1)
-        total = (values * coef[:, None]).sum()
+        total = (values * coef[:, None]).sum()  # ties are equal values: any order, same sum
         grad = None
         if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            grad = torch.empty_like(m).scatter_(0, order, coef[:, None].expand_as(m))
+            grad = torch.empty_like(m).scatter_(0, order, _tie_averaged_coef(values))
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
 
@@ -51,32 +57,47 @@ class _CTVL1Sort(torch.autograd.Function):
         return None if grad is None else grad * g
 
 
+def _tie_averaged_coef(values: Tensor) -> Tensor:
+    """Sort coefficients ``2k - H + 1`` (0-based rank ``k``) averaged within each run of equal
+    values of each column of ``values`` (sorted along dim 0): ``start + end - H + 1`` for a run
+    ``[start, end]``. Every member of a run gets ``#below - #above``, the minimum-norm choice
+    of the run's subgradients (their sum over the run is fixed)."""
+    h_cols = values.shape[0]
+    rank = torch.arange(h_cols, device=values.device)[:, None].expand_as(values)
+    change = values[1:] != values[:-1]
+    edge = torch.ones_like(change[:1])
+    first = torch.cat([edge, change])  # a run starts here
+    last = torch.cat([change, edge])  # a run ends here
+    start = torch.where(first, rank, 0).cummax(0).values
+    end = torch.where(last, rank, h_cols - 1).flip(0).cummin(0).values.flip(0)
+    return (start + end - (h_cols - 1)).to(values.dtype)
+
+
 class _CTVLinfBlocked(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, m: Tensor, budget: int) -> Tensor:  # type: ignore[override]
         h_cols, dim = m.shape
         need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
+        # Square (P, P, h) tiles with P^2 h <= budget (P >= 1): the fewest tiles for the memory.
         side = max(1, math.isqrt(max(1, budget // dim)))
         total = m.new_zeros(())
         grad = torch.zeros_like(m) if need_grad else None
-        ar = torch.arange(h_cols, device=m.device)
         for a in range(0, h_cols - 1, side):
             b = min(h_cols, a + side)
-            mp = m[a:b]
-            for c in range(a, h_cols, side):
+            mp = m[a:b, None, :]
+            for c in range(a, h_cols, side):  # c == a: the diagonal tile, keep q > p only
                 e = min(h_cols, c + side)
-                diff = mp[:, None, :] - m[None, c:e, :]  # (P, Q, h)
+                diff = mp - m[None, c:e, :]  # (P, Q, h)
                 vals, arg = diff.abs().max(dim=-1)
-                if c < b:  # tile touches the diagonal: keep q > p only
-                    keep = ar[c:e][None, :] > ar[a:b][:, None]
-                    vals = vals * keep
-                total = total + vals.sum()
+                if c == a:
+                    vals.triu_(1)
+                total += vals.sum()
                 if grad is not None:
-                    sign = diff.gather(-1, arg[..., None]).squeeze(-1).sign_()
-                    if c < b:
-                        sign = sign * keep
+                    sign = diff.gather(-1, arg[..., None]).squeeze_(-1).sign_()
+                    if c == a:
+                        sign.triu_(1)
                     grad[a:b].scatter_add_(1, arg, sign)
-                    grad[c:e].scatter_add_(1, arg.T.contiguous(), -sign.T)
+                    grad[c:e].scatter_add_(1, arg.T, sign.T.neg())
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
 
@@ -92,33 +113,52 @@ def ctv_sum_l1(m: Tensor) -> Tensor:
     return _CTVL1Sort.apply(m)
 
 
-#: linf tiles are (P, Q, h): larger than the l2 tiles so that per-op overhead stays small.
+#: linf tiles are (P, Q, h): larger than the l2 tiles so that per-op overhead stays small
+#: (4M float64 entries, 32 MiB per temporary, on CPU; 64M on an accelerator, where each of the
+#: ~10 ops per tile is a kernel launch: N=120 gives ~100 tiles there instead of ~3,000).
 LINF_BLOCK_ELEMENTS = 1 << 22
+LINF_BLOCK_ELEMENTS_ACCELERATOR = 1 << 26
 
 
-def ctv_sum_linf(m: Tensor, block_elements: int = LINF_BLOCK_ELEMENTS) -> Tensor:
-    """``sum_{p<q} ||m_p - m_q||_inf`` in blocked tiles (O(H^2 h) work, O(block) memory)."""
-    return _CTVLinfBlocked.apply(m, block_elements)
+def default_block_elements(measure: str, device: torch.device) -> int:
+    """Tile budget (entries per temporary) when the caller gives none."""
+    if measure == "linf":
+        return LINF_BLOCK_ELEMENTS if device.type == "cpu" else LINF_BLOCK_ELEMENTS_ACCELERATOR
+    return DEFAULT_BLOCK_ELEMENTS
+
+
+def ctv_sum_linf(m: Tensor, block_elements: int | None = None) -> Tensor:
+    """``sum_{p<q} ||m_p - m_q||_inf`` in blocked tiles (O(H^2 h) work).
+
+    Each temporary holds at most ``block_elements`` entries (``(P, P, h)`` tiles with
+    ``P = isqrt(block_elements // h)``, at least 1).
+    """
+    budget = block_elements or default_block_elements("linf", m.device)
+    return _CTVLinfBlocked.apply(m, budget)
 
 
 def ctv_sum_l2sq(m: Tensor) -> Tensor:
-    """``sum_{p<q} ||m_p - m_q||^2 = H sum_p ||m_p||^2 - ||sum_p m_p||^2`` (closed form).
+    """``sum_{p<q} ||m_p - m_q||^2 = H sum_p ||m_p - mean||^2`` (closed form).
 
-    Computed on centred columns (``sum_p ||m_p - mean||^2`` times ``H``), the same value
-    without the cancellation of the two large terms.
+    The centred form is a sum of squares (never negative); the equivalent
+    ``H sum_p ||m_p||^2 - ||sum_p m_p||^2`` cancels.
     """
     mc = m - m.mean(0, keepdim=True)
     return m.shape[0] * (mc * mc).sum()
 
 
-def ctv_sum(m: Tensor, measure: str, block_elements: int = DEFAULT_BLOCK_ELEMENTS) -> Tensor:
-    """``sum_{p<q} G(m_p - m_q)`` over the rows of ``m`` (H >= 2), no checks, no reduction."""
+def ctv_sum(m: Tensor, measure: str, block_elements: int | None = None) -> Tensor:
+    """``sum_{p<q} G(m_p - m_q)`` over the rows of ``m`` (H >= 2), no checks, no reduction.
+
+    ``block_elements`` bounds the entries of each tile temporary (None: the measure's default).
+    """
+    budget = block_elements or default_block_elements(measure, m.device)
     if measure == "l2":
-        return ctv_l2_columns(m, block_elements)
+        return ctv_l2_columns(m, budget)
     if measure == "l1":
         return ctv_sum_l1(m)
     if measure == "linf":
-        return ctv_sum_linf(m, max(block_elements, LINF_BLOCK_ELEMENTS))
+        return ctv_sum_linf(m, budget)
     return ctv_sum_l2sq(m)
 
 
@@ -126,12 +166,14 @@ def num_column_pairs(h_cols: int) -> int:
     return h_cols * (h_cols - 1) // 2
 
 
-def ctv_norm(columns: Tensor, measure: str = "l2", reduction: str = "sum") -> Tensor:
+def ctv_norm(columns: Tensor, measure: str = "l2", reduction: str = "mean") -> Tensor:
     """CTV norm of the rows ``m_p`` of ``columns`` (H, h): ``sum_{p<q} G(m_p - m_q)``.
 
     METHOD.md definition 4 (there ``M`` is h x H with columns ``m_p``; here the H vectors are
-    the rows). ``reduction="mean"`` divides by ``H (H - 1) / 2``. ``H < 2`` gives exactly 0
-    with a zero gradient. Half precision is computed in float32 (result float32).
+    the rows). ``reduction="mean"`` (default, as ``difference_alignment``: a value that keeps
+    its scale across H) divides by ``H (H - 1) / 2``; ``"sum"`` is the literal norm. ``H < 2``
+    gives exactly 0 with a zero gradient. Computed in float64; the result is float64 for
+    float64 input and float32 otherwise.
 
     ``l2``, ``l1``, ``linf`` make this a seminorm (0 for identical columns); ``l2sq`` is not a
     norm (``||a M|| = a^2 ||M||``).
@@ -140,8 +182,10 @@ def ctv_norm(columns: Tensor, measure: str = "l2", reduction: str = "sum") -> Te
         >>> import torch
         >>> from dasl.dar import ctv_norm
         >>> m = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 4.0]])
-        >>> float(ctv_norm(m, "l2"))  # 5 + 4 + 3
+        >>> float(ctv_norm(m, "l2", reduction="sum"))  # 5 + 4 + 3
         12.0
+        >>> float(ctv_norm(m, "l2"))  # mean over the 3 column pairs
+        4.0
     """
     check_choice("measure", measure, MEASURES)
     check_choice("reduction", reduction, REDUCTIONS)
@@ -155,7 +199,7 @@ def ctv_norm(columns: Tensor, measure: str = "l2", reduction: str = "sum") -> Te
     if h_cols < 2 or columns.shape[1] == 0:
         return zero_like_graph(columns, out_dtype)
     with torch.autocast(device_type=columns.device.type, enabled=False):
-        total = ctv_sum(columns.to(out_dtype), measure)
+        total = ctv_sum(columns.to(torch.float64), measure)
     if reduction == "mean":
         total = total / num_column_pairs(h_cols)
-    return total
+    return total.to(out_dtype)

@@ -11,7 +11,7 @@ from __future__ import annotations
 MEASURES: tuple[str, ...] = ("l2", "l1", "linf", "l2sq")
 REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 ESTIMATORS: tuple[str, ...] = ("exact", "chain")
-DIFFERENCES: tuple[str, ...] = ("signed", "abs")
+DIFFERENCES: tuple[str, ...] = ("signed", "abs", "ordered")
 
 
 def check_choice(kind: str, value: object, valid: tuple[str, ...]) -> str:

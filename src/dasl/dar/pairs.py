@@ -2,6 +2,8 @@
 
 - ``inter_class_pairs``: all ``(i, j)`` with ``i < j`` (batch order) and ``y_i != y_j``, in
   row-major order. These index the columns ``d(i, j)`` of the poster's matrix ``M``.
+- ``orient_by_label``: the ``"ordered"`` reading, each pair oriented from the smaller label to
+  the larger, so the column set does not depend on the batch order.
 - ``chain_from_permutation``: the poster's stochastic form; a chain ``b_0 .. b_n`` built
   deterministically from a permutation of the batch, so that its expectation over uniformly
   random permutations can be enumerated exactly on tiny batches.
@@ -33,6 +35,16 @@ def count_inter_class_pairs(labels: Tensor) -> int:
     _, counts = torch.unique(labels, return_counts=True)
     n = labels.shape[0]
     return int((n * n - int((counts * counts).sum())) // 2)
+
+
+def orient_by_label(labels: Tensor, src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor]:
+    """Pairs ``(src, dst)`` re-oriented so that ``labels[src] < labels[dst]`` (no host sync).
+
+    ``difference="ordered"``: ``d = z_a - z_b`` with ``y_a < y_b`` whatever the batch order.
+    Pairs must join different labels (equal labels keep their orientation).
+    """
+    swap = labels.index_select(0, src) > labels.index_select(0, dst)
+    return torch.where(swap, dst, src), torch.where(swap, src, dst)
 
 
 def chain_order(perm: Sequence[int], labels: Sequence[int]) -> list[int]:

@@ -10,13 +10,18 @@ import torch
 from torch import Tensor, nn
 
 from dasl.dar.ctv import ctv_sum, num_column_pairs, zero_like_graph
-from dasl.dar.exact_l2 import DEFAULT_BLOCK_ELEMENTS, ctv_l2_columns, ctv_l2_pairs_gram
+from dasl.dar.exact_l2 import ctv_l2_columns, ctv_l2_pairs_gram
 from dasl.dar.measures import DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS, check_choice
-from dasl.dar.pairs import chain_from_permutation, inter_class_pairs
-from dasl.dar.validation import check_batch, check_finite, check_num_chains
+from dasl.dar.pairs import chain_from_permutation, inter_class_pairs, orient_by_label
+from dasl.dar.validation import check_batch, check_finite, check_max_columns, check_num_chains
 
 #: ``l2`` kernel choice: "auto" picks per regime (see ``_use_gram``), or force one.
 L2_KERNELS: tuple[str, ...] = ("auto", "gram", "columns")
+
+#: The exact estimator's l2, l1 and linf paths do O(H^2) work on H inter-class columns; past
+#: this many columns (N ~ 720 with many classes; a PML CrossBatchMemory bank of 4,096 gives
+#: H ~ 9M) a step would take hours, so they refuse (the chain estimator is O(N h)).
+MAX_EXACT_COLUMNS = 1 << 18
 
 
 def _use_gram(n: int, h: int, kernel: str) -> bool:
@@ -33,57 +38,115 @@ def _differences(z: Tensor, src: Tensor, dst: Tensor, difference: str) -> Tensor
     return d.abs() if difference == "abs" else d
 
 
-def _l2sq_signed_exact(z: Tensor, labels: Tensor) -> tuple[Tensor, int]:
-    """``sum_{p<q} ||m_p - m_q||^2`` for signed inter-class differences, without forming M.
+def class_codes(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Dense class codes in label order, class sizes and within-class ranks, without host sync.
 
-    ``H sum_p ||m_p||^2 - ||sum_p m_p||^2`` with
-    ``sum_p ||m_p||^2 = (N sum_i ||z_i||^2 - ||sum_i z_i||^2)
-                       - sum_c (n_c sum_{i in c} ||z_i||^2 - ||s_c||^2)`` (all pairs minus
-    intra-class pairs; ``s_c`` the class sums) and ``sum_p m_p = sum_i c_i z_i`` with
-    ``c_i = #{j > i: y_j != y_i} - #{j < i: y_j != y_i}``. O(N h) float work (on centred z).
+    Returns ``codes`` (N,) with ``codes[i] < codes[j]`` iff ``labels[i] < labels[j]``,
+    ``counts`` (N,) the size of each code (zero past the number of classes: the length is N
+    so no output size depends on the data) and ``rank`` (N,) the number of earlier batch items
+    of the same class.
+    """
+    n = labels.shape[0]
+    sorted_lab, order = torch.sort(labels, stable=True)
+    new = torch.ones(n, dtype=torch.int64, device=labels.device)
+    new[1:] = (sorted_lab[1:] != sorted_lab[:-1]).to(torch.int64)
+    code_sorted = new.cumsum(0) - 1
+    codes = torch.empty_like(code_sorted).scatter_(0, order, code_sorted)
+    counts = torch.zeros(n, dtype=torch.int64, device=labels.device)
+    counts.index_add_(0, codes, torch.ones_like(codes))
+    starts = counts.cumsum(0) - counts
+    rank_sorted = torch.arange(n, device=labels.device) - starts[code_sorted]
+    rank = torch.empty_like(rank_sorted).scatter_(0, order, rank_sorted)
+    return codes, counts, rank
+
+
+def _l2sq_oriented_exact(z: Tensor, labels: Tensor, difference: str) -> tuple[Tensor, Tensor]:
+    """``S = sum_{p<q} ||m_p - m_q||^2 = H sum_p ||m_p - mbar||^2`` for oriented (``signed``
+    or ``ordered``) inter-class differences, in O(N h) and without forming M or a host sync.
+
+    Class-centred so that nothing cancels at the scale of the class means: with class means
+    ``mu_a`` (centred on the batch mean: ``mu^_a``), ``e_i = z_i - mu_{y_i}``, each column is
+    ``m_p = nu_p + eta_p`` (``nu_p = mu_{y_src} - mu_{y_dst}``, ``eta_p = e_src - e_dst``) and
+
+        sum_p ||m_p - mbar||^2 = A + X + E,
+        A = N sum_a n_a ||mu^_a||^2 - H ||nubar||^2           (class level, >= 0)
+        X = -2 <nubar, sum_p eta_p>                          (sum_p <nu_p, eta_p> = 0)
+        E = sum_i (N - n_{y_i}) ||e_i||^2 - ||sum_p eta_p||^2 / H   (within-class, >= 0)
+
+    with ``sum_p eta_p = sum_i c_i e_i`` and ``H nubar = sum_i c_i mu^_{y_i}``, where ``c_i``
+    = (#columns leaving ``i``) - (#columns entering ``i``). Each term is computed in float64
+    from small centred quantities; ``S >= 0``, so a rounding-level negative result is
+    clamped to 0 (where ``S = 0`` all columns are equal and the true gradient is 0 too).
+    Returns ``(S, H)`` with ``H`` a device scalar.
     """
     n = z.shape[0]
-    zc = z - z.mean(0, keepdim=True)
-    _, inv, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    h_cols = int((n * n - int((counts * counts).sum())) // 2)
-    sqn = (zc * zc).sum(1)
-    class_sums = zc.new_zeros(counts.shape[0], zc.shape[1]).index_add_(0, inv, zc)
-    class_sq = zc.new_zeros(counts.shape[0]).index_add_(0, inv, sqn)
-    total_sum = zc.sum(0)
-    all_pairs = n * sqn.sum() - (total_sum * total_sum).sum()
-    intra = (counts.to(zc.dtype) * class_sq).sum() - (class_sums * class_sums).sum()
-    sum_sq = all_pairs - intra
-    # c_i from per-class running counts: same-class items before i is i's rank within its
-    # class; a stable sort by class gives it in O(N log N) memory O(N) (a one-hot cumsum
-    # would be N x C, hundreds of MB with instance labels).
-    idx = torch.arange(n, device=z.device)
-    order = torch.sort(inv, stable=True).indices
-    starts = torch.cumsum(counts, 0) - counts
-    same_before = torch.empty_like(inv)
-    same_before[order] = idx - starts[inv[order]]
-    same_after = counts[inv] - 1 - same_before
-    diff_before = idx - same_before
-    diff_after = (n - 1 - idx) - same_after
-    coef = (diff_after - diff_before).to(zc.dtype)
-    vec = coef @ zc
-    return h_cols * sum_sq - (vec * vec).sum(), h_cols
+    codes, counts, rank = class_codes(labels)
+    cnt = counts.to(z.dtype)
+    n_own = counts[codes]
+    h_cols = (n * n - (cnt * cnt).sum()) / 2
+    sums = z.new_zeros(n, z.shape[1]).index_add_(0, codes, z)
+    mu = sums / cnt.clamp_min(1.0)[:, None]
+    e = z - mu.index_select(0, codes)
+    mu_hat = mu - z.mean(0, keepdim=True)
+    if difference == "ordered":  # the smaller label is the source
+        less = (counts.cumsum(0) - counts)[codes]
+        coef = (n - less - n_own) - less
+    else:  # batch order: i is the source of later inter-class items, the target of earlier
+        idx = torch.arange(n, device=z.device)
+        diff_before = idx - rank
+        diff_after = (n - 1 - idx) - (n_own - 1 - rank)
+        coef = diff_after - diff_before
+    coef = coef.to(z.dtype)
+    h_safe = h_cols.clamp_min(1.0)
+    nu_bar = (coef @ mu_hat.index_select(0, codes)) / h_safe
+    eta_sum = coef @ e
+    class_part = n * (cnt * (mu_hat * mu_hat).sum(1)).sum() - h_safe * (nu_bar * nu_bar).sum()
+    cross = -2.0 * (nu_bar * eta_sum).sum()
+    within = ((n - n_own).to(z.dtype) * (e * e).sum(1)).sum() - (eta_sum * eta_sum).sum() / h_safe
+    return (h_cols * (class_part + cross + within)).clamp_min(0.0), h_cols
 
 
 def _exact(
-    z: Tensor, labels: Tensor, measure: str, difference: str, block: int, l2_kernel: str
-) -> tuple[Tensor, int]:
-    if measure == "l2sq" and difference == "signed":
-        return _l2sq_signed_exact(z, labels)
+    z: Tensor,
+    labels: Tensor,
+    measure: str,
+    difference: str,
+    block: int | None,
+    l2_kernel: str,
+    max_columns: int,
+) -> tuple[Tensor, int | Tensor]:
+    if measure == "l2sq" and difference != "abs":
+        return _l2sq_oriented_exact(z, labels, difference)
     i_idx, j_idx = inter_class_pairs(labels)
     h_cols = int(i_idx.shape[0])
+    check_max_columns(h_cols, max_columns, measure)
     if h_cols < 2:
         return zero_like_graph(z), h_cols
-    if measure == "l2" and difference == "signed" and _use_gram(*z.shape, l2_kernel):
-        return ctv_l2_pairs_gram(z, i_idx, j_idx, block), h_cols
+    if difference == "ordered":
+        i_idx, j_idx = orient_by_label(labels, i_idx, j_idx)
+    if measure == "l2" and difference != "abs" and _use_gram(*z.shape, l2_kernel):
+        return ctv_l2_pairs_gram(z, i_idx, j_idx, *([block] if block else [])), h_cols
     m = _differences(z, i_idx, j_idx, difference)
     if measure == "l2":
-        return ctv_l2_columns(m, block), h_cols
+        return ctv_l2_columns(m, *([block] if block else [])), h_cols
     return ctv_sum(m, measure, block), h_cols
+
+
+def _chain_steps(
+    labels: list[int], n: int, difference: str, num_chains: int, generator: torch.Generator | None
+) -> list[tuple[list[int], list[int]]]:
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    chains = []
+    for _ in range(num_chains):
+        perm = torch.randperm(n, generator=generator, device=gen_device).tolist()
+        src, dst = chain_from_permutation(perm, labels)
+        if difference == "ordered":  # orient each step from the smaller label to the larger
+            src, dst = (
+                [a if labels[a] < labels[b] else b for a, b in zip(src, dst, strict=True)],
+                [b if labels[a] < labels[b] else a for a, b in zip(src, dst, strict=True)],
+            )
+        chains.append((src, dst))
+    return chains
 
 
 def _chain(
@@ -94,24 +157,44 @@ def _chain(
     reduction: str,
     num_chains: int,
     generator: torch.Generator | None,
-    block: int,
+    block: int | None,
 ) -> Tensor:
     n = z.shape[0]
-    lab = labels.detach().cpu().tolist()  # one host sync for device labels (chain is host-built)
-    gen_device = generator.device if generator is not None else torch.device("cpu")
+    lab = labels.detach().cpu().tolist()  # the chain is built on the host (one label copy)
+    chains = _chain_steps(lab, n, difference, num_chains, generator)
+    # All chains' indices go to the device in one copy (pinned + non-blocking on CUDA).
+    flat = torch.tensor(
+        [i for src, dst in chains for i in (*src, *dst)] or [0], dtype=torch.int64
+    )
+    if z.device.type == "cuda":
+        flat = flat.pin_memory()
+    flat = flat.to(z.device, non_blocking=True)
     total = zero_like_graph(z)
-    for _ in range(num_chains):
-        perm = torch.randperm(n, generator=generator, device=gen_device).tolist()
-        src, dst = chain_from_permutation(perm, lab)
-        if len(src) < 2:
+    offset = 0
+    for src, _ in chains:
+        length = len(src)
+        src_t = flat[offset : offset + length]
+        dst_t = flat[offset + length : offset + 2 * length]
+        offset += 2 * length
+        if length < 2:
             continue
-        src_t = torch.tensor(src, device=z.device)
-        dst_t = torch.tensor(dst, device=z.device)
         value = ctv_sum(_differences(z, src_t, dst_t, difference), measure, block)
         if reduction == "mean":
-            value = value / num_column_pairs(len(src))
+            value = value / num_column_pairs(length)
         total = total + value
     return total / num_chains
+
+
+def _finish(total: Tensor, h_cols: int | Tensor, reduction: str, z: Tensor) -> Tensor:
+    """Apply the reduction; fewer than two columns give exactly 0 (zero gradient)."""
+    if isinstance(h_cols, int):
+        if h_cols < 2:
+            return zero_like_graph(z)
+        return total / num_column_pairs(h_cols) if reduction == "mean" else total
+    # device scalar H (the O(N h) l2sq path): no host sync
+    if reduction == "mean":
+        total = total / (h_cols * (h_cols - 1) / 2).clamp_min(1.0)
+    return torch.where(h_cols >= 2, total, zero_like_graph(z))
 
 
 def difference_alignment(
@@ -125,13 +208,15 @@ def difference_alignment(
     generator: torch.Generator | None = None,
     *,
     l2_kernel: str = "auto",
-    block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    block_elements: int | None = None,
+    max_columns: int = MAX_EXACT_COLUMNS,
 ) -> Tensor:
     """The difference alignment regularizer ``R_align`` of one batch (a float scalar).
 
     Columns are first-order differences ``d(i, j) = z_i - z_j`` (``difference="signed"``; the
-    orientation is the batch order ``i < j``, which is random under shuffling) or
-    ``|z_i - z_j|`` elementwise (``"abs"``, orientation-free).
+    orientation is the batch order ``i < j``, which is random under shuffling),
+    ``z_a - z_b`` with ``y_a < y_b`` (``"ordered"``: oriented by label, so the column set does
+    not depend on the batch order) or ``|z_i - z_j|`` elementwise (``"abs"``).
 
     - ``estimator="exact"``: ``||M||_ctv = sum_{p<q} G(m_p - m_q)`` over the columns
       ``d(i, j)``, ``i < j``, ``y_i != y_j`` (``H`` of them); the poster's identity:
@@ -142,15 +227,21 @@ def difference_alignment(
       differing consecutive labels; CTV of the ``n`` columns ``d(b_t, b_{t+1})`` (mean: divided
       by ``n (n - 1) / 2``), averaged over ``num_chains`` chains (a chain with fewer than two
       columns counts as 0). Labels are read on the host to build the chain (one device sync).
+      With ``"ordered"`` each step is oriented by label.
 
     ``G`` is ``measure``: ``"l2"``, ``"l1"``, ``"linf"`` (norms) or ``"l2sq"`` (squared l2,
     not a norm). Fewer than two columns (one class, ``N < 2``) give exactly 0 with a zero
-    gradient. Half-precision input (or autocast) is computed in float32; the result is
-    float64 for float64 input and float32 otherwise. At kinks (zero differences, l1 ties,
-    linf ties) a zero / valid subgradient is used, never NaN.
+    gradient. Everything is computed in float64 (differences of float32 inputs are exact
+    there, and the cancelling identities of the fast paths keep 1e-16 rounding); the result
+    is float64 for float64 input and float32 otherwise (also under autocast). At kinks (zero
+    differences, linf ties) a zero / argmax subgradient is used, at l1 ties the minimum-norm
+    one, never NaN.
 
-    ``l2_kernel`` (signed l2 exact only): ``"gram"`` (tiles from the N x N Gram matrix),
-    ``"columns"`` (matmul tiles of M) or ``"auto"``. ``block_elements`` bounds tile size.
+    ``l2_kernel`` (l2 exact with signed/ordered differences): ``"gram"`` (tiles from the
+    N x N Gram matrix), ``"columns"`` (matmul tiles of M) or ``"auto"``. ``block_elements``
+    bounds the entries of each tile temporary (None: per-measure default). The exact l2, l1
+    and linf paths refuse more than ``max_columns`` inter-class columns (O(H^2) work: e.g.
+    a 4,096-entry memory bank as ``ref_emb``); use ``estimator="chain"`` there.
 
     Example:
         >>> import torch
@@ -172,17 +263,17 @@ def difference_alignment(
     check_finite(embeddings)
     out_dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=embeddings.device.type, enabled=False):
-        z = embeddings.to(out_dtype)
+        z = embeddings.to(torch.float64)
         if estimator == "chain":
-            return _chain(
+            out = _chain(
                 z, labels, measure, difference, reduction, num_chains, generator, block_elements
             )
-        total, h_cols = _exact(z, labels, measure, difference, block_elements, l2_kernel)
-        if h_cols < 2:
-            return zero_like_graph(z)
-        if reduction == "mean":
-            total = total / num_column_pairs(h_cols)
-        return total
+        else:
+            total, h_cols = _exact(
+                z, labels, measure, difference, block_elements, l2_kernel, max_columns
+            )
+            out = _finish(total, h_cols, reduction, z)
+        return out.to(out_dtype)
 
 
 class DifferenceAlignmentRegularizer(nn.Module):
@@ -191,7 +282,8 @@ class DifferenceAlignmentRegularizer(nn.Module):
     Args:
         measure: ``"l2"`` (default), ``"l1"``, ``"linf"``, ``"l2sq"``.
         estimator: ``"exact"`` (all inter-class pairs) or ``"chain"`` (stochastic form).
-        difference: ``"signed"`` (``z_i - z_j``, orientation = batch order) or ``"abs"``.
+        difference: ``"signed"`` (``z_i - z_j``, orientation = batch order), ``"ordered"``
+            (oriented from the smaller label to the larger) or ``"abs"``.
         reduction: ``"mean"`` (per column pair) or ``"sum"`` (the literal ``||M||_ctv``).
         num_chains: chains averaged by the chain estimator.
         generator: ``torch.Generator`` for the chain permutations (reproducible draws).

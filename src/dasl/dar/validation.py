@@ -68,3 +68,14 @@ def check_num_chains(num_chains: object) -> int:
     if isinstance(num_chains, bool) or not isinstance(num_chains, int) or num_chains < 1:
         raise ValueError(f"num_chains must be an integer >= 1, got {num_chains!r}")
     return num_chains
+
+
+def check_max_columns(h_cols: int, max_columns: int, measure: str) -> None:
+    """ValueError when the exact estimator would do O(H^2) work on too many columns."""
+    if h_cols > max_columns:
+        raise ValueError(
+            f"exact DAR with measure {measure!r} over {h_cols:,} inter-class pairs needs "
+            f"O(H^2) = {h_cols * h_cols:.1e} column comparisons (limit: {max_columns:,} "
+            "columns); use estimator='chain' (O(N h)), measure='l2sq', or fewer embeddings "
+            "(e.g. no large ref_emb / memory bank)"
+        )
