@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
-if ! "$VPY" -c "import dasl, torch, torchvision, pytorch_metric_learning, faiss, lightning" >/dev/null 2>&1; then
+if ! "$VPY" -c "import dasl, torch, torchvision, pytorch_metric_learning, faiss, lightning, fontTools" >/dev/null 2>&1; then
   "$VPY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   # torch and torchvision first, pinned to a pair that imports together (on these machines
   # both come from local disk); then the project with its dev and pretrained extras.
@@ -23,5 +23,15 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$(id -u)" = 0 ] && command -
   (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
     || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) \
     || echo "note: could not install dataset-fashion-mnist; dasl train will use sklearn digits" >&2
+fi
+# Font faces of the glyphs dataset (dasl.data.glyphs_fonts.PACKAGES; about a minute).
+FONT_PACKAGES="fonts-noto-core fonts-dejavu-core fonts-dejavu-extra fonts-freefont-ttf \
+fonts-liberation2 fonts-urw-base35 fonts-crosextra-carlito fonts-crosextra-caladea fonts-paratype"
+# shellcheck disable=SC2086
+FONTS_OK=$(dpkg-query -W -f '${db:Status-Status}\n' $FONT_PACKAGES 2>/dev/null | grep -c '^installed$' || true)
+if [ "$FONTS_OK" != 9 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get install -y -q $FONT_PACKAGES >/dev/null 2>&1 \
+    || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $FONT_PACKAGES >/dev/null 2>&1)) \
+    || echo "note: could not install the font packages; the glyphs dataset needs them" >&2
 fi
 echo "set-up done: .venv ready"

@@ -42,6 +42,7 @@ def test_common_interface():
         "cars196",
         "sop",
         "inshop",
+        "glyphs",
     }
     ds = load_dataset("digits", None, "train")
     assert isinstance(ds, ImageDataset)

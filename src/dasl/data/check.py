@@ -10,6 +10,7 @@ import numpy as np
 
 from dasl.data.catalog import CLASSIFICATION_TRAP, count_problems
 from dasl.data.files import describe_paths, missing_files, unreadable_images
+from dasl.data.glyphs_fonts import MissingFontsError
 from dasl.data.registry import read_catalog, resolve_options
 from dasl.data.splits import select_split
 
@@ -65,9 +66,12 @@ def check_dataset(
     report = DatasetReport(name, None if root is None else str(root))
     try:
         catalog = read_catalog(name, root, reader_opts)
+    except MissingFontsError:
+        raise  # an installation step is missing, not a layout problem: the caller exits 2
     except (OSError, ValueError) as err:
         report.problems.append(str(err))
         return report
+    report.notes += catalog.notes
 
     for pool_name, pool in catalog.pools.items():
         exp = catalog.expected.get(pool_name)

@@ -18,6 +18,7 @@ from dasl.data.digits import read_digits
 from dasl.data.fashion_mnist import read_fashion_mnist
 from dasl.data.files import describe_paths, missing_files, unreadable_images
 from dasl.data.folder import read_folder
+from dasl.data.glyphs import read_glyphs
 from dasl.data.inshop import read_inshop
 from dasl.data.sop import read_sop
 from dasl.data.splits import cap_per_class, contiguous_labels, select_split
@@ -32,8 +33,10 @@ READERS: dict[str, tuple[Callable[..., Catalog], tuple[str, ...]]] = {
     "cars196": (read_cars, ()),
     "sop": (read_sop, ()),
     "inshop": (read_inshop, ()),
+    "glyphs": (read_glyphs, ("size", "min_faces", "code_points")),
 }
 DATASET_NAMES = tuple(READERS)
+READER_ONLY = tuple(sorted({k for _, keys in READERS.values() for k in keys}))
 # option -> default; reader-specific ones must keep their default for datasets that lack them
 OPTIONS: dict[str, Any] = {
     "val_fraction": 0.1,
@@ -45,6 +48,9 @@ OPTIONS: dict[str, Any] = {
     "train_classes": None,
     "test_classes": None,
     "download": False,
+    "size": None,
+    "min_faces": None,
+    "code_points": None,
 }
 
 
@@ -56,14 +62,12 @@ def resolve_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any],
     if unknown:
         raise ValueError(f"unknown dataset option(s) {unknown}; valid options: {sorted(OPTIONS)}")
     reader_keys = READERS[name][1]
-    for key in ("train_classes", "test_classes", "download"):
+    for key in READER_ONLY:
         if key not in reader_keys and options.get(key, OPTIONS[key]) not in (None, False):
             raise ValueError(f"option {key!r} does not apply to dataset {name!r}")
     merged = {**OPTIONS, **options}
     reader_opts = {k: merged[k] for k in reader_keys}
-    common = {
-        k: v for k, v in merged.items() if k not in ("train_classes", "test_classes", "download")
-    }
+    common = {k: v for k, v in merged.items() if k not in READER_ONLY}
     return common, reader_opts
 
 
@@ -82,9 +86,10 @@ def load_dataset(
 
     Args:
         name: one of ``fashion-mnist``, ``digits``, ``folder``, ``csv``, ``cub200``, ``cars196``,
-            ``sop``, ``inshop``.
+            ``sop``, ``inshop``, ``glyphs``.
         root: dataset location (see each reader's layout); ``None`` for ``digits`` and for the
-            default Fashion-MNIST locations.
+            default Fashion-MNIST locations; for ``glyphs`` a folder of font files instead of
+            the Debian font packages.
         split: ``train``, ``val`` (carved from train), ``trainval`` (train + val), ``test``;
             In-Shop and CSVs with ``is_query``/``is_gallery`` also ``query`` and ``gallery``
             (In-Shop ``test`` = query followed by gallery).
@@ -97,7 +102,8 @@ def load_dataset(
             have the standard split sizes); ``skip_unreadable`` (False); ``max_per_class``
             (None: the first k items of each class); ``train_classes``/``test_classes``
             (fashion-mnist/digits: ids, default even/odd; folder/csv: class names);
-            ``download`` (fashion-mnist only).
+            ``download`` (fashion-mnist only); glyphs: ``size`` (32 px), ``min_faces`` (8),
+            ``code_points`` (restrict the candidate characters; see dasl.data.glyphs).
 
     Labels are contiguous ``0..C-1`` over the split's sorted classes (over test ∪ query ∪
     gallery for test/query/gallery of In-Shop and OML-style CSVs, so query and gallery agree).
