@@ -1,0 +1,828 @@
+"""DAR ablation (issue #7, section 3): does difference alignment help, and in which reading?
+
+Grid: base loss {N-pair, ProxyAnchor} x difference {signed, abs, ordered (where the library
+has it)} x measure {l2, l1, l2sq} x estimator {exact, chain}, plus the bare base losses.
+
+Protocol (MLRC-style, test never used for any choice):
+
+1. Screening, seed 0. Every run trains on the training classes minus the validation classes
+   (``data.train_split``, class-disjoint carve-out ``data.val_by=classes``) and keeps the
+   checkpoint of the epoch with the best validation-class MAP@R. Each DAR cell is trained
+   for every lambda of a log grid; the baselines (lambda 0) for every learning rate of a
+   grid of the same size, so both get the same tuning effort, budget and checkpoint
+   selection. A cell's score is the best validation MAP@R over its grid.
+2. Finalists: per base loss, the best cell of each of the ``--finalists`` best difference
+   types (ranked by validation MAP@R), so that the finals compare readings.
+3. Finals: finalists and baselines with their chosen setting, seeds 0..S-1 (seed 0 is the
+   screening run itself: same config), evaluated once on the unseen test classes.
+
+Reported per run: test R@1 / MAP@R / NMI, inter-class distance mean / std / CV on the
+test classes, train-class MAP@R at the chosen checkpoint minus test MAP@R (the gap), and
+the time per optimizer step (forward + backward + step, data loading excluded). Per final:
+mean and 95% t-interval over seeds, and the paired difference to the base loss (same seed).
+
+Every finished run is cached as one JSON file under
+``benchmarks/results/dar_ablation_cache/<dataset>/`` (with its full config: a changed
+config reruns), so a killed benchmark continues where it stopped. ``--report-only`` builds
+the tables, plots and ``benchmarks/results/dar_ablation.json`` from the cache alone.
+
+    python -m benchmarks.dar_ablation --datasets glyphs fashion-mnist
+    python -m benchmarks.dar_ablation --plan            # count the runs, nothing trains
+    python -m benchmarks.dar_ablation --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import Subset
+
+from benchmarks.common import OUT_DIR, environment, write_results
+from dasl.config import ExperimentConfig, apply_overrides, load_config, parse_override
+from dasl.dar.measures import DIFFERENCES as LIBRARY_DIFFERENCES
+from dasl.training.datamodule import MetricLearningData, eval_loader, load_split
+from dasl.training.evaluate import embed, evaluate_embeddings
+from dasl.utils.io import atomic_write_json, atomic_write_text
+
+BASES = ("npair", "proxyanchor")
+BASE_TITLES = {"npair": "N-pair", "proxyanchor": "ProxyAnchor"}
+DIFFERENCES = ("signed", "abs", "ordered")
+MEASURES = ("l2", "l1", "l2sq")
+ESTIMATORS = ("exact", "chain")
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+REPO = Path(__file__).resolve().parent.parent
+
+COMMON = {
+    "eval.plots": False,
+    "eval.raw_baseline": False,
+    "eval.ks": [1, 2, 4, 8],
+    "trainer.progress_bar": False,
+    "trainer.log_every_n_steps": 5,
+    "data.val_by": "classes",
+    "data.val_split": "val",
+}
+"""Every run: no plots or raw-pixel baseline per run, class-disjoint validation carve-out."""
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Many classes, few faces each: a small CNN memorizes the training faces quickly.
+    "glyphs": {
+        "config": "configs/dml/glyphs_proxyanchor.yaml",
+        "overrides": {
+            "data.name": "glyphs",
+            "data.val_fraction": 0.2,
+            "data.batch_size": 64,
+            "data.m_per_class": 4,
+            "data.batches_per_epoch": 25,
+            "data.eval_max_per_class": None,
+            "model.backbone": "small_cnn",
+            "model.embedding_dim": 64,
+            "model.pretrained": False,
+            "trainer.epochs": 8,
+            "optim.warmup_epochs": 0.5,
+        },
+        "probe_per_class": 8,
+    },
+    # Train classes 0, 2, 4 (100 images each, so the baseline overfits), validation classes
+    # 6, 8, test on the odd classes (500 images each).
+    "fashion-mnist": {
+        "config": None,
+        "overrides": {
+            "data.name": "fashion-mnist",
+            "data.val_fraction": 0.4,
+            "data.max_per_class": 100,
+            "data.eval_max_per_class": 500,
+            "data.batch_size": 60,
+            "data.m_per_class": 20,
+            "data.batches_per_epoch": 25,
+            "trainer.epochs": 8,
+            "optim.warmup_epochs": 0.5,
+        },
+        "probe_per_class": 100,
+    },
+    # sklearn's digits: only for the smoke test and trying the harness.
+    "digits": {
+        "config": None,
+        "overrides": {
+            "data.name": "digits",
+            "data.val_fraction": 0.4,
+            "data.eval_max_per_class": None,
+            "data.batch_size": 30,
+            "data.m_per_class": 10,
+            "data.batches_per_epoch": 4,
+            "trainer.epochs": 2,
+            "optim.warmup_epochs": 0.0,
+        },
+        "probe_per_class": 40,
+    },
+}
+
+# ---------------------------------------------------------------------- statistics
+
+
+def ci95(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean, sample std and the half-width of the two-sided 95% t-interval of the mean."""
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return mean, 0.0, float("nan")
+    std = statistics.stdev(values)
+    return mean, std, T975.get(n - 1, 1.96) * std / math.sqrt(n)
+
+
+def paired_difference(
+    treated: dict[int, float], control: dict[int, float]
+) -> tuple[float, float, float, int]:
+    """``d_s = treated[s] - control[s]`` over the seeds both have: mean, std, CI half-width, n."""
+    seeds = sorted(set(treated) & set(control))
+    if not seeds:
+        return float("nan"), float("nan"), float("nan"), 0
+    mean, std, half = ci95([treated[s] - control[s] for s in seeds])
+    return mean, std, half, len(seeds)
+
+
+# ---------------------------------------------------------------------- the grid
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One reading of DAR on one base loss; ``difference is None`` is the bare base loss."""
+
+    base: str
+    difference: str | None = None
+    measure: str | None = None
+    estimator: str | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.difference is None
+
+    @property
+    def key(self) -> str:
+        if self.is_baseline:
+            return f"{self.base}/baseline"
+        return f"{self.base}/{self.difference}/{self.measure}/{self.estimator}"
+
+    @property
+    def title(self) -> str:
+        if self.is_baseline:
+            return BASE_TITLES[self.base]
+        return f"{BASE_TITLES[self.base]} + DAR {self.difference} {self.measure} {self.estimator}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Cell:
+        parts = key.split("/")
+        return cls(parts[0]) if parts[1] == "baseline" else cls(*parts)
+
+
+def grid(
+    bases: Sequence[str],
+    differences: Sequence[str],
+    measures: Sequence[str],
+    estimators: Sequence[str],
+    chain_measures: Sequence[str] | None,
+) -> list[Cell]:
+    """Baselines first, then every (difference, measure, estimator) cell of each base loss.
+
+    ``chain_measures``: the measures on which the chain estimator is screened (``None``: all);
+    the exact estimator is screened on every measure.
+    """
+    cells = [Cell(b) for b in bases]
+    for b in bases:
+        for d in differences:
+            for m in measures:
+                for e in estimators:
+                    if e == "chain" and chain_measures is not None and m not in chain_measures:
+                        continue
+                    cells.append(Cell(b, d, m, e))
+    return cells
+
+
+def trial_config(
+    base_cfg: ExperimentConfig, cell: Cell, value: float, seed: int
+) -> ExperimentConfig:
+    """The config of ``cell`` at tuning value ``value`` (lambda for DAR, lr for a baseline)."""
+    overrides: dict[str, Any] = {"loss.name": cell.base, "seed": seed}
+    if cell.is_baseline:
+        overrides.update({"dar.lam": 0.0, "optim.lr": value})
+    else:
+        overrides.update(
+            {
+                "dar.lam": value,
+                "dar.difference": cell.difference,
+                "dar.measure": cell.measure,
+                "dar.estimator": cell.estimator,
+            }
+        )
+    name = cell.key.replace("/", "_") + f"_v{value:g}_s{seed}"
+    return dataclasses.replace(apply_overrides(base_cfg, overrides), name=name)
+
+
+def trial_id(cell: Cell, value: float, seed: int) -> str:
+    return cell.key.replace("/", "__") + f"__v{value:g}__s{seed}"
+
+
+# ---------------------------------------------------------------------- one run
+
+
+class EpochProbe(L.Callback):
+    """Per epoch: MAP@R on a fixed subset of the *training* images (eval transform), and the
+    pure optimizer-step time (``on_train_batch_start`` to ``_end``; data loading excluded).
+
+    The train-class curve next to the validation-class one is what shows overfitting: the
+    first keeps rising while the second peaks.
+    """
+
+    def __init__(self, probe: Any, cfg: ExperimentConfig) -> None:
+        self.probe, self.cfg = probe, cfg
+        self.rows: list[dict[str, float]] = []
+        self.step_times: list[float] = []
+        self._t = 0.0
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, idx: int) -> None:
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: Any, module: Any, out: Any, batch: Any, idx: int) -> None:
+        self.step_times.append(time.perf_counter() - self._t)
+
+    def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+        was_training = module.training
+        emb, lab = embed(module, eval_loader(self.probe, self.cfg.data), module.device)
+        module.train(was_training)
+        m = evaluate_embeddings(emb, lab, (1,), self.cfg.eval.distance, nmi=False)
+        self.rows.append(
+            {"epoch": float(trainer.current_epoch), "map@r": m["map@r"], "recall@1": m["recall@1"]}
+        )
+
+
+def probe_subset(cfg: ExperimentConfig, normalization: Any, per_class: int) -> Subset:
+    """The first ``per_class`` training images of each class, with the evaluation transform.
+
+    Loaded with the training split's own cap, so every probe image is one the model trains on.
+    """
+    dcfg = dataclasses.replace(cfg.data, eval_max_per_class=cfg.data.max_per_class)
+    ds = load_split(dcfg, cfg.data.train_split, False, cfg.seed, normalization)
+    labels = np.asarray(ds.labels)
+    keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
+    return Subset(ds, np.sort(keep).tolist())
+
+
+class Runner:
+    """Trains trials, caching data per (seed, data config) and results per trial on disk."""
+
+    def __init__(
+        self, cache_dir: Path, probe_per_class: int, log: Callable[[str], None] = print
+    ) -> None:
+        self.cache_dir = cache_dir
+        self.probe_per_class = probe_per_class
+        self.log = log
+        self._data: dict[Any, tuple[MetricLearningData, Subset]] = {}
+
+    def cached(self, tid: str, cfg: ExperimentConfig) -> dict[str, Any] | None:
+        path = self.cache_dir / f"{tid}.json"
+        if not path.is_file():
+            return None
+        rec = json.loads(path.read_text())
+        return rec if rec.get("config") == _comparable(cfg) else None
+
+    def run(self, tid: str, cfg: ExperimentConfig) -> dict[str, Any]:
+        hit = self.cached(tid, cfg)
+        if hit is not None:
+            return hit
+        from dasl.plots import interclass_distance_stats
+        from dasl.training.run import train_variant
+
+        key = (cfg.seed, repr(cfg.data))
+        if key not in self._data:
+            norm = MetricLearningData.normalization_for(cfg)
+            data = MetricLearningData(cfg.data, cfg.seed, norm)
+            self._data[key] = (data, probe_subset(cfg, norm, self.probe_per_class))
+        data, probe = self._data[key]
+        callback = EpochProbe(probe, cfg)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = train_variant(
+                cfg, Path(tmp) / cfg.name, log=lambda s: None, data=data, callbacks=[callback]
+            )
+        seconds = time.perf_counter() - t0
+        val = {int(r["epoch"]): r["val/map@r"] for r in res.history if "val/map@r" in r}
+        train = {int(r["epoch"]): r["map@r"] for r in callback.rows}
+        # ModelCheckpoint keeps the first epoch with the maximal validation MAP@R.
+        best_epoch = max(sorted(val), key=lambda e: val[e]) if val else max(train, default=0)
+        stats = interclass_distance_stats(res.embeddings, res.labels, seed=cfg.seed)
+        test = {k: float(v) for k, v in res.metrics.items() if isinstance(v, float)}
+        rec = {
+            "trial": tid,
+            "config": _comparable(cfg),
+            "test": test,
+            "epochs": [
+                {"epoch": e, "train_map@r": train.get(e), "val_map@r": val.get(e)}
+                for e in sorted(set(val) | set(train))
+            ],
+            "best_epoch": best_epoch,
+            "val_map@r": val.get(best_epoch, float("nan")),
+            "train_map@r": train.get(best_epoch, float("nan")),
+            "gap_map@r": train.get(best_epoch, float("nan")) - test["map@r"],
+            "interclass": {k: float(stats[k]) for k in ("mean", "std", "cv")},
+            "step_s": statistics.median(callback.step_times) if callback.step_times else None,
+            "steps": len(callback.step_times),
+            "seconds": seconds,
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        atomic_write_json(self.cache_dir / f"{tid}.json", rec)
+        return rec
+
+
+def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The config as stored in the cache (JSON round-trip, so lists and tuples compare)."""
+    return json.loads(json.dumps(cfg.to_dict()))
+
+
+# ---------------------------------------------------------------------- the protocol
+
+
+@dataclass
+class Plan:
+    dataset: str
+    base_cfg: ExperimentConfig
+    cells: list[Cell]
+    lambdas: list[float]
+    lrs: list[float]
+    seeds: int
+    finalists: int
+
+    def values(self, cell: Cell) -> list[float]:
+        return self.lrs if cell.is_baseline else self.lambdas
+
+
+def base_config(dataset: str, extra: dict[str, Any]) -> ExperimentConfig:
+    preset = PRESETS[dataset]
+    path = preset["config"]
+    cfg = load_config(REPO / path if path and (REPO / path).is_file() else None)
+    cfg = dataclasses.replace(cfg, compare=None)
+    return apply_overrides(cfg, {**COMMON, **preset["overrides"], **extra})
+
+
+def select(
+    plan: Plan, screen: dict[str, dict[float, dict[str, Any]]]
+) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Per cell the tuning value with the best validation MAP@R; per base the finalists.
+
+    Finalists of a base loss: the best cell of each difference type, the ``plan.finalists``
+    best difference types (by validation MAP@R; ties keep grid order).
+    """
+    chosen: dict[str, float] = {}
+    for key, runs in screen.items():
+        if runs:
+            chosen[key] = max(runs, key=lambda v: runs[v]["val_map@r"])
+    finalists: dict[str, list[str]] = {}
+    for base in {c.base for c in plan.cells}:
+        best_by_diff: dict[str, tuple[float, str]] = {}
+        for cell in plan.cells:
+            if cell.base != base or cell.is_baseline or cell.key not in chosen:
+                continue
+            score = screen[cell.key][chosen[cell.key]]["val_map@r"]
+            if cell.difference not in best_by_diff or score > best_by_diff[cell.difference][0]:
+                best_by_diff[cell.difference] = (score, cell.key)
+        ranked = sorted(best_by_diff.values(), key=lambda t: -t[0])
+        finalists[base] = [k for _, k in ranked[: plan.finalists]]
+    return chosen, finalists
+
+
+def run_plan(plan: Plan, runner: Runner, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Screening, selection and finals of one dataset; returns everything the report needs."""
+    screen: dict[str, dict[float, dict[str, Any]]] = {c.key: {} for c in plan.cells}
+    for cell in plan.cells:
+        for v in plan.values(cell):
+            cfg = trial_config(plan.base_cfg, cell, v, 0)
+            rec = runner.run(trial_id(cell, v, 0), cfg)
+            screen[cell.key][v] = rec
+            log(_progress(plan.dataset, "screen", cell, v, 0, rec))
+    chosen, finalists = select(plan, screen)
+    finals: dict[str, dict[int, dict[str, Any]]] = {}
+    final_cells = [Cell(b) for b in sorted(finalists)] + [
+        Cell.from_key(k) for b in sorted(finalists) for k in finalists[b]
+    ]
+    # Seed-major, so that a run stopped early leaves every final cell with the same seeds.
+    for seed in range(plan.seeds):
+        for cell in final_cells:
+            v = chosen[cell.key]
+            cfg = trial_config(plan.base_cfg, cell, v, seed)
+            rec = runner.run(trial_id(cell, v, seed), cfg)
+            finals.setdefault(cell.key, {})[seed] = rec
+            log(_progress(plan.dataset, "final", cell, v, seed, rec))
+    return {"screen": screen, "chosen": chosen, "finalists": finalists, "finals": finals}
+
+
+def collect(plan: Plan, runner: Runner) -> dict[str, Any]:
+    """What the cache holds for ``plan`` (no training): for a report on a partial run."""
+    screen: dict[str, dict[float, dict[str, Any]]] = {}
+    for cell in plan.cells:
+        screen[cell.key] = {}
+        for v in plan.values(cell):
+            rec = runner.cached(trial_id(cell, v, 0), trial_config(plan.base_cfg, cell, v, 0))
+            if rec is not None:
+                screen[cell.key][v] = rec
+    chosen, finalists = select(plan, screen)
+    finals: dict[str, dict[int, dict[str, Any]]] = {}
+    for base in finalists:
+        for key in [Cell(base).key, *finalists[base]]:
+            if key not in chosen:
+                continue
+            cell, v = Cell.from_key(key), chosen[key]
+            for seed in range(plan.seeds):
+                rec = runner.cached(trial_id(cell, v, seed), trial_config(plan.base_cfg, cell, v, seed))
+                if rec is not None:
+                    finals.setdefault(key, {})[seed] = rec
+    return {"screen": screen, "chosen": chosen, "finalists": finalists, "finals": finals}
+
+
+def _progress(
+    dataset: str, stage: str, cell: Cell, v: float, seed: int, rec: dict[str, Any]
+) -> str:
+    what = "lr" if cell.is_baseline else "lambda"
+    t = rec["test"]
+    return (
+        f"{time.strftime('%H:%M:%S')} {dataset} {stage} {cell.key} {what}={v:g} seed={seed}: "
+        f"val MAP@R={rec['val_map@r']:.4f} (epoch {rec['best_epoch']}), "
+        f"test R@1={t['recall@1']:.4f} MAP@R={t['map@r']:.4f}, "
+        f"step {1000 * (rec['step_s'] or 0):.0f} ms, {rec['seconds']:.0f} s"
+    )
+
+
+# ---------------------------------------------------------------------- the report
+
+REPORTED = (("recall@1", "R@1"), ("map@r", "MAP@R"), ("nmi", "NMI"))
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Means, CIs and paired differences of the finals; the screening table's numbers."""
+    chosen, finals = result["chosen"], result["finals"]
+    rows: dict[str, Any] = {}
+    for key, by_seed in finals.items():
+        cell = Cell.from_key(key)
+        base_runs = finals.get(Cell(cell.base).key, {})
+        row: dict[str, Any] = {"cell": key, "value": chosen[key], "seeds": sorted(by_seed)}
+        for metric, _ in REPORTED:
+            vals = {s: 100 * r["test"][metric] for s, r in by_seed.items()}
+            row[metric] = list(ci95(list(vals.values())))
+            if not cell.is_baseline:
+                ctrl = {s: 100 * r["test"][metric] for s, r in base_runs.items()}
+                row[f"delta_{metric}"] = list(paired_difference(vals, ctrl))
+        for stat in ("mean", "std", "cv"):
+            row[f"interclass_{stat}"] = list(
+                ci95([r["interclass"][stat] for r in by_seed.values()])
+            )
+        row["gap_map@r"] = list(ci95([100 * r["gap_map@r"] for r in by_seed.values()]))
+        steps = [r["step_s"] for r in by_seed.values() if r["step_s"]]
+        row["step_ms"] = 1000 * statistics.median(steps) if steps else float("nan")
+        rows[key] = row
+    return rows
+
+
+def _fmt(triple: Sequence[float], signed: bool = False, digits: int = 2) -> str:
+    mean, _, half = triple[:3]
+    if isinstance(mean, float) and math.isnan(mean):
+        return "-"
+    m = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
+    return m if math.isnan(half) else f"{m} (±{half:.{digits}f})"
+
+
+def screening_table(plan: Plan, result: dict[str, Any]) -> str:
+    screen, chosen = result["screen"], result["chosen"]
+    lams = plan.lambdas
+    head = (
+        "| cell | "
+        + " | ".join(f"val λ={v:g}" for v in lams)
+        + " | chosen | test R@1 | test MAP@R | Δ R@1 | Δ MAP@R | CV | gap | ms/step |"
+    )
+    lines = [head, "|---|" + "---|" * (len(lams) + 8)]
+    for cell in plan.cells:
+        runs = screen.get(cell.key, {})
+        if not runs:
+            continue
+        v = chosen[cell.key]
+        best = runs[v]
+        base = screen.get(Cell(cell.base).key, {})
+        base_rec = base.get(chosen.get(Cell(cell.base).key)) if base else None
+        if cell.is_baseline:
+            vals = " | ".join(
+                ("lr " + ", ".join(f"{lr:g}: {100 * r['val_map@r']:.2f}" for lr, r in runs.items()))
+                if i == 0
+                else ""
+                for i in range(len(lams))
+            )
+            chosen_s = f"lr {v:g}"
+        else:
+            vals = " | ".join(
+                f"{100 * runs[lam]['val_map@r']:.2f}" if lam in runs else "" for lam in lams
+            )
+            chosen_s = f"λ {v:g}"
+        t = best["test"]
+        if base_rec is not None and not cell.is_baseline:
+            d1 = f"{100 * (t['recall@1'] - base_rec['test']['recall@1']):+.2f}"
+            d2 = f"{100 * (t['map@r'] - base_rec['test']['map@r']):+.2f}"
+        else:
+            d1 = d2 = "-"
+        lines.append(
+            f"| {cell.key} | {vals} | {chosen_s} | {100 * t['recall@1']:.2f} | "
+            f"{100 * t['map@r']:.2f} | {d1} | {d2} | {best['interclass']['cv']:.3f} | "
+            f"{100 * best['gap_map@r']:.2f} | {1000 * (best['step_s'] or float('nan')):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def finals_table(rows: dict[str, Any]) -> str:
+    head = (
+        "| cell | setting | seeds | R@1 | MAP@R | NMI | Δ R@1 | Δ MAP@R | Δ NMI | "
+        "inter-class mean | std | CV | train−test MAP@R gap | ms/step |"
+    )
+    lines = [head, "|---|" + "---|" * 13]
+    for key, r in rows.items():
+        cell = Cell.from_key(key)
+        setting = f"lr {r['value']:g}" if cell.is_baseline else f"λ {r['value']:g}"
+        deltas = [
+            "-" if cell.is_baseline else _fmt(r[f"delta_{m}"], signed=True) for m, _ in REPORTED
+        ]
+        lines.append(
+            f"| {key} | {setting} | {len(r['seeds'])} | "
+            + " | ".join(_fmt(r[m]) for m, _ in REPORTED)
+            + " | "
+            + " | ".join(deltas)
+            + f" | {_fmt(r['interclass_mean'], digits=3)} | {_fmt(r['interclass_std'], digits=3)}"
+            + f" | {_fmt(r['interclass_cv'], digits=3)} | {_fmt(r['gap_map@r'])}"
+            + f" | {r['step_ms']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def overfit_table(result: dict[str, Any]) -> str:
+    """Per epoch, the baselines' train-class and validation-class MAP@R (mean over seeds)."""
+    lines = []
+    for key, by_seed in sorted(result["finals"].items()):
+        if not Cell.from_key(key).is_baseline:
+            continue
+        epochs: dict[int, list[tuple[float, float]]] = {}
+        for rec in by_seed.values():
+            for row in rec["epochs"]:
+                if row["train_map@r"] is not None and row["val_map@r"] is not None:
+                    epochs.setdefault(row["epoch"], []).append(
+                        (row["train_map@r"], row["val_map@r"])
+                    )
+        if not lines:
+            lines += ["| baseline | epoch | train-class MAP@R | val-class MAP@R | seeds |"]
+            lines += ["|---|---|---|---|---|"]
+        for e, pairs in sorted(epochs.items()):
+            tr = statistics.fmean(p[0] for p in pairs)
+            va = statistics.fmean(p[1] for p in pairs)
+            lines.append(f"| {key} | {e} | {100 * tr:.2f} | {100 * va:.2f} | {len(pairs)} |")
+    return "\n".join(lines)
+
+
+def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path) -> list[Path]:
+    """λ-sensitivity per base loss, forest plot of the paired differences, overfitting curves."""
+    from matplotlib.figure import Figure
+
+    paths: list[Path] = []
+    screen = result["screen"]
+    for base in sorted({c.base for c in plan.cells}):
+        cells = [c for c in plan.cells if c.base == base and not c.is_baseline]
+        diffs = sorted({c.difference for c in cells}, key=DIFFERENCES.index)
+        measures = sorted({c.measure for c in cells}, key=MEASURES.index)
+        if not cells or not any(screen.get(c.key) for c in cells):
+            continue
+        fig = Figure(figsize=(4.0 * len(measures), 3.2 * len(diffs)))
+        base_key = Cell(base).key
+        base_rec = screen.get(base_key, {}).get(result["chosen"].get(base_key))
+        for i, d in enumerate(diffs):
+            for j, m in enumerate(measures):
+                ax = fig.add_subplot(len(diffs), len(measures), i * len(measures) + j + 1)
+                for est, style in (("exact", "-"), ("chain", "--")):
+                    runs = screen.get(Cell(base, d, m, est).key, {})
+                    if not runs:
+                        continue
+                    lams = sorted(runs)
+                    ax.plot(lams, [100 * runs[v]["val_map@r"] for v in lams], "o" + style,
+                            color="C0", label=f"{est} val")
+                    ax.plot(lams, [100 * runs[v]["test"]["map@r"] for v in lams], "s" + style,
+                            color="C1", label=f"{est} test")
+                if base_rec is not None:
+                    ax.axhline(100 * base_rec["val_map@r"], color="C0", lw=0.8, alpha=0.6)
+                    ax.axhline(100 * base_rec["test"]["map@r"], color="C1", lw=0.8, alpha=0.6)
+                ax.set_xscale("log")
+                ax.set_title(f"{d} {m}", fontsize=9)
+                ax.set_xlabel("λ")
+                ax.set_ylabel("MAP@R %")
+                if i == 0 and j == 0:
+                    ax.legend(fontsize=7)
+        fig.suptitle(
+            f"{plan.dataset}, {BASE_TITLES[base]} + DAR: MAP@R vs λ (seed 0; lines: base loss). "
+            "Selection on val only.",
+            fontsize=9,
+        )
+        fig.tight_layout()
+        path = out / f"dar_ablation_{plan.dataset}_{base}_lambda.png"
+        fig.savefig(path, dpi=110)
+        paths.append(path)
+
+    dar_rows = [(k, r) for k, r in rows.items() if not Cell.from_key(k).is_baseline]
+    if dar_rows:
+        fig = Figure(figsize=(11, 0.5 * len(dar_rows) + 1.6))
+        for j, (metric, title) in enumerate(REPORTED):
+            ax = fig.add_subplot(1, len(REPORTED), j + 1)
+            for i, (key, r) in enumerate(dar_rows):
+                mean, _, half, _ = r[f"delta_{metric}"]
+                err = 0.0 if math.isnan(half) else half
+                ax.errorbar(mean, i, xerr=err, fmt="o", color="C3" if mean - err > 0 else "C0")
+            ax.axvline(0.0, color="k", lw=0.8)
+            ax.set_yticks(range(len(dar_rows)))
+            ax.set_yticklabels(
+                [f"{k} λ{r['value']:g}" for k, r in dar_rows] if j == 0 else [], fontsize=7
+            )
+            ax.invert_yaxis()
+            ax.set_xlabel(f"Δ {title} (points), 95% CI")
+        fig.suptitle(f"{plan.dataset}: DAR − base loss, paired by seed", fontsize=9)
+        fig.tight_layout()
+        path = out / f"dar_ablation_{plan.dataset}_forest.png"
+        fig.savefig(path, dpi=110)
+        paths.append(path)
+
+    base_finals = {k: v for k, v in result["finals"].items() if Cell.from_key(k).is_baseline}
+    if base_finals:
+        fig = Figure(figsize=(5 * len(base_finals), 3.4))
+        for j, (key, by_seed) in enumerate(sorted(base_finals.items())):
+            ax = fig.add_subplot(1, len(base_finals), j + 1)
+            for s, rec in sorted(by_seed.items()):
+                ep = [r["epoch"] for r in rec["epochs"]]
+                ax.plot(ep, [100 * (r["train_map@r"] or np.nan) for r in rec["epochs"]], "-",
+                        color="C1", alpha=0.7, label="train classes" if s == 0 else None)
+                ax.plot(ep, [100 * (r["val_map@r"] or np.nan) for r in rec["epochs"]], "-",
+                        color="C0", alpha=0.7, label="validation classes" if s == 0 else None)
+            ax.set_title(f"{plan.dataset}: {key}", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("MAP@R %")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"dar_ablation_{plan.dataset}_overfit.png"
+        fig.savefig(path, dpi=110)
+        paths.append(path)
+    return paths
+
+
+def report(
+    plans: list[Plan], results: dict[str, dict[str, Any]], out: Path, name: str, plots: bool = True
+) -> str:
+    """Markdown (printed and written) + JSON + plots for every dataset that has results."""
+    text: list[str] = []
+    payload: dict[str, Any] = {"datasets": {}}
+    for plan in plans:
+        result = results.get(plan.dataset)
+        if result is None:
+            continue
+        rows = summarize(result)
+        n_screen = sum(len(v) for v in result["screen"].values())
+        n_total = sum(len(plan.values(c)) for c in plan.cells)
+        text.append(f"### {plan.dataset}\n")
+        text.append(
+            f"Screening (seed 0; {n_screen} of {n_total} runs; val = validation-class MAP@R %, "
+            "test numbers for reporting only; Δ vs the tuned base loss, same seed):\n"
+        )
+        text.append(screening_table(plan, result) + "\n")
+        text.append(
+            "Finals (test classes, %: mean (±95% t-CI half-width) over seeds; Δ: paired "
+            "difference to the base loss, same seed):\n"
+        )
+        text.append(finals_table(rows) + "\n")
+        text.append("Baselines per epoch (overfitting check):\n")
+        text.append(overfit_table(result) + "\n")
+        paths = plot_all(plan, result, rows, out) if plots else []
+        payload["datasets"][plan.dataset] = {
+            "config": _comparable(plan.base_cfg),
+            "lambdas": plan.lambdas,
+            "baseline_lrs": plan.lrs,
+            "seeds": plan.seeds,
+            "cells": [c.key for c in plan.cells],
+            "screen": {
+                k: {f"{v:g}": _slim(r) for v, r in runs.items()}
+                for k, runs in result["screen"].items()
+            },
+            "chosen": result["chosen"],
+            "finalists": result["finalists"],
+            "finals": {
+                k: {str(s): _slim(r) for s, r in by_seed.items()}
+                for k, by_seed in result["finals"].items()
+            },
+            "summary": rows,
+            "plots": [p.name for p in paths],
+        }
+    md = "\n".join(text)
+    atomic_write_text(out / f"{name}.md", md)
+    write_results(name, payload, out=out / f"{name}.json")
+    return md
+
+
+def _slim(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if k != "config"}
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["glyphs", "fashion-mnist"])
+    parser.add_argument("--bases", nargs="+", default=list(BASES), choices=BASES)
+    parser.add_argument("--differences", nargs="+", default=list(DIFFERENCES))
+    parser.add_argument("--measures", nargs="+", default=list(MEASURES))
+    parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS))
+    parser.add_argument(
+        "--chain-measures", nargs="+", default=None,
+        help="screen the chain estimator only on these measures (default: all)",
+    )
+    parser.add_argument("--lambdas", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0])
+    parser.add_argument(
+        "--baseline-lrs", type=float, nargs="+", default=None,
+        help="learning rates tried for the baselines (default: only the config's)",
+    )
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--finalists", type=int, default=2, help="difference types per base")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads (on an oversubscribed machine 2 threads measured 9x slower per step)",
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="cache folder (default: OUT/NAME_cache)")
+    parser.add_argument("--name", default="dar_ablation", help="output file stem")
+    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument("--plan", action="store_true", help="count the runs; train nothing")
+    parser.add_argument("--report-only", action="store_true", help="report from the cache")
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("overrides", nargs="*", help="config overrides for every run")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = args.out if args.out is not None else OUT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+
+    missing = [d for d in args.differences if d not in LIBRARY_DIFFERENCES]
+    if missing:
+        print(f"note: this dasl has no difference type {missing}; screening without it")
+    differences = [d for d in args.differences if d in LIBRARY_DIFFERENCES]
+    unknown = [d for d in args.datasets if d not in PRESETS]
+    if unknown:
+        print(f"error: no preset for dataset(s) {unknown}; choose from {sorted(PRESETS)}")
+        return 2
+    extra = dict(parse_override(o) for o in args.overrides)
+    plans = []
+    for ds in args.datasets:
+        cfg = base_config(ds, extra)
+        cells = grid(args.bases, differences, args.measures, args.estimators, args.chain_measures)
+        lrs = args.baseline_lrs or [cfg.optim.lr]
+        plans.append(
+            Plan(ds, cfg, cells, sorted(args.lambdas), sorted(lrs), args.seeds, args.finalists)
+        )
+
+    results: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        cache = args.cache if args.cache is not None else out / f"{args.name}_cache"
+        runner = Runner(cache / plan.dataset, PRESETS[plan.dataset]["probe_per_class"])
+        n_screen = sum(len(plan.values(c)) for c in plan.cells)
+        n_final = (args.seeds - 1) * len({c.base for c in plan.cells}) * (1 + args.finalists)
+        print(
+            f"{plan.dataset}: {len(plan.cells)} cells, {n_screen} screening runs + "
+            f"{n_final} final runs; cache {runner.cache_dir}",
+            flush=True,
+        )
+        if args.plan:
+            continue
+        if args.report_only:
+            results[plan.dataset] = collect(plan, runner)
+            continue
+        try:
+            results[plan.dataset] = run_plan(plan, runner, log=lambda s: print(s, flush=True))
+        except FileNotFoundError as exc:  # a dataset that is not installed
+            print(f"{plan.dataset}: skipped: {exc}", flush=True)
+        # Write the report after each dataset, so a later failure keeps the earlier one.
+        report(plans, results, out, args.name, plots=not args.no_plots)
+    if args.plan:
+        return 0
+    md = report(plans, results, out, args.name, plots=not args.no_plots)
+    print(md)
+    print(json.dumps({"environment": environment()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""The DAR ablation harness at toy size: statistics by hand, output structure, resumption."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmarks import dar_ablation as ab
+
+
+def test_paired_difference_matches_a_hand_computation() -> None:
+    treated = {0: 91.0, 1: 93.5, 2: 92.0, 7: 50.0}  # seed 7 has no partner: ignored
+    control = {0: 90.0, 1: 91.5, 2: 92.0, 3: 10.0}
+    mean, std, half, n = ab.paired_difference(treated, control)
+    # d = (1.0, 2.0, 0.0): mean 1, sample std 1, t(0.975, 2) = 4.303, half = 4.303 / sqrt(3)
+    assert n == 3
+    assert mean == pytest.approx(1.0)
+    assert std == pytest.approx(1.0)
+    assert half == pytest.approx(4.303 / math.sqrt(3), rel=1e-9)
+    assert math.isnan(ab.paired_difference({0: 1.0}, {0: 0.5})[2])  # one seed: no interval
+
+
+def test_grid_and_finalist_selection() -> None:
+    cells = ab.grid(["npair"], ["signed", "abs"], ["l2", "l1"], ["exact", "chain"], ["l2"])
+    keys = [c.key for c in cells]
+    assert keys[0] == "npair/baseline"
+    assert "npair/abs/l1/exact" in keys and "npair/abs/l1/chain" not in keys
+    assert len(cells) == 1 + 2 * (2 + 1)
+    assert all(ab.Cell.from_key(k).key == k for k in keys)
+    plan = ab.Plan("digits", None, cells, [0.1, 1.0], [1e-3], 5, 2)  # type: ignore[arg-type]
+    val = {
+        "npair/signed/l2/exact": {0.1: 0.50, 1.0: 0.55},
+        "npair/signed/l2/chain": {0.1: 0.56, 1.0: 0.40},
+        "npair/signed/l1/exact": {0.1: 0.30, 1.0: 0.20},
+        "npair/abs/l2/exact": {0.1: 0.52, 1.0: 0.10},
+        "npair/abs/l2/chain": {0.1: 0.51, 1.0: 0.10},
+        "npair/abs/l1/exact": {0.1: 0.10, 1.0: 0.53},
+        "npair/baseline": {1e-3: 0.45},
+    }
+    screen = {k: {v: {"val_map@r": s} for v, s in runs.items()} for k, runs in val.items()}
+    chosen, finalists = ab.select(plan, screen)
+    assert chosen["npair/signed/l2/exact"] == 1.0 and chosen["npair/abs/l1/exact"] == 1.0
+    # best signed cell 0.56 (chain l2, lambda 0.1), best abs 0.53 (exact l1, lambda 1)
+    assert finalists == {"npair": ["npair/signed/l2/chain", "npair/abs/l1/exact"]}
+
+
+def test_smoke_run_on_digits_writes_tables_json_plots_and_resumes(tmp_path, monkeypatch) -> None:
+    argv = [
+        "--datasets", "digits", "--bases", "proxyanchor", "--differences", "signed",
+        "--measures", "l2sq", "--estimators", "chain", "--lambdas", "1", "--seeds", "1",
+        "--finalists", "1", "--threads", "1", "--out", str(tmp_path),
+        "data.batches_per_epoch=2", "data.eval_max_per_class=40",
+    ]  # fmt: skip
+    assert ab.main(argv) == 0
+    out = json.loads((tmp_path / "dar_ablation.json").read_text())
+    ds = out["datasets"]["digits"]
+    assert ds["cells"] == ["proxyanchor/baseline", "proxyanchor/signed/l2sq/chain"]
+    assert ds["finalists"] == {"proxyanchor": ["proxyanchor/signed/l2sq/chain"]}
+    base = ds["finals"]["proxyanchor/baseline"]["0"]
+    dar = ds["finals"]["proxyanchor/signed/l2sq/chain"]["0"]
+    for rec in (base, dar):
+        assert set(rec["test"]) >= {"recall@1", "map@r", "nmi"}
+        assert [e["epoch"] for e in rec["epochs"]] == [0, 1]
+        assert all(0 <= e["train_map@r"] <= 1 and 0 <= e["val_map@r"] <= 1 for e in rec["epochs"])
+        assert rec["interclass"]["cv"] == pytest.approx(
+            rec["interclass"]["std"] / rec["interclass"]["mean"]
+        )
+        assert rec["gap_map@r"] == pytest.approx(rec["train_map@r"] - rec["test"]["map@r"])
+        assert rec["steps"] == 4 and rec["step_s"] > 0
+    row = ds["summary"]["proxyanchor/signed/l2sq/chain"]
+    delta = row["delta_recall@1"]
+    assert delta[0] == pytest.approx(100 * (dar["test"]["recall@1"] - base["test"]["recall@1"]))
+    assert delta[3] == 1 and math.isnan(delta[2])
+    md = (tmp_path / "dar_ablation.md").read_text()
+    assert "proxyanchor/signed/l2sq/chain" in md and "train-class MAP@R" in md
+    for plot in ds["plots"]:
+        assert (tmp_path / plot).stat().st_size > 1000
+    assert {"dar_ablation_digits_forest.png", "dar_ablation_digits_overfit.png"} <= set(ds["plots"])
+
+    # A second run trains nothing: every trial comes from the cache.
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached trial was trained again")
+
+    monkeypatch.setattr("dasl.training.run.train_variant", no_training)
+    assert ab.main(argv) == 0
+    again = json.loads((tmp_path / "dar_ablation.json").read_text())["datasets"]["digits"]
+    assert again["summary"] == ds["summary"] or json.dumps(again["summary"]) == json.dumps(
+        ds["summary"]
+    )
