@@ -20,7 +20,6 @@ from dasl.data.fashion_mnist import read_fashion_mnist
 from dasl.data.files import describe_paths, missing_files, unreadable_images
 from dasl.data.folder import read_folder
 from dasl.data.glyphs import read_glyphs
-from dasl.data.glyphs import read_glyphs
 from dasl.data.imagenet import read_imagenet, read_imagenet100
 from dasl.data.inshop import read_inshop
 from dasl.data.sop import read_sop
@@ -99,8 +98,9 @@ def load_dataset(
     Args:
         name: one of ``fashion-mnist``, ``digits``, ``folder``, ``csv``, ``cub200``, ``cars196``,
             ``sop``, ``inshop``, ``glyphs`` (class-disjoint retrieval splits), or the
-            classification sets ``cifar10``, ``cifar100``, ``stl10``, ``imagenet``, ``imagenet100`` (train and test
-            share the classes; labels are the class positions, the same in every split).
+            classification sets ``cifar10``, ``cifar100``, ``stl10``, ``imagenet``,
+            ``imagenet100`` (train and test share the classes; labels are the class positions,
+            the same in every split).
         root: dataset location (see each reader's layout); ``None`` for ``digits`` and for the
             default Fashion-MNIST locations; for ``glyphs`` a folder of font files instead of
             the Debian font packages.
