@@ -142,7 +142,11 @@ class EpochSeeded(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(epoch_seed(self.seed, self.epoch, self.rank * (1 << 32) + int(index)))
+            # Only the CPU generator: torch.manual_seed also seeds every CUDA device, which
+            # costs ~50x more per image on CUDA builds; fork_rng(devices=[]) restores only
+            # the CPU state anyway.
+            seed = epoch_seed(self.seed, self.epoch, self.rank * (1 << 32) + int(index))
+            torch.default_generator.manual_seed(seed)
             return self.dataset[index]
 
 
