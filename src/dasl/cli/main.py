@@ -237,8 +237,11 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
     report = check_dataset(args.name, args.root)
     print(report)
+    if report.ok:
+        return EXIT_OK
     # A dataset with problems is a data problem: exit 2 like every other bad input.
-    return EXIT_OK if report.ok else EXIT_USAGE
+    n = len(report.problems)
+    return report_error(f"dataset {args.name}: {n} problem{'s' if n > 1 else ''}, listed above")
 
 
 # ---------------------------------------------------------------------- parser
