@@ -281,6 +281,18 @@ SPLITS_WITHIN_TRAIN = {"train": ("subtrain", "val"), "trainval": ("subtrain", "v
 """A split that contains others: fitting on it while validating on one of them leaks."""
 
 
+def check_splits(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Refuse to train on a split that holds the validation split (for ``cfg`` and each variant).
+
+    Checked where a run starts (:func:`load_config`, ``run_experiment``), not where a config
+    is read back from a checkpoint: checkpoints written before the split rename of issue #10
+    say ``train_split: train`` for what is now ``subtrain``, and must still load.
+    """
+    for _, run_cfg in variants(cfg):
+        _check_splits(run_cfg.data)
+    return cfg
+
+
 def _check_splits(data: DataConfig) -> None:
     """Checkpoint selection must never see images the model was fit on."""
     inside = SPLITS_WITHIN_TRAIN.get(data.train_split, ())
@@ -352,7 +364,6 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
             raise ConfigError(f"data.in_channels: must be 1 or 3, got {cfg.data.in_channels}")
         if cfg.data.val_by is not None:
             _check_choice("data.val_by", cfg.data.val_by, VAL_BY)
-        _check_splits(cfg.data)
         if not cfg.eval.ks:
             raise ConfigError("eval.ks: give at least one K, e.g. [1, 2, 4, 8]")
         if cfg.dar.lam < 0:
@@ -496,7 +507,7 @@ def load_config(
     cfg = config_from_dict(raw)
     if overrides:
         cfg = apply_command_line(cfg, overrides)
-    return cfg
+    return check_splits(cfg)
 
 
 COMPARE_PREFIX = "compare."

@@ -249,7 +249,7 @@ def test_ctrl_c_message_on_its_own_line(tmp_path: Path) -> None:
     assert proc.stdout is not None
     seen = b""
     deadline = time.monotonic() + 180
-    while b"Epoch 0:" not in seen or seen.count(b"it/s") < 2:
+    while b"it/s" not in seen:  # the bar is being drawn
         chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
         if not chunk or time.monotonic() > deadline:
             break

@@ -43,6 +43,7 @@ KEYS = _keys()
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
+    st.integers(-2, 3),  # small numbers hit the edges: 0 images per class, -1 epochs
     st.integers(-(10**12), 10**12),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
@@ -51,6 +52,7 @@ SCALARS = st.one_of(
 VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3))
 KEY_TEXT = st.one_of(
     st.sampled_from(KEYS),
+    st.sampled_from(KEYS),  # twice: mostly real keys, so values get past the key check
     st.sampled_from(["compare.dasl_pa.dar.lam", "compare.x.y", "compare.", "compare", "a..b"]),
     st.text(alphabet=string.ascii_lowercase + "._-=", max_size=12),
 )

@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
-from dasl.config import ExperimentConfig, dump_config, variants
+from dasl.config import ExperimentConfig, check_splits, dump_config, variants
 from dasl.training.checkpoint_io import AtomicCheckpointIO, resumable_checkpoint
 from dasl.training.datamodule import MetricLearningData, epoch_seed, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels
@@ -337,6 +337,7 @@ def run_experiment(
     )
 
     t0 = time.perf_counter()
+    check_splits(cfg)
     run_dir = Path(cfg.out_dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
