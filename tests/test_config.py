@@ -116,3 +116,50 @@ def test_settings_that_do_not_fit_are_errors() -> None:
         config_from_dict({"optim": {"warmup_epochs": 5}, "trainer": {"epochs": 5}})
     with pytest.raises(ConfigError, match=r"compare\.x\.data\.name: variants share the data"):
         config_from_dict({"compare": {"x": {"data.name": "digits"}}})
+
+
+def test_fitting_on_the_split_that_holds_val_is_refused(tmp_path) -> None:
+    """Selection on val must never see training images: train (= subtrain + val) with val
+    is refused where a run starts; a checkpoint's stored config still loads."""
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  train_split: train\n  val_split: val\n")
+    with pytest.raises(ConfigError, match=r"data\.train_split: 'train' contains .* 'val'"):
+        load_config(p)
+    with pytest.raises(ConfigError, match=r"data\.train_split: 'trainval' contains"):
+        load_config(None, ["data.train_split=trainval"])
+    # a final run: all training images, no validation
+    final = load_config(None, ["data.train_split=train", "data.val_split=null"])
+    assert final.data.train_split == "train" and final.data.val_split is None
+    # what old checkpoints hold: readable (only a new run is checked)
+    old = config_from_dict({"data": {"train_split": "train", "val_split": "val"}})
+    assert old.data.train_split == "train"
+    assert ExperimentConfig().data.train_split == "subtrain"
+
+
+def test_overrides_on_compare_configs() -> None:
+    with pytest.raises(ConfigError, match=r"compare\.dasl_pa\.dar\.lam=0\.3"):
+        load_config(None, ["dar.lam=0.3"])
+    with pytest.raises(ConfigError, match=r"compare\.dasl_pa\.dar=\{\}"):
+        load_config(None, ["dar={}"])  # a section holding a variant's key
+    cfg = load_config(None, ["compare.dasl_pa.dar.lam=0.3", "optim.lr=0.002"])
+    runs = dict(variants(cfg))
+    assert runs["dasl_pa"].dar.lam == 0.3 and runs["proxyanchor"].dar.lam == 0.0
+    assert runs["dasl_pa"].optim.lr == runs["proxyanchor"].optim.lr == 0.002
+    with pytest.raises(ConfigError, match=r"no compare block"):
+        load_config(None, ["compare=null", "compare.dasl_pa.dar.lam=0.3"])
+    # the shared part of the dump leaves out what every variant sets, and reloads the same
+    import yaml
+
+    text = dump_config(cfg)
+    assert "lam" not in yaml.safe_load(text)["dar"]
+    again = config_from_dict(yaml.safe_load(text))
+    assert dict(variants(again)) == runs
+
+
+def test_non_finite_numbers_are_refused() -> None:
+    for text in ("optim.lr=.nan", "dar.lam=.inf", "optim.lr=1e400"):
+        with pytest.raises(ConfigError, match="finite"):
+            load_config(None, [text, "compare=null"])
+    for text, key in (("data.m_per_class=0", "data.m_per_class"), ("eval.ks=[]", "eval.ks")):
+        with pytest.raises(ConfigError, match=key):
+            load_config(None, [text])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -224,6 +225,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}: expected a finite number, got {value!r}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -281,6 +284,18 @@ POSITIVE = {
 """Lower bounds of numeric settings (``None`` passes: it means "default" or "off")."""
 SPLITS_WITHIN_TRAIN = {"train": ("subtrain", "val"), "trainval": ("subtrain", "val")}
 """A split that contains others: fitting on it while validating on one of them leaks."""
+
+
+def check_splits(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Refuse to train on a split that holds the validation split (for ``cfg`` and each variant).
+
+    Checked where a run starts (:func:`load_config`, ``run_experiment``), not where a config
+    is read back from a checkpoint: checkpoints written before the split rename of issue #10
+    say ``train_split: train`` for what is now ``subtrain``, and must still load.
+    """
+    for _, run_cfg in variants(cfg):
+        _check_splits(run_cfg.data)
+    return cfg
 
 
 def _check_splits(data: DataConfig) -> None:
@@ -354,7 +369,6 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
             raise ConfigError(f"data.in_channels: must be 1 or 3, got {cfg.data.in_channels}")
         if cfg.data.val_by is not None:
             _check_choice("data.val_by", cfg.data.val_by, VAL_BY)
-        _check_splits(cfg.data)
         if not cfg.eval.ks:
             raise ConfigError("eval.ks: give at least one K, e.g. [1, 2, 4, 8]")
         if cfg.dar.lam < 0:
@@ -412,7 +426,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{key}: cannot parse value {raw!r}: {exc}") from None
+        raise ConfigError(f"{key}: cannot parse value {raw!r}{_yaml_where(exc)}") from None
     # YAML 1.1 reads "1e-3" as a string; users mean a number.
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
@@ -459,6 +473,14 @@ def _normalize_compare_keys(mapping: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: where, and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{where}: {' '.join(str(problem).split())}"
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> ExperimentConfig:
@@ -470,12 +492,16 @@ def load_config(
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
-        text = p.read_text()
         source = str(p)
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            where = f"byte {exc.start}"
+            raise ConfigError(f"{source}: not UTF-8 text ({where}); not a config") from None
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{source}: not valid YAML{_yaml_where(exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     raw = copy.deepcopy(raw)
@@ -487,7 +513,7 @@ def load_config(
     cfg = config_from_dict(raw)
     if overrides:
         cfg = apply_command_line(cfg, overrides)
-    return cfg
+    return check_splits(cfg)
 
 
 COMPARE_PREFIX = "compare."

@@ -165,11 +165,25 @@ def test_run_command_convention(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == "dasl: error: bad thing\nhint\n"
     assert run_command(raises(OSError(28, "No space left on device", "/x/y")), None) == 2
     err = capsys.readouterr().err
-    assert err == "dasl: error: cannot write or read /x/y: No space left on device\n"
+    assert err == "dasl: error: /x/y: No space left on device\n"
     assert run_command(raises(KeyboardInterrupt()), None) == EXIT_INTERRUPTED
     assert capsys.readouterr().err == "\ndasl: interrupted\n"
     with pytest.raises(ZeroDivisionError):  # a bug: Python's traceback, exit status 1
         run_command(raises(ZeroDivisionError("bug")), None)
+
+
+def test_output_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dasl.cli.errors import run_command
+
+    afile = tmp_path / "taken"
+    afile.write_text("x")
+
+    def embed_into_file(args: object) -> int:
+        (afile / "sub").mkdir(parents=True, exist_ok=True)
+        return 0
+
+    assert run_command(embed_into_file, None) == EXIT_USAGE
+    assert str(afile) in _one_line_error(capsys)
 
 
 def test_worker_tracebacks_are_reduced_to_their_message() -> None:
@@ -249,7 +263,7 @@ def test_ctrl_c_message_on_its_own_line(tmp_path: Path) -> None:
     assert proc.stdout is not None
     seen = b""
     deadline = time.monotonic() + 180
-    while b"Epoch 0:" not in seen or seen.count(b"it/s") < 2:
+    while b"it/s" not in seen:  # the bar is being drawn
         chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
         if not chunk or time.monotonic() > deadline:
             break

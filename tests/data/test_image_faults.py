@@ -121,9 +121,7 @@ def test_cub_layout_skips_or_names_unreadable_files(tmp_path: Path) -> None:
     bad = [images[0], images[1], images[2]]
     bad[0].write_bytes(b"")
     bad[1].write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    data = io.BytesIO()
-    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 90).save(data, "JPEG")
-    bad[2].write_bytes(data.getvalue()[:300])
+    _truncated_jpeg(bad[2])
     _check_skip_and_error("cub200", root, "train", bad)
 
 

@@ -110,12 +110,14 @@ train_variant(cfg, run_dir, callbacks=[KillInEpoch1()], log=lambda s: None)
     assert not (run_dir / "metrics.json").exists()
     assert list(tmpdir.iterdir()) == []  # nothing left behind in $TMPDIR either
 
+    # --resume: debris removed, epoch 1 trained again from the complete epoch-0 checkpoint
+    # (that a resumed run matches an uninterrupted one exactly is test_run.py's business).
     cfg = tiny_digits_config(tmp_path / "runs")
     resumed = train_variant(cfg, run_dir, resume=True, **QUIET)
     assert not [p for p in ckpts.iterdir() if is_temporary(p)]
-    full = train_variant(cfg, tmp_path / "full", **QUIET)
-    for key, value in full.metrics.items():
-        assert resumed.metrics[key] == pytest.approx(value, abs=1e-6), key
+    assert [row["epoch"] for row in resumed.history] == [0.0, 1.0]
+    assert torch.load(ckpts / "last.ckpt", weights_only=False)["epoch"] == 1
+    assert 0.0 <= resumed.metrics["map@r"] <= 1.0
 
 
 def test_kill_during_metrics_json_keeps_the_old_file(tmp_path: Path) -> None:
@@ -260,7 +262,8 @@ def test_full_tmpfs_during_run_keeps_previous_checkpoint(tmp_path: Path) -> None
         assert torch.load(ckpts / "last.ckpt", weights_only=False)["epoch"] == 0
         assert not [p for p in ckpts.iterdir() if is_temporary(p)]
     finally:
-        subprocess.run(["umount", str(disk)], check=False)
+        # Lazy: Lightning's TensorBoard writer thread may still hold a file open in it.
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 class _LearningRateBlowUp(L.Callback):
@@ -352,7 +355,9 @@ def test_last_checkpoint_is_the_last_epoch(tmp_path: Path) -> None:
 
 
 def test_deterministic_runs_are_bit_identical(tmp_path: Path) -> None:
-    cfg = tiny_digits_config(tmp_path / "runs", **{"trainer.deterministic": True})
+    cfg = tiny_digits_config(
+        tmp_path / "runs", **{"trainer.deterministic": True, "trainer.epochs": 1}
+    )
     a = train_variant(cfg, tmp_path / "a", **QUIET)
     b = train_variant(cfg, tmp_path / "b", **QUIET)
     assert a.metrics == b.metrics  # exact equality, not approx

@@ -34,6 +34,10 @@ EXIT_INTERRUPTED = 130
 ENVIRONMENT_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 )
+# ... and paths the user gave that are the wrong kind of thing (a file where a folder goes).
+PATH_ERRNOS = frozenset(
+    {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.ENOENT}
+)
 
 
 class UserError(Exception):
@@ -51,7 +55,7 @@ def is_user_error(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         if type(exc).__name__ in ("UnreadableImageError", "CheckpointWriteError"):
             return True
-        return exc.errno in ENVIRONMENT_ERRNOS
+        return exc.errno in ENVIRONMENT_ERRNOS or exc.errno in PATH_ERRNOS
     return False
 
 
@@ -73,7 +77,7 @@ def one_line(message: object) -> str:
         # OSError's str() is "[Errno 28] No space left on device: 'path'"; say it plainly.
         text = str(message.strerror)
         if message.filename and str(message.filename) not in text:
-            text = f"cannot write or read {message.filename}: {text}"
+            text = f"{message.filename}: {text}"
     first = text.split("\n", 1)[0]
     return " ".join(first.split()) or type(message).__name__
 

@@ -4,9 +4,10 @@ Thin by design: it turns arguments into a config and calls the library. Exit cod
 :mod:`dasl.cli.errors` (0 ok, 2 bad input or data problem, 130 interrupted, 1 a bug).
 
 Adding a subcommand: write ``add_<name>(sub)`` that calls ``sub.add_parser(...)`` and
-``set_defaults(func=...)`` (``overrides=True`` in ``set_defaults`` lets its parser take
-``KEY=VALUE`` tokens anywhere on the line, into ``args.overrides``), and append it to
-:data:`SUBCOMMANDS`.
+``set_defaults(func=...)``, and append it to :data:`SUBCOMMANDS`; ``func(args) -> int`` runs
+under :func:`dasl.cli.errors.run_command` (raise ``UserError`` or ``ValueError`` for bad
+input). A subcommand with a positional ``overrides`` list (``nargs="*"``) and
+``set_defaults(overrides_anywhere=True)`` takes ``KEY=VALUE`` tokens anywhere on the line.
 """
 
 from __future__ import annotations
@@ -241,8 +242,11 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
     report = check_dataset(args.name, args.root, allow_subset=args.allow_subset)
     print(report)
+    if report.ok:
+        return EXIT_OK
     # A dataset with problems is a data problem: exit 2 like every other bad input.
-    return EXIT_OK if report.ok else EXIT_USAGE
+    n = len(report.problems)
+    return report_error(f"dataset {args.name}: {n} problem{'s' if n > 1 else ''}, listed above")
 
 
 # ---------------------------------------------------------------------- parser

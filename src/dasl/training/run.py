@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
-from dasl.config import ExperimentConfig, dump_config, variants
+from dasl.config import ExperimentConfig, check_splits, dump_config, variants
 from dasl.training.datamodule import MetricLearningData, epoch_seed, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.training.module import MetricLearningModule, load_module
@@ -209,6 +209,7 @@ def run_experiment(
     )
 
     t0 = time.perf_counter()
+    check_splits(cfg)
     run_dir = Path(cfg.out_dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
