@@ -130,6 +130,18 @@ def test_interrupted_study_resumes_to_the_same_trials(tmp_path, quiet) -> None:
         tune(cfg_b, PARAMS[:1], 3, log=quiet.append)
 
 
+def test_trial_left_running_by_a_killed_process(tmp_path, quiet) -> None:
+    cfg = digits_config(tmp_path)
+    db = tmp_path / "tiny" / "tune" / "study.db"
+    db.parent.mkdir(parents=True)
+    # A process killed mid-trial leaves it RUNNING in the storage.
+    killed = optuna.create_study(study_name="tiny", storage=f"sqlite:///{db}", direction="maximize")
+    killed.ask()
+    result = tune(cfg, ["dar.lam=loguniform:0.01:10"], 1, log=quiet.append)
+    assert [t["state"] for t in result.trials] == ["fail", "complete"]
+    assert "trial 0 was interrupted earlier; it does not count" in quiet
+
+
 def test_pruned_trials_through_the_lightning_callback(tmp_path, quiet) -> None:
     cfg = digits_config(tmp_path)
     result = tune(
@@ -148,7 +160,7 @@ def test_pruned_trials_through_the_lightning_callback(tmp_path, quiet) -> None:
     assert [int(r["epoch"]) for r in logged] == [0]
     assert float(logged[0]["val/map@r"]) == pytest.approx(second["value"], rel=1e-6)
     assert second["intermediate"] == {0: second["value"]}
-    assert any("pruned at epoch 0" in line for line in quiet)
+    assert any("pruned after epoch 1 of 2" in line for line in quiet)
     assert result.best_trial == 0
     csv_lines = (tune_dir / "trials.csv").read_text().splitlines()
     assert csv_lines[0] == "number,state,value,dar.lam,epoch,duration_s,run_dir"

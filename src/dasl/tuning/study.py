@@ -46,13 +46,16 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 """Trials that count towards ``trials``: neither rerun nor replaced on resume."""
 
 IGNORED_ON_RESUME = (
+    "name",
+    "out_dir",
     "trainer.progress_bar",
     "trainer.log_every_n_steps",
     "data.num_workers",
     "eval.plots",
     "eval.tsne_points",
 )
-"""Config keys that do not change a trial's result, so a resumed study may differ in them."""
+"""Config keys that do not change a trial's result, so a resumed study may differ in them
+(the study may also be moved or renamed)."""
 
 
 class TuneInterrupted(RuntimeError):
@@ -116,7 +119,9 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def _fingerprint(cfg: ExperimentConfig, specs: Sequence[ParamSpec], metric: str) -> dict:
     config = {
-        k: v for k, v in _flatten(cfg.to_dict()).items() if not k.startswith(IGNORED_ON_RESUME)
+        k: v
+        for k, v in _flatten(cfg.to_dict()).items()
+        if not any(k == i or k.startswith(i + ".") for i in IGNORED_ON_RESUME)
     }
     return {"config": config, "params": [s.text for s in specs], "metric": metric}
 
@@ -236,16 +241,12 @@ def tune(
         study.tell(stale.number, state=TrialState.FAIL)
         log(f"trial {stale.number} was interrupted earlier; it does not count")
 
-    def finished() -> list[optuna.trial.FrozenTrial]:
-        return study.get_trials(deepcopy=False, states=FINISHED)
-
-    def report() -> dict[str, Path]:
-        return write_reports(study, cfg, specs, metric, out)
-
-    done = len(finished())
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
     if done >= trials:
         log(f"study {db} already holds {done} finished trials (asked for {trials})")
-        return _result(study, cfg, specs, metric, out, report())
+        return _result(
+            study, cfg, specs, metric, out, write_reports(study, cfg, specs, metric, out)
+        )
     log(f"tuning {cfg.name}: {trials - done} more trial(s) to {trials}; study {db}")
 
     data: MetricLearningData | None = None
@@ -255,9 +256,10 @@ def tune(
         )
         trial = study.ask()
         t0 = time.perf_counter()
+        run_dir = out / f"trial_{trial.number}"
         try:
             values = {spec.key: spec.suggest(trial) for spec in specs}
-            tcfg = dataclasses.replace(apply_params(cfg, values), name=f"trial_{trial.number}")
+            tcfg = dataclasses.replace(apply_params(cfg, values), name=run_dir.name)
             norm = MetricLearningData.normalization_for(tcfg)
             if data is None or (data.cfg, data.seed, data.normalization) != (
                 tcfg.data,
@@ -266,7 +268,6 @@ def tune(
             ):
                 data = MetricLearningData(tcfg.data, tcfg.seed, norm, test=False)
                 log(f"data: {data.describe()}")
-            run_dir = out / f"trial_{trial.number}"
             trial.set_user_attr("run_dir", str(run_dir))
             pruning = PyTorchLightningPruningCallback(trial, monitor=f"val/{metric}")
             with _sigint_restored():
@@ -282,21 +283,13 @@ def tune(
             value, epoch = objective_value(res.history, metric)
         except optuna.TrialPruned:
             frozen = study.tell(trial, state=TrialState.PRUNED)
-            trial_dir = out / f"trial_{trial.number}"
-            if not keep_checkpoints:
-                shutil.rmtree(trial_dir / "checkpoints", ignore_errors=True)
-            done += 1
-            step = frozen.last_step
-            log(
-                f"trial {trial.number} [{done}/{trials}] {_describe_params(trial.params)}: "
-                f"pruned at epoch {step} ({metric} {_fmt(frozen.value)}) | "
-                f"{_best_text(study, metric)} | {time.perf_counter() - t0:.1f} s"
+            outcome = (
+                f"pruned after epoch {(frozen.last_step or 0) + 1} of {tcfg.trainer.epochs} "
+                f"({metric} {_fmt(frozen.value)})"
             )
-            report()
-            continue
         except (RunInterrupted, KeyboardInterrupt):
             study.tell(trial, state=TrialState.FAIL)
-            report()
+            write_reports(study, cfg, specs, metric, out)
             raise TuneInterrupted(
                 f"interrupted in trial {trial.number}; {done} of {trials} trials finished and "
                 f"stored in {db}; rerun the same command to resume"
@@ -304,20 +297,19 @@ def tune(
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)
             raise
-        trial.set_user_attr("epoch", epoch)
-        trial.set_user_attr("duration_s", round(time.perf_counter() - t0, 3))
-        study.tell(trial, value)
+        else:
+            trial.set_user_attr("epoch", epoch)
+            study.tell(trial, value)
+            outcome = f"{metric} {_fmt(value)} (epoch {epoch + 1} of {tcfg.trainer.epochs})"
         if not keep_checkpoints:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         done += 1
         log(
             f"trial {trial.number} [{done}/{trials}] {_describe_params(trial.params)}: "
-            f"{metric} {_fmt(value)} (epoch {epoch}) | {_best_text(study, metric)} | "
-            f"{time.perf_counter() - t0:.1f} s"
+            f"{outcome} | {_best_text(study, metric)} | {time.perf_counter() - t0:.1f} s"
         )
-        report()
-    outputs = report()
-    return _result(study, cfg, specs, metric, out, outputs)
+        write_reports(study, cfg, specs, metric, out, plot=False)
+    return _result(study, cfg, specs, metric, out, write_reports(study, cfg, specs, metric, out))
 
 
 def _best_text(study: optuna.Study, metric: str) -> str:
