@@ -17,6 +17,7 @@ from tuning_fixtures import digits_config, write_blind_csv
 from dasl.config import ConfigError, load_config, variants
 from dasl.training.datamodule import MetricLearningData
 from dasl.tuning import TuneInterrupted, objective_value, tune
+from dasl.tuning.study import shared_items
 
 PARAMS = ["dar.lam=loguniform:0.01:10", "optim.lr=choice:0.001,0.003,0.01"]
 
@@ -188,6 +189,16 @@ def test_never_reads_the_test_split(tmp_path, quiet) -> None:
     assert 0.0 < result.best_value <= 1.0
     # Its validation classes are the 6 training classes (a quarter of their images held out).
     assert any("val: csv val: 18 images, 6 classes" in line for line in quiet)
+
+
+def test_validation_images_in_the_training_split_are_refused(tmp_path, quiet) -> None:
+    # `trainval` holds every training image, the validation carve-out included.
+    cfg = digits_config(tmp_path, **{"data.train_split": "trainval"})
+    with pytest.raises(ConfigError, match=r"shares 89 images with data\.val_split='val'"):
+        tune(cfg, ["dar.lam=loguniform:0.01:10"], 1, log=quiet.append)
+    clean = MetricLearningData.for_experiment(digits_config(tmp_path), test=False)
+    assert shared_items(clean.train, clean.val) == 0
+    assert shared_items(clean.train, clean.train) == len(clean.train)
 
 
 def test_compare_config_is_refused_with_the_way_out(tmp_path, quiet) -> None:

@@ -249,7 +249,7 @@ def tune(
         )
     log(f"tuning {cfg.name}: {trials - done} more trial(s) to {trials}; study {db}")
 
-    data: MetricLearningData | None = None
+    data = _tuning_data(cfg, log)
     while done < trials:
         study.sampler = optuna.samplers.TPESampler(
             seed=trial_seed(cfg.seed, done), n_startup_trials=startup_trials
@@ -261,13 +261,8 @@ def tune(
             values = {spec.key: spec.suggest(trial) for spec in specs}
             tcfg = dataclasses.replace(apply_params(cfg, values), name=run_dir.name)
             norm = MetricLearningData.normalization_for(tcfg)
-            if data is None or (data.cfg, data.seed, data.normalization) != (
-                tcfg.data,
-                tcfg.seed,
-                norm,
-            ):
-                data = MetricLearningData(tcfg.data, tcfg.seed, norm, test=False)
-                log(f"data: {data.describe()}")
+            if (data.cfg, data.seed, data.normalization) != (tcfg.data, tcfg.seed, norm):
+                data = _tuning_data(tcfg, log)  # a searched data.* key changes the loaders
             trial.set_user_attr("run_dir", str(run_dir))
             pruning = PyTorchLightningPruningCallback(trial, monitor=f"val/{metric}")
             with _sigint_restored():
@@ -310,6 +305,36 @@ def tune(
         )
         write_reports(study, cfg, specs, metric, out, plot=False)
     return _result(study, cfg, specs, metric, out, write_reports(study, cfg, specs, metric, out))
+
+
+def shared_items(a: Any, b: Any) -> int | None:
+    """How many items two splits share (``None``: their items cannot be compared)."""
+    from dasl.data.dataset import ArrayImageDataset, FileImageDataset
+
+    if isinstance(a, FileImageDataset) and isinstance(b, FileImageDataset):
+        return len({str(p) for p in a.paths} & {str(p) for p in b.paths})
+    arrays = isinstance(a, ArrayImageDataset) and isinstance(b, ArrayImageDataset)
+    if arrays and a.images.shape == b.images.shape:
+        # Both index the official training array of the same files.
+        return int(np.intersect1d(a.indices, b.indices).size)
+    return None
+
+
+def _tuning_data(cfg: ExperimentConfig, log: Log) -> Any:
+    """Training and validation splits (never the test split), checked for leakage."""
+    from dasl.training.datamodule import MetricLearningData
+
+    data = MetricLearningData.for_experiment(cfg, test=False)
+    shared = shared_items(data.train, data.val)
+    if shared:
+        raise ConfigError(
+            f"data.train_split={cfg.data.train_split!r} shares {shared} images with "
+            f"data.val_split={cfg.data.val_split!r}: trials would be scored on images they "
+            "were fitted on; set data.train_split to the training split without the "
+            "validation carve-out"
+        )
+    log(f"data: {data.describe()}")
+    return data
 
 
 def _best_text(study: optuna.Study, metric: str) -> str:
