@@ -17,7 +17,7 @@ from tuning_fixtures import digits_config, write_blind_csv
 from dasl.config import ConfigError, load_config, variants
 from dasl.training.datamodule import MetricLearningData
 from dasl.tuning import TuneInterrupted, objective_value, tune
-from dasl.tuning.study import shared_items
+from dasl.tuning.study import KeepLastEpoch, shared_items
 
 PARAMS = ["dar.lam=loguniform:0.01:10", "optim.lr=choice:0.001,0.003,0.01"]
 
@@ -68,6 +68,18 @@ def test_objective_is_the_checkpointed_epoch() -> None:
     assert objective_value(history, "recall@1") == (0.80, 1)
     with pytest.raises(RuntimeError, match="no validation metric"):
         objective_value([{"epoch": 0.0, "train/loss": 1.0}], "map@r")
+
+
+def test_never_pruned_after_the_last_epoch() -> None:
+    always = KeepLastEpoch(_PruneOddTrials(), epochs=3)
+    study = optuna.create_study(direction="maximize")
+    for last_step, expected in ((None, False), (0, True), (1, True), (2, False)):
+        inter = {} if last_step is None else {s: 0.5 for s in range(last_step + 1)}
+        trial = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING, intermediate_values=inter
+        )
+        trial.number = 1  # odd: the inner pruner says stop
+        assert always.prune(study, trial) is expected, last_step
 
 
 def test_interrupted_study_resumes_to_the_same_trials(tmp_path, quiet) -> None:

@@ -9,7 +9,8 @@ the score of the model the tuned config would deliver. The test split is never l
 Search: TPE (Optuna's ``TPESampler``), re-created before every trial with a seed derived from
 (config seed, number of finished trials); its other input is the study's history, so a resumed
 study samples exactly what an uninterrupted one would. Pruning: Optuna's ``MedianPruner`` fed
-per epoch by optuna-integration's ``PyTorchLightningPruningCallback`` on ``val/<metric>``.
+per epoch by optuna-integration's ``PyTorchLightningPruningCallback`` on ``val/<metric>``
+(never after the last epoch).
 Storage: SQLite ``<out_dir>/<name>/tune/study.db``; a finished trial (complete or pruned) is
 never rerun, an interrupted one is marked failed and run afresh. One process per study.
 """
@@ -56,6 +57,20 @@ IGNORED_ON_RESUME = (
 )
 """Config keys that do not change a trial's result, so a resumed study may differ in them
 (the study may also be moved or renamed)."""
+
+
+class KeepLastEpoch(optuna.pruners.BasePruner):
+    """``pruner``, except after the last epoch: stopping then saves no time and would turn a
+    finished run into a pruned one (whose value TPE ranks below every complete trial)."""
+
+    def __init__(self, pruner: optuna.pruners.BasePruner, epochs: int) -> None:
+        self.pruner, self.epochs = pruner, epochs
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step >= self.epochs - 1:
+            return False
+        return self.pruner.prune(study, trial)
 
 
 class TuneInterrupted(RuntimeError):
@@ -227,11 +242,12 @@ def tune(
     out = Path(study_dir) if study_dir is not None else study_dir_of(cfg)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "study.db"
+    pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     study = optuna.create_study(
         study_name=cfg.name,
         storage=f"sqlite:///{db.resolve()}",
         direction="maximize",
-        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        pruner=pruner,
         load_if_exists=True,
     )
     _check_resumable(study, _fingerprint(cfg, specs, metric), db)
@@ -264,6 +280,7 @@ def tune(
             if (data.cfg, data.seed, data.normalization) != (tcfg.data, tcfg.seed, norm):
                 data = _tuning_data(tcfg, log)  # a searched data.* key changes the loaders
             trial.set_user_attr("run_dir", str(run_dir))
+            study.pruner = KeepLastEpoch(pruner, tcfg.trainer.epochs)
             pruning = PyTorchLightningPruningCallback(trial, monitor=f"val/{metric}")
             with _sigint_restored():
                 res = train_variant(
