@@ -53,6 +53,7 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         (["--param", "dar.lam=uniform:0:1", "--variant", "x"], "--variant x: unknown"),
         (["--param", "dar.lam=uniform:0:1", "--variant", "pa", "--metric", "nmi"], "--metric"),
         (["--param", "dar.lam=uniform:0:1", "--variant", "pa", "optim.lrr=1"], "optim.lrr"),
+        (["--param", "dar.lam=uniform:0:1", "--variant", "pa", "dar.lam=1"], "both --param"),
     ],
 )
 def test_errors_exit_2(

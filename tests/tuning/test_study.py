@@ -17,6 +17,7 @@ from tuning_fixtures import digits_config, write_blind_csv
 from dasl.config import ConfigError, load_config, variants
 from dasl.training.datamodule import MetricLearningData
 from dasl.tuning import TuneInterrupted, objective_value, tune
+from dasl.tuning.study import KeepLastEpoch, shared_items
 
 PARAMS = ["dar.lam=loguniform:0.01:10", "optim.lr=choice:0.001,0.003,0.01"]
 
@@ -67,6 +68,18 @@ def test_objective_is_the_checkpointed_epoch() -> None:
     assert objective_value(history, "recall@1") == (0.80, 1)
     with pytest.raises(RuntimeError, match="no validation metric"):
         objective_value([{"epoch": 0.0, "train/loss": 1.0}], "map@r")
+
+
+def test_never_pruned_after_the_last_epoch() -> None:
+    always = KeepLastEpoch(_PruneOddTrials(), epochs=3)
+    study = optuna.create_study(direction="maximize")
+    for last_step, expected in ((None, False), (0, True), (1, True), (2, False)):
+        inter = {} if last_step is None else {s: 0.5 for s in range(last_step + 1)}
+        trial = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING, intermediate_values=inter
+        )
+        trial.number = 1  # odd: the inner pruner says stop
+        assert always.prune(study, trial) is expected, last_step
 
 
 def test_interrupted_study_resumes_to_the_same_trials(tmp_path, quiet) -> None:
@@ -130,6 +143,18 @@ def test_interrupted_study_resumes_to_the_same_trials(tmp_path, quiet) -> None:
         tune(cfg_b, PARAMS[:1], 3, log=quiet.append)
 
 
+def test_trial_left_running_by_a_killed_process(tmp_path, quiet) -> None:
+    cfg = digits_config(tmp_path)
+    db = tmp_path / "tiny" / "tune" / "study.db"
+    db.parent.mkdir(parents=True)
+    # A process killed mid-trial leaves it RUNNING in the storage.
+    killed = optuna.create_study(study_name="tiny", storage=f"sqlite:///{db}", direction="maximize")
+    killed.ask()
+    result = tune(cfg, ["dar.lam=loguniform:0.01:10"], 1, log=quiet.append)
+    assert [t["state"] for t in result.trials] == ["fail", "complete"]
+    assert "trial 0 was interrupted earlier; it does not count" in quiet
+
+
 def test_pruned_trials_through_the_lightning_callback(tmp_path, quiet) -> None:
     cfg = digits_config(tmp_path)
     result = tune(
@@ -148,7 +173,7 @@ def test_pruned_trials_through_the_lightning_callback(tmp_path, quiet) -> None:
     assert [int(r["epoch"]) for r in logged] == [0]
     assert float(logged[0]["val/map@r"]) == pytest.approx(second["value"], rel=1e-6)
     assert second["intermediate"] == {0: second["value"]}
-    assert any("pruned at epoch 0" in line for line in quiet)
+    assert any("pruned after epoch 1 of 2" in line for line in quiet)
     assert result.best_trial == 0
     csv_lines = (tune_dir / "trials.csv").read_text().splitlines()
     assert csv_lines[0] == "number,state,value,dar.lam,epoch,duration_s,run_dir"
@@ -176,6 +201,16 @@ def test_never_reads_the_test_split(tmp_path, quiet) -> None:
     assert 0.0 < result.best_value <= 1.0
     # Its validation classes are the 6 training classes (a quarter of their images held out).
     assert any("val: csv val: 18 images, 6 classes" in line for line in quiet)
+
+
+def test_validation_images_in_the_training_split_are_refused(tmp_path, quiet) -> None:
+    # `trainval` holds every training image, the validation carve-out included.
+    cfg = digits_config(tmp_path, **{"data.train_split": "trainval"})
+    with pytest.raises(ConfigError, match=r"shares 89 images with data\.val_split='val'"):
+        tune(cfg, ["dar.lam=loguniform:0.01:10"], 1, log=quiet.append)
+    clean = MetricLearningData.for_experiment(digits_config(tmp_path), test=False)
+    assert shared_items(clean.train, clean.val) == 0
+    assert shared_items(clean.train, clean.train) == len(clean.train)
 
 
 def test_compare_config_is_refused_with_the_way_out(tmp_path, quiet) -> None:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import sys
 
-from dasl.config import ConfigError, ExperimentConfig, load_config, variants
+from dasl.config import ConfigError, ExperimentConfig, load_config, parse_override, variants
 
 DESCRIPTION = (
     "Search hyperparameters with Optuna (TPE seeded from the config seed, median pruning per "
@@ -73,6 +73,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from dasl.tuning import TuneInterrupted, parse_param, tune
 
     specs = [parse_param(text) for text in args.param]  # grammar errors before any import
+    overridden = {parse_override(text)[0] for text in args.overrides}
+    for spec in specs:
+        if spec.key in overridden:
+            raise ConfigError(
+                f"{spec.key}: set by both --param and an override (the search would replace "
+                "the override); drop one"
+            )
     cfg = select_variant(load_config(args.config, args.overrides), args.variant)
     extra = {k: v for k, v in (("name", args.name), ("out_dir", args.out_dir)) if v is not None}
     if extra:

@@ -25,7 +25,8 @@ def trial_rows(study: optuna.Study, specs: Sequence[ParamSpec]) -> list[dict[str
     """One dict per trial: number, state, value, params, epoch, intermediate values, time.
 
     ``value`` of a pruned trial is its last reported validation value (Optuna's convention);
-    ``epoch`` of a complete trial is the epoch whose checkpoint the value belongs to.
+    ``epoch`` (0-based, as in ``history.json``) of a complete trial is the epoch whose
+    checkpoint the value belongs to; of a pruned trial, the last epoch it was validated.
     """
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -84,8 +85,13 @@ def write_reports(
     specs: Sequence[ParamSpec],
     metric: str,
     out: Path,
+    plot: bool = True,
 ) -> dict[str, Path]:
-    """Write the study's files into ``out``; return ``{name: path}`` of what was written."""
+    """Write the study's files into ``out``; return ``{name: path}`` of what was written.
+
+    ``plot=False`` skips the PNG (rewritten after every trial, the tables are cheap; the plot
+    is drawn when the study stops).
+    """
     from dasl.plots.lambda_sensitivity import plot_lambda_sensitivity
     from dasl.tuning.study import best_frozen_trial
 
@@ -110,7 +116,7 @@ def write_reports(
         outputs["best.yaml"] = atomic_write_text(
             out / "best.yaml", best_yaml_text(cfg, best, metric, len(finished))
         )
-    if finished:
+    if finished and plot:
         spec = sensitivity_key(specs)
         outputs["lambda_sensitivity.png"] = plot_lambda_sensitivity(
             [r["params"][spec.key] for r in finished],

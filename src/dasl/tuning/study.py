@@ -9,7 +9,8 @@ the score of the model the tuned config would deliver. The test split is never l
 Search: TPE (Optuna's ``TPESampler``), re-created before every trial with a seed derived from
 (config seed, number of finished trials); its other input is the study's history, so a resumed
 study samples exactly what an uninterrupted one would. Pruning: Optuna's ``MedianPruner`` fed
-per epoch by optuna-integration's ``PyTorchLightningPruningCallback`` on ``val/<metric>``.
+per epoch by optuna-integration's ``PyTorchLightningPruningCallback`` on ``val/<metric>``
+(never after the last epoch).
 Storage: SQLite ``<out_dir>/<name>/tune/study.db``; a finished trial (complete or pruned) is
 never rerun, an interrupted one is marked failed and run afresh. One process per study.
 """
@@ -46,13 +47,30 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 """Trials that count towards ``trials``: neither rerun nor replaced on resume."""
 
 IGNORED_ON_RESUME = (
+    "name",
+    "out_dir",
     "trainer.progress_bar",
     "trainer.log_every_n_steps",
     "data.num_workers",
     "eval.plots",
     "eval.tsne_points",
 )
-"""Config keys that do not change a trial's result, so a resumed study may differ in them."""
+"""Config keys that do not change a trial's result, so a resumed study may differ in them
+(the study may also be moved or renamed)."""
+
+
+class KeepLastEpoch(optuna.pruners.BasePruner):
+    """``pruner``, except after the last epoch: stopping then saves no time and would turn a
+    finished run into a pruned one (whose value TPE ranks below every complete trial)."""
+
+    def __init__(self, pruner: optuna.pruners.BasePruner, epochs: int) -> None:
+        self.pruner, self.epochs = pruner, epochs
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step >= self.epochs - 1:
+            return False
+        return self.pruner.prune(study, trial)
 
 
 class TuneInterrupted(RuntimeError):
@@ -116,7 +134,9 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def _fingerprint(cfg: ExperimentConfig, specs: Sequence[ParamSpec], metric: str) -> dict:
     config = {
-        k: v for k, v in _flatten(cfg.to_dict()).items() if not k.startswith(IGNORED_ON_RESUME)
+        k: v
+        for k, v in _flatten(cfg.to_dict()).items()
+        if not any(k == i or k.startswith(i + ".") for i in IGNORED_ON_RESUME)
     }
     return {"config": config, "params": [s.text for s in specs], "metric": metric}
 
@@ -222,11 +242,12 @@ def tune(
     out = Path(study_dir) if study_dir is not None else study_dir_of(cfg)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "study.db"
+    pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     study = optuna.create_study(
         study_name=cfg.name,
         storage=f"sqlite:///{db.resolve()}",
         direction="maximize",
-        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        pruner=pruner,
         load_if_exists=True,
     )
     _check_resumable(study, _fingerprint(cfg, specs, metric), db)
@@ -236,38 +257,30 @@ def tune(
         study.tell(stale.number, state=TrialState.FAIL)
         log(f"trial {stale.number} was interrupted earlier; it does not count")
 
-    def finished() -> list[optuna.trial.FrozenTrial]:
-        return study.get_trials(deepcopy=False, states=FINISHED)
-
-    def report() -> dict[str, Path]:
-        return write_reports(study, cfg, specs, metric, out)
-
-    done = len(finished())
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
     if done >= trials:
         log(f"study {db} already holds {done} finished trials (asked for {trials})")
-        return _result(study, cfg, specs, metric, out, report())
+        return _result(
+            study, cfg, specs, metric, out, write_reports(study, cfg, specs, metric, out)
+        )
     log(f"tuning {cfg.name}: {trials - done} more trial(s) to {trials}; study {db}")
 
-    data: MetricLearningData | None = None
+    data = _tuning_data(cfg, log)
     while done < trials:
         study.sampler = optuna.samplers.TPESampler(
             seed=trial_seed(cfg.seed, done), n_startup_trials=startup_trials
         )
         trial = study.ask()
         t0 = time.perf_counter()
+        run_dir = out / f"trial_{trial.number}"
         try:
             values = {spec.key: spec.suggest(trial) for spec in specs}
-            tcfg = dataclasses.replace(apply_params(cfg, values), name=f"trial_{trial.number}")
+            tcfg = dataclasses.replace(apply_params(cfg, values), name=run_dir.name)
             norm = MetricLearningData.normalization_for(tcfg)
-            if data is None or (data.cfg, data.seed, data.normalization) != (
-                tcfg.data,
-                tcfg.seed,
-                norm,
-            ):
-                data = MetricLearningData(tcfg.data, tcfg.seed, norm, test=False)
-                log(f"data: {data.describe()}")
-            run_dir = out / f"trial_{trial.number}"
+            if (data.cfg, data.seed, data.normalization) != (tcfg.data, tcfg.seed, norm):
+                data = _tuning_data(tcfg, log)  # a searched data.* key changes the loaders
             trial.set_user_attr("run_dir", str(run_dir))
+            study.pruner = KeepLastEpoch(pruner, tcfg.trainer.epochs)
             pruning = PyTorchLightningPruningCallback(trial, monitor=f"val/{metric}")
             with _sigint_restored():
                 res = train_variant(
@@ -282,21 +295,13 @@ def tune(
             value, epoch = objective_value(res.history, metric)
         except optuna.TrialPruned:
             frozen = study.tell(trial, state=TrialState.PRUNED)
-            trial_dir = out / f"trial_{trial.number}"
-            if not keep_checkpoints:
-                shutil.rmtree(trial_dir / "checkpoints", ignore_errors=True)
-            done += 1
-            step = frozen.last_step
-            log(
-                f"trial {trial.number} [{done}/{trials}] {_describe_params(trial.params)}: "
-                f"pruned at epoch {step} ({metric} {_fmt(frozen.value)}) | "
-                f"{_best_text(study, metric)} | {time.perf_counter() - t0:.1f} s"
+            outcome = (
+                f"pruned after epoch {(frozen.last_step or 0) + 1} of {tcfg.trainer.epochs} "
+                f"({metric} {_fmt(frozen.value)})"
             )
-            report()
-            continue
         except (RunInterrupted, KeyboardInterrupt):
             study.tell(trial, state=TrialState.FAIL)
-            report()
+            write_reports(study, cfg, specs, metric, out)
             raise TuneInterrupted(
                 f"interrupted in trial {trial.number}; {done} of {trials} trials finished and "
                 f"stored in {db}; rerun the same command to resume"
@@ -304,20 +309,49 @@ def tune(
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)
             raise
-        trial.set_user_attr("epoch", epoch)
-        trial.set_user_attr("duration_s", round(time.perf_counter() - t0, 3))
-        study.tell(trial, value)
+        else:
+            trial.set_user_attr("epoch", epoch)
+            study.tell(trial, value)
+            outcome = f"{metric} {_fmt(value)} (epoch {epoch + 1} of {tcfg.trainer.epochs})"
         if not keep_checkpoints:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         done += 1
         log(
             f"trial {trial.number} [{done}/{trials}] {_describe_params(trial.params)}: "
-            f"{metric} {_fmt(value)} (epoch {epoch}) | {_best_text(study, metric)} | "
-            f"{time.perf_counter() - t0:.1f} s"
+            f"{outcome} | {_best_text(study, metric)} | {time.perf_counter() - t0:.1f} s"
         )
-        report()
-    outputs = report()
-    return _result(study, cfg, specs, metric, out, outputs)
+        write_reports(study, cfg, specs, metric, out, plot=False)
+    return _result(study, cfg, specs, metric, out, write_reports(study, cfg, specs, metric, out))
+
+
+def shared_items(a: Any, b: Any) -> int | None:
+    """How many items two splits share (``None``: their items cannot be compared)."""
+    from dasl.data.dataset import ArrayImageDataset, FileImageDataset
+
+    if isinstance(a, FileImageDataset) and isinstance(b, FileImageDataset):
+        return len({str(p) for p in a.paths} & {str(p) for p in b.paths})
+    arrays = isinstance(a, ArrayImageDataset) and isinstance(b, ArrayImageDataset)
+    if arrays and a.images.shape == b.images.shape:
+        # Both index the official training array of the same files.
+        return int(np.intersect1d(a.indices, b.indices).size)
+    return None
+
+
+def _tuning_data(cfg: ExperimentConfig, log: Log) -> Any:
+    """Training and validation splits (never the test split), checked for leakage."""
+    from dasl.training.datamodule import MetricLearningData
+
+    data = MetricLearningData.for_experiment(cfg, test=False)
+    shared = shared_items(data.train, data.val)
+    if shared:
+        raise ConfigError(
+            f"data.train_split={cfg.data.train_split!r} shares {shared} images with "
+            f"data.val_split={cfg.data.val_split!r}: trials would be scored on images they "
+            "were fitted on; set data.train_split to the training split without the "
+            "validation carve-out"
+        )
+    log(f"data: {data.describe()}")
+    return data
 
 
 def _best_text(study: optuna.Study, metric: str) -> str:
