@@ -29,7 +29,7 @@ from dasl.training.datamodule import epoch_seed
 from dasl.training.evaluate import evaluate_embeddings, gather_shards
 from dasl.training.losses import build_criterion
 from dasl.training.schedule import warmup_cosine_factor
-from dasl.utils.distributed import step_generator
+from dasl.utils.distributed import broadcast_buffers, step_generator
 
 
 def step_loss(criterion: DASLLoss, z: Tensor, y: Tensor, seed: int, step: int) -> Tensor:
@@ -132,6 +132,10 @@ class MetricLearningModule(L.LightningModule):
         self._merge_history(row)
 
     # ---------------------------------------------------------------- validation
+
+    def on_validation_epoch_start(self) -> None:
+        # The ranks evaluate one model, rank 0's (the checkpointed one), BatchNorm included.
+        broadcast_buffers(self.model)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
