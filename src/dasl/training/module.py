@@ -134,7 +134,9 @@ class MetricLearningModule(L.LightningModule):
     # ---------------------------------------------------------------- validation
 
     def on_validation_epoch_start(self) -> None:
-        # The ranks evaluate one model, rank 0's (the checkpointed one), BatchNorm included.
+        # The ranks must evaluate one model, rank 0's (the checkpointed one), BatchNorm
+        # statistics included. DDP's forward syncs buffers during fit, but trainer.validate()
+        # calls the module directly: make it explicit (one broadcast per buffer per epoch).
         broadcast_buffers(self.model)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

@@ -92,9 +92,9 @@ def gather_no_grad(x: Tensor) -> Tensor:
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
     """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank.
 
-    DDP broadcasts buffers *before* each training forward, so after the last step every rank
-    holds running statistics updated by its own batch; evaluation on several ranks must first
-    agree on one model: the one rank 0 checkpoints.
+    DDP broadcasts buffers at the start of its forward, so after a training step every rank
+    holds running statistics updated by its own batch until the next DDP forward; evaluation
+    that bypasses DDP's forward on several ranks must first agree on one model: rank 0's.
     """
     if not is_distributed():
         return
