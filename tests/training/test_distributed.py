@@ -10,7 +10,7 @@ Cases (float64, 3 optimizer steps each, tiny linear model):
   whose rank slices must concatenate to the single-process global batch;
 - ``DASLLoss`` inside PML's ``DistributedLossWrapper``, ``efficient=False`` and ``True``;
 - distributed evaluation: strided shards of 11 items (not divisible by 2), gathered back,
-  metrics equal to one process's.
+  metrics equal to one process's; BatchNorm statistics taken from rank 0.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer, TwoViewDASLLoss
 from dasl.data import MPerClassBatchSampler
 from dasl.training.evaluate import embed, evaluate_embeddings, gather_shards, shard
 from dasl.training.module import step_loss
+from dasl.utils.distributed import broadcast_buffers
 
 WORLD = 2
 STEPS = 3
@@ -157,6 +158,10 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         _, y_all = _data()
         result["sampler"] = list(MPerClassBatchSampler(y_all, M, B, STEPS, 11, rank, world))
         result["eval"] = _eval_case(rank, world)
+        bn = nn.BatchNorm1d(3)
+        bn.running_mean.fill_(float(rank + 1))
+        broadcast_buffers(bn)
+        result["bn_mean"] = bn.running_mean.clone()
         torch.save(result, Path(out) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -240,6 +245,11 @@ def test_sampler_ranks_split_the_global_batch(ranks) -> None:
         assert parts[0] + parts[1] == single[step]
         classes, counts = np.unique(y_all[single[step]].numpy(), return_counts=True)
         assert classes.size == WORLD * B // M and np.all(counts == M)
+
+
+def test_ranks_evaluate_rank_zeros_batchnorm_statistics(ranks) -> None:
+    for r in range(WORLD):
+        assert torch.equal(ranks[r]["bn_mean"], torch.ones(3))
 
 
 def test_distributed_evaluation_is_exact(ranks) -> None:
