@@ -263,3 +263,24 @@ def test_distributed_evaluation_is_exact(ranks) -> None:
         assert torch.equal(ev["emb"], feats) and torch.equal(ev["labels"], labels)
         for k, v in want.items():
             assert ev["metrics"][k] == pytest.approx(v, abs=1e-6), k
+
+
+def test_unsharded_validation_loader_under_ddp_is_refused(monkeypatch) -> None:
+    """Gathering full per-rank copies would count every item twice: refuse, don't mis-measure."""
+    import sys
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from training_configs import tiny_digits_config
+
+    from dasl.training import module as module_mod
+
+    cfg = tiny_digits_config(Path("unused"))
+    mod = module_mod.MetricLearningModule(cfg.to_dict(), num_classes=5)
+    data = TensorDataset(torch.zeros(7, 1, 8, 8), torch.zeros(7, dtype=torch.long))
+    monkeypatch.setattr(module_mod, "world", lambda: (1, 2))
+    mod._trainer = SimpleNamespace(val_dataloaders=DataLoader(shard(data, 1, 2)))
+    mod.on_validation_epoch_start()  # its own shard: fine
+    mod._trainer = SimpleNamespace(val_dataloaders=DataLoader(data))
+    with pytest.raises(RuntimeError, match="needs each rank's loader to hold its own shard"):
+        mod.on_validation_epoch_start()
