@@ -66,8 +66,9 @@ class _Net(nn.Module):
     """Model and criterion in one module, as in the LightningModule: DDP averages the proxies'
     gradients like the network's."""
 
-    def __init__(self, case: str) -> None:
+    def __init__(self, case: str, rank: int = 0) -> None:
         super().__init__()
+        self.rank = rank
         torch.manual_seed(0)
         self.model = nn.Linear(DIN, DOUT)
         self.criterion = _criterion(case)
@@ -77,9 +78,9 @@ class _Net(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
         if self.case.startswith("twoview"):
             # Second view: a fixed augmentation of the first. The chain (generator None) is
-            # drawn from a seed broadcast by rank 0: seed the global generator per step so
-            # the single-process reference can draw the same one.
-            torch.manual_seed(1000 + step)
+            # drawn from a seed broadcast by rank 0: the global generators differ between
+            # ranks (as in training), and rank 0's matches the single-process reference's.
+            torch.manual_seed(1000 + step + 7 * self.rank)
             return self.criterion(self.model(x), self.model(x.flip(1) * 0.9))
         crit = self.criterion
         assert isinstance(crit, DASLLoss)
@@ -93,7 +94,10 @@ def _params(net: nn.Module) -> dict[str, torch.Tensor]:
 def _train(case: str, rank: int, world: int) -> tuple[dict[str, torch.Tensor], list[float]]:
     """3 SGD steps; under a process group with world > 1, DDP on this rank's slice."""
     x_all, y_all = _data()
-    net = _Net(case)
+    net = _Net(case, rank)
+    # The trainer seeds the global generator per (seed, epoch, rank): ranks differ, so a
+    # chain drawn from it would differ between ranks.
+    torch.manual_seed(1234 + rank)
     if world > 1:
         crit = net.criterion
         if isinstance(crit, DASLLoss):
