@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -183,10 +184,19 @@ def step_overhead(device: str, quick: bool) -> dict[str, Any]:
 # ------------------------------------------------------------------ 3./5./6. CLI runs
 
 
+def _env() -> dict[str, str]:
+    """This checkout's ``src`` first on the path of child processes (installed or not)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def _cli(args: list[str], timeout: float) -> tuple[int, float, str]:
     cmd = [sys.executable, "-m", "dasl.cli.main", *args]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, env=_env()
+    )
     tail = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
     return proc.returncode, time.perf_counter() - t0, tail
 
@@ -378,7 +388,9 @@ def cuda_sync(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
     if not test.is_file():
         return {"status": "skipped: tests/dar/test_cuda_sync.py is not in this build"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, check=False, cwd=REPO, env=_env()
+    )
     summary = (proc.stdout.strip().splitlines() or [""])[-1]
     status = "ok" if proc.returncode == 0 else f"error: {summary}"
     if proc.returncode == 0 and "skipped" in summary and "passed" not in summary:

@@ -10,7 +10,7 @@ Cases (float64, 3 optimizer steps each, tiny linear model):
   whose rank slices must concatenate to the single-process global batch;
 - ``DASLLoss`` inside PML's ``DistributedLossWrapper``, ``efficient=False`` and ``True``;
 - distributed evaluation: strided shards of 11 items (not divisible by 2), gathered back,
-  metrics equal to one process's.
+  metrics equal to one process's; BatchNorm statistics taken from rank 0.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer, TwoViewDASLLoss
 from dasl.data import MPerClassBatchSampler
 from dasl.training.evaluate import embed, evaluate_embeddings, gather_shards, shard
 from dasl.training.module import step_loss
+from dasl.utils.distributed import broadcast_buffers
 
 WORLD = 2
 STEPS = 3
@@ -65,8 +66,9 @@ class _Net(nn.Module):
     """Model and criterion in one module, as in the LightningModule: DDP averages the proxies'
     gradients like the network's."""
 
-    def __init__(self, case: str) -> None:
+    def __init__(self, case: str, rank: int = 0) -> None:
         super().__init__()
+        self.rank = rank
         torch.manual_seed(0)
         self.model = nn.Linear(DIN, DOUT)
         self.criterion = _criterion(case)
@@ -76,9 +78,9 @@ class _Net(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
         if self.case.startswith("twoview"):
             # Second view: a fixed augmentation of the first. The chain (generator None) is
-            # drawn from a seed broadcast by rank 0: seed the global generator per step so
-            # the single-process reference can draw the same one.
-            torch.manual_seed(1000 + step)
+            # drawn from a seed broadcast by rank 0: the global generators differ between
+            # ranks (as in training), and rank 0's matches the single-process reference's.
+            torch.manual_seed(1000 + step + 7 * self.rank)
             return self.criterion(self.model(x), self.model(x.flip(1) * 0.9))
         crit = self.criterion
         assert isinstance(crit, DASLLoss)
@@ -92,7 +94,10 @@ def _params(net: nn.Module) -> dict[str, torch.Tensor]:
 def _train(case: str, rank: int, world: int) -> tuple[dict[str, torch.Tensor], list[float]]:
     """3 SGD steps; under a process group with world > 1, DDP on this rank's slice."""
     x_all, y_all = _data()
-    net = _Net(case)
+    net = _Net(case, rank)
+    # The trainer seeds the global generator per (seed, epoch, rank): ranks differ, so a
+    # chain drawn from it would differ between ranks.
+    torch.manual_seed(1234 + rank)
     if world > 1:
         crit = net.criterion
         if isinstance(crit, DASLLoss):
@@ -157,6 +162,10 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         _, y_all = _data()
         result["sampler"] = list(MPerClassBatchSampler(y_all, M, B, STEPS, 11, rank, world))
         result["eval"] = _eval_case(rank, world)
+        bn = nn.BatchNorm1d(3)
+        bn.running_mean.fill_(float(rank + 1))
+        broadcast_buffers(bn)
+        result["bn_mean"] = bn.running_mean.clone()
         torch.save(result, Path(out) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -242,6 +251,11 @@ def test_sampler_ranks_split_the_global_batch(ranks) -> None:
         assert classes.size == WORLD * B // M and np.all(counts == M)
 
 
+def test_ranks_evaluate_rank_zeros_batchnorm_statistics(ranks) -> None:
+    for r in range(WORLD):
+        assert torch.equal(ranks[r]["bn_mean"], torch.ones(3))
+
+
 def test_distributed_evaluation_is_exact(ranks) -> None:
     g = torch.Generator().manual_seed(4)
     feats = torch.randn(11, 5, generator=g)
@@ -253,3 +267,24 @@ def test_distributed_evaluation_is_exact(ranks) -> None:
         assert torch.equal(ev["emb"], feats) and torch.equal(ev["labels"], labels)
         for k, v in want.items():
             assert ev["metrics"][k] == pytest.approx(v, abs=1e-6), k
+
+
+def test_unsharded_validation_loader_under_ddp_is_refused(monkeypatch) -> None:
+    """Gathering full per-rank copies would count every item twice: refuse, don't mis-measure."""
+    import sys
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from training_configs import tiny_digits_config
+
+    from dasl.training import module as module_mod
+
+    cfg = tiny_digits_config(Path("unused"))
+    mod = module_mod.MetricLearningModule(cfg.to_dict(), num_classes=5)
+    data = TensorDataset(torch.zeros(7, 1, 8, 8), torch.zeros(7, dtype=torch.long))
+    monkeypatch.setattr(module_mod, "world", lambda: (1, 2))
+    mod._trainer = SimpleNamespace(val_dataloaders=DataLoader(shard(data, 1, 2)))
+    mod.on_validation_epoch_start()  # its own shard: fine
+    mod._trainer = SimpleNamespace(val_dataloaders=DataLoader(data))
+    with pytest.raises(RuntimeError, match="needs each rank's loader to hold its own shard"):
+        mod.on_validation_epoch_start()

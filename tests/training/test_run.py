@@ -116,3 +116,18 @@ def test_two_process_ddp_on_cpu(tmp_path) -> None:
     assert 0.0 <= res.metrics["map@r"] <= 1.0
     assert [row["epoch"] for row in res.history] == [0.0, 1.0]
     assert (tmp_path / "ddp" / "metrics.json").is_file()
+    # Validation was sharded over the 2 ranks and gathered back: its metrics equal one
+    # process evaluating the last checkpoint on the whole validation split.
+    from dasl.training.datamodule import MetricLearningData, eval_loader
+    from dasl.training.evaluate import embed, evaluate_embeddings
+    from dasl.training.module import load_module
+
+    data = MetricLearningData.for_experiment(cfg)
+    assert len(data.val) % 2 == 1  # shards of unequal length
+    module = load_module(tmp_path / "ddp" / "checkpoints" / "last.ckpt")
+    emb, lab = embed(module, eval_loader(data.val, cfg.data))
+    want = evaluate_embeddings(emb, lab, tuple(cfg.eval.ks), cfg.eval.distance, False, cfg.seed)
+    floats = {k: v for k, v in want.items() if isinstance(v, float)}
+    assert "map@r" in floats
+    for key, value in floats.items():
+        assert res.history[-1][f"val/{key}"] == pytest.approx(value, abs=1e-6), key

@@ -29,7 +29,7 @@ from dasl.training.datamodule import epoch_seed
 from dasl.training.evaluate import evaluate_embeddings, gather_shards
 from dasl.training.losses import build_criterion
 from dasl.training.schedule import warmup_cosine_factor
-from dasl.utils.distributed import step_generator
+from dasl.utils.distributed import broadcast_buffers, step_generator, world
 
 
 def step_loss(criterion: DASLLoss, z: Tensor, y: Tensor, seed: int, step: int) -> Tensor:
@@ -132,6 +132,22 @@ class MetricLearningModule(L.LightningModule):
         self._merge_history(row)
 
     # ---------------------------------------------------------------- validation
+
+    def on_validation_epoch_start(self) -> None:
+        # The ranks must evaluate one model, rank 0's (the checkpointed one), BatchNorm
+        # statistics included. DDP's forward syncs buffers during fit, but trainer.validate()
+        # calls the module directly: make it explicit (one broadcast per buffer per epoch).
+        broadcast_buffers(self.model)
+        rank, size = world()
+        loaders = self.trainer.val_dataloaders if self._trainer is not None else None
+        for loader in loaders if isinstance(loaders, list | tuple) else [loaders]:
+            idx = getattr(getattr(loader, "dataset", None), "indices", None)
+            if size > 1 and not (isinstance(idx, range) and (idx.start, idx.step) == (rank, size)):
+                raise RuntimeError(
+                    "validation under DDP needs each rank's loader to hold its own shard, "
+                    "dasl.training.evaluate.shard(dataset): the shards are gathered back, so "
+                    "a full copy per rank would count every item several times"
+                )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch

@@ -89,6 +89,19 @@ def gather_no_grad(x: Tensor) -> Tensor:
     return torch.cat(parts, dim=0)
 
 
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank.
+
+    DDP broadcasts buffers at the start of its forward, so after a training step every rank
+    holds running statistics updated by its own batch until the next DDP forward; evaluation
+    that bypasses DDP's forward on several ranks must first agree on one model: rank 0's.
+    """
+    if not is_distributed():
+        return
+    for buf in module.buffers():
+        dist.broadcast(buf.data, src=src)
+
+
 def gather_rows(x: Tensor) -> list[Tensor]:
     """The row blocks of every rank, ``[x_0, .., x_{W-1}]``, where ranks may hold different
     numbers of rows (evaluation shards). Pads to the longest block for ``all_gather`` and cuts
@@ -129,6 +142,7 @@ def shared_seed(device: torch.device | str = "cpu") -> int:
 
 
 __all__ = [
+    "broadcast_buffers",
     "collective_device",
     "gather_no_grad",
     "gather_rows",
