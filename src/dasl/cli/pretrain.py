@@ -82,9 +82,13 @@ def wants_ssl_eval(args: argparse.Namespace) -> bool:
     path = Path(args.checkpoint)
     if not path.is_file():
         return False
+    from dasl.training.checkpoint_io import CheckpointError
     from dasl.training.ssl_module import is_ssl_checkpoint
 
-    return is_ssl_checkpoint(path)
+    try:
+        return is_ssl_checkpoint(path)
+    except CheckpointError as exc:
+        raise ConfigError(f"--checkpoint: {exc}") from None
 
 
 def cmd_eval_ssl(args: argparse.Namespace) -> int:

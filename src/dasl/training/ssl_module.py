@@ -219,7 +219,13 @@ def load_ssl_module(path: str | Path, map_location: str = "cpu") -> SSLModule:
 
 
 def is_ssl_checkpoint(path: str | Path) -> bool:
-    """Whether ``path`` was written by ``dasl pretrain`` (its config has an ``ssl`` section)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    """Whether ``path`` was written by ``dasl pretrain`` (its config has an ``ssl`` section).
+
+    Raises :class:`dasl.training.checkpoint_io.CheckpointError` naming the file when it is
+    not a complete dasl checkpoint.
+    """
+    from dasl.training.checkpoint_io import read_checkpoint
+
+    ckpt = read_checkpoint(path)
     config = ckpt.get("hyper_parameters", {}).get("config", {})
     return isinstance(config, dict) and "ssl" in config
