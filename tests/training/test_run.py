@@ -26,9 +26,7 @@ def untrained_map_r(cfg) -> float:
         data = MetricLearningData.for_experiment(cfg)
         module = MetricLearningModule(cfg.to_dict(), num_classes=data.num_classes)
         emb, lab = embed(module, eval_loader(data.eval_sets.query, cfg.data))
-        _UNTRAINED[key] = evaluate_embeddings(emb, lab, (1,), cfg.eval.distance, nmi=False)[
-            "map@r"
-        ]
+        _UNTRAINED[key] = evaluate_embeddings(emb, lab, (1,), cfg.eval.distance, nmi=False)["map@r"]
     return _UNTRAINED[key]
 
 

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import pytest
@@ -29,7 +30,7 @@ def test_shape():
     assert f[0] == pytest.approx(0.1) and f[9] == 1.0  # warm-up reaches 1 at its last step
     assert f[10] == 1.0  # cosine starts at 1
     assert f[60] == pytest.approx(0.5)  # half-way through the decay
-    assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False))  # non-increasing
+    assert all(a >= b for a, b in itertools.pairwise(f[10:]))  # non-increasing
     assert f[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 99 / 100)))
     assert warmup_cosine_factor(500, 110, 10) == pytest.approx(0.0, abs=1e-15)
     assert warmup_cosine_factor(50, 110, 10, cosine=False) == 1.0

@@ -163,9 +163,7 @@ def _chain(
     lab = labels.detach().cpu().tolist()  # the chain is built on the host (one label copy)
     chains = _chain_steps(lab, n, difference, num_chains, generator)
     # All chains' indices go to the device in one copy (pinned + non-blocking on CUDA).
-    flat = torch.tensor(
-        [i for src, dst in chains for i in (*src, *dst)] or [0], dtype=torch.int64
-    )
+    flat = torch.tensor([i for src, dst in chains for i in (*src, *dst)] or [0], dtype=torch.int64)
     if z.device.type == "cuda":
         flat = flat.pin_memory()
     flat = flat.to(z.device, non_blocking=True)
