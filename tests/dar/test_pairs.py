@@ -6,8 +6,8 @@ import torch
 from dasl.dar.pairs import (
     chain_from_permutation,
     chain_order,
-    count_inter_class_pairs,
     inter_class_pairs,
+    orient_by_label,
 )
 
 
@@ -21,7 +21,19 @@ def test_inter_class_pairs_matches_loops(labels):
         if labels[a] != labels[b]
     ]
     assert list(zip(i.tolist(), j.tolist(), strict=True)) == want
-    assert count_inter_class_pairs(torch.tensor(labels)) == len(want)
+    counts = [labels.count(c) for c in set(labels)]
+    assert len(want) == (len(labels) ** 2 - sum(c * c for c in counts)) // 2  # H
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 0, 2, 1], [3, 1, 2], [5, 4, 4, 3]])
+def test_orient_by_label(labels):
+    y = torch.tensor(labels)
+    i, j = inter_class_pairs(y)
+    a, b = orient_by_label(y, i, j)
+    assert all(labels[p] < labels[q] for p, q in zip(a.tolist(), b.tolist(), strict=True))
+    assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == sorted(
+        (min(p, q), max(p, q)) for p, q in zip(a.tolist(), b.tolist(), strict=True)
+    )
 
 
 def _min_equal_neighbours(labels):

@@ -367,3 +367,62 @@ def test_l2sq_closed_form_never_negative_and_zero_when_aligned(difference):
         )
         assert 0.0 <= v < 1e-14
         assert float(g.abs().max()) < 1e-12
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("difference", DIFFS)
+@pytest.mark.parametrize("batch", BATCHES, ids=lambda b: f"N{b[0]}h{b[1]}")
+def test_masked_pairs_match_selected_pairs(measure, difference, batch):
+    """The accelerator path (all pairs, intra-class ones masked out) equals the loops and
+    the CPU path (pairs selected), value and gradient, for every kernel."""
+    n, h, labels = batch
+    z = _batch(n, h, seed=n * 3 + h)
+    y = torch.tensor(labels)
+    want = exact_ref(z.tolist(), labels, measure, difference, "mean")
+    kernels = ["gram", "columns"] if measure == "l2" and difference != "abs" else ["auto"]
+    for kernel in kernels:
+
+        def run(x, masked, kernel=kernel):
+            return difference_alignment(
+                x, y, measure, difference=difference, l2_kernel=kernel, masked_pairs=masked
+            )
+
+        v, g = value_and_grad(lambda x, run=run: run(x, True), z)
+        _, g0 = value_and_grad(lambda x, run=run: run(x, False), z)
+        assert v == pytest.approx(want, rel=1e-9, abs=1e-12), kernel
+        # duplicate rows: a zero distance that rounds to +1e-17 instead of -1e-17 gets a huge
+        # weight times a zero difference, ~1e-11 of float64 noise (invisible in float32)
+        torch.testing.assert_close(g, g0, rtol=1e-7, atol=1e-9)
+
+
+def test_gram_kernel_index_add_path(monkeypatch):
+    """The Gram kernel's gradient scatter used off the CPU (index_add_), run on the CPU."""
+    from dasl.dar import exact_l2
+
+    z = _batch(12, 20, seed=4, duplicate=False)
+    y = torch.tensor([0, 1, 2] * 4)
+    v0, g0 = value_and_grad(lambda x: difference_alignment(x, y, l2_kernel="gram"), z)
+    monkeypatch.setattr(exact_l2, "CSR_DEVICES", ())
+    for block in (None, 50):
+        v, g = value_and_grad(
+            lambda x, b=block: difference_alignment(x, y, l2_kernel="gram", block_elements=b), z
+        )
+        assert v == pytest.approx(v0, rel=1e-12)
+        torch.testing.assert_close(g, g0, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("difference", DIFFS)
+@pytest.mark.parametrize("kernel", ["gram", "columns"])
+def test_exact_paths_have_no_data_dependent_ops(measure, difference, kernel):
+    """On meta tensors (shapes, no data) any op whose result shape or control flow depends on
+    values (nonzero, boolean indexing, unique, item/bool, bincount) raises: the masked exact
+    path, forward and backward, has none, so on a GPU it never waits for the device."""
+    from dasl.dar.regularizer import _exact, _finish
+
+    z = torch.randn(12, 20, dtype=torch.float64, device="meta", requires_grad=True)
+    y = torch.arange(4).repeat(3).to("meta")
+    total, h_cols = _exact(z, y, measure, difference, None, kernel, 1 << 18, masked=True)
+    out = _finish(total, h_cols, "mean", z)
+    out.backward()
+    assert out.device.type == "meta" and z.grad is not None and z.grad.shape == z.shape

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
-from sklearn.metrics import normalized_mutual_info_score
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from dasl.metrics import kmeans_assign, nmi
 
@@ -59,3 +60,54 @@ def test_bad_inputs():
         nmi(np.ones((4, 2), dtype=np.float32), [0, 1, 1])
     with pytest.raises(ValueError, match="num_clusters"):
         kmeans_assign(np.ones((4, 2), dtype=np.float32), 5)
+
+
+def _nmi_loops(a, b):
+    """NMI = I(A; B) / mean(H(A), H(B)) from counts, by explicit loops (natural log)."""
+    import math
+
+    n = len(a)
+    ca, cb, cab = {}, {}, {}
+    for u, v in zip(a, b, strict=True):
+        ca[u] = ca.get(u, 0) + 1
+        cb[v] = cb.get(v, 0) + 1
+        cab[u, v] = cab.get((u, v), 0) + 1
+    ha = -sum(c / n * math.log(c / n) for c in ca.values())
+    hb = -sum(c / n * math.log(c / n) for c in cb.values())
+    mi = sum(c / n * math.log(c * n / (ca[u] * cb[v])) for (u, v), c in cab.items())
+    return mi / ((ha + hb) / 2)
+
+
+def _noisy_labels(blob, classes, flip, seed):
+    rng = np.random.default_rng(seed)
+    y = blob.copy()
+    wrong = rng.random(len(y)) < flip
+    y[wrong] = rng.integers(0, classes, int(wrong.sum()))
+    return y
+
+
+def test_against_an_independent_reference_on_separable_blobs():
+    """Blobs so far apart that any k-means finds them: NMI is that of the blob partition,
+    computed by explicit loops, whatever k-means implementation runs; and faiss k-means,
+    sklearn KMeans give the same partition."""
+    x, blob = _blobs(240, 8, 4, seed=6, noise=0.01)
+    y = _noisy_labels(blob, 4, 0.2, seed=6)
+    assert len(set(y.tolist())) == 4
+    assert nmi(x, y, seed=1) == pytest.approx(_nmi_loops(y.tolist(), blob.tolist()), abs=1e-12)
+    ours = kmeans_assign(x, 4, seed=1)
+    ref = KMeans(n_clusters=4, n_init=10, random_state=0).fit_predict(x)
+    assert adjusted_rand_score(ours, ref) == 1.0
+
+
+def test_normalize_clusters_directions_not_norms():
+    """normalize=True: rows along 3 directions with norms from 1 to 100 cluster by direction
+    (NMI of the direction partition, by loops); without it k-means splits by norm."""
+    rng = np.random.default_rng(7)
+    directions = np.linalg.qr(rng.normal(size=(16, 3)))[0].T  # orthonormal
+    blob = np.repeat(np.arange(3), 60)
+    scale = rng.uniform(1.0, 100.0, size=len(blob))[:, None]
+    x = (scale * (directions[blob] + 0.01 * rng.normal(size=(len(blob), 16)))).astype(np.float32)
+    y = _noisy_labels(blob, 3, 0.15, seed=7)
+    want = _nmi_loops(y.tolist(), blob.tolist())
+    assert nmi(x, y, seed=0, normalize=True) == pytest.approx(want, abs=1e-12)
+    assert nmi(x, y, seed=0, normalize=False) < want - 0.05

@@ -31,6 +31,16 @@ def test_self_gallery_matches_reference(distance, n, d, classes):
     _check(ours, ref_metrics(x, y, (1, 2, 5), distance=distance))
 
 
+@pytest.mark.parametrize("distance", ["cosine", "euclidean", "dot"])
+def test_non_centred_data_matches_reference(distance):
+    """Features far from the origin (offset 100): float32 metrics equal the float64 brute
+    force (before the euclidean centring, MAP@R was 0.3528 instead of 0.3698 on such data)."""
+    x, y = _clustered(300, 32, 30, seed=11, noise=1.2)
+    x = x + np.float32(100.0)
+    ours = retrieval_metrics(x, y, ks=(1, 2, 5), distance=distance, nmi=False)
+    _check(ours, ref_metrics(x, y, (1, 2, 5), distance=distance))
+
+
 @pytest.mark.parametrize("distance", ["cosine", "euclidean"])
 def test_separate_gallery_matches_reference(distance):
     xq, yq = _clustered(70, 8, 15, seed=1)

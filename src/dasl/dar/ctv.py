@@ -38,26 +38,37 @@ def zero_like_graph(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
 
 class _CTVL1Sort(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, m: Tensor) -> Tensor:  # type: ignore[override]
-        h_cols = m.shape[0]
+    def forward(ctx: FunctionCtx, m: Tensor, valid: Tensor | None) -> Tensor:  # type: ignore[override]
+        # Masked-out rows sort last as +inf; H counts the valid ones (a device scalar then).
+        h_cols: int | Tensor = m.shape[0]
+        if valid is not None:
+            m = torch.where(valid[:, None], m, math.inf)
+            h_cols = valid.sum().to(m.dtype)
         values, order = torch.sort(m, dim=0)
-        coef = torch.arange(1, h_cols + 1, device=m.device, dtype=m.dtype).mul_(2.0)
-        coef.sub_(h_cols + 1)
-        total = (values * coef[:, None]).sum()  # ties are equal values: any order, same sum
+        rank = torch.arange(m.shape[0], device=m.device, dtype=m.dtype)[:, None]
+        coef = 2.0 * rank - h_cols + 1.0  # 0-based rank k: 2(k + 1) - H - 1
+        inside = None if valid is None else rank < h_cols
+        terms = values * coef
+        if inside is not None:
+            terms = torch.where(inside, terms, 0.0)
+        total = terms.sum()  # ties are equal values: any order, same sum
         grad = None
         if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            grad = torch.empty_like(m).scatter_(0, order, _tie_averaged_coef(values))
+            avg = _tie_averaged_coef(values, h_cols)
+            if inside is not None:
+                avg = torch.where(inside, avg, 0.0)
+            grad = torch.empty_like(m).scatter_(0, order, avg)
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, g: Tensor) -> Tensor | None:  # type: ignore[override]
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor | None, None]:  # type: ignore[override]
         (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return None if grad is None else grad * g
+        return (None if grad is None else grad * g), None
 
 
-def _tie_averaged_coef(values: Tensor) -> Tensor:
+def _tie_averaged_coef(values: Tensor, h_valid: int | Tensor) -> Tensor:
     """Sort coefficients ``2k - H + 1`` (0-based rank ``k``) averaged within each run of equal
     values of each column of ``values`` (sorted along dim 0): ``start + end - H + 1`` for a run
     ``[start, end]``. Every member of a run gets ``#below - #above``, the minimum-norm choice
@@ -70,12 +81,14 @@ def _tie_averaged_coef(values: Tensor) -> Tensor:
     last = torch.cat([change, edge])  # a run ends here
     start = torch.where(first, rank, 0).cummax(0).values
     end = torch.where(last, rank, h_cols - 1).flip(0).cummin(0).values.flip(0)
-    return (start + end - (h_cols - 1)).to(values.dtype)
+    return (start + end).to(values.dtype) - (h_valid - 1)
 
 
 class _CTVLinfBlocked(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, m: Tensor, budget: int) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx, m: Tensor, budget: int, valid: Tensor | None
+    ) -> Tensor:
         h_cols, dim = m.shape
         need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
         # Square (P, P, h) tiles with P^2 h <= budget (P >= 1): the fewest tiles for the memory.
@@ -89,11 +102,16 @@ class _CTVLinfBlocked(torch.autograd.Function):
                 e = min(h_cols, c + side)
                 diff = mp - m[None, c:e, :]  # (P, Q, h)
                 vals, arg = diff.abs().max(dim=-1)
+                keep = None if valid is None else valid[a:b, None] & valid[None, c:e]
+                if keep is not None:
+                    vals *= keep
                 if c == a:
                     vals.triu_(1)
                 total += vals.sum()
                 if grad is not None:
                     sign = diff.gather(-1, arg[..., None]).squeeze_(-1).sign_()
+                    if keep is not None:
+                        sign *= keep
                     if c == a:
                         sign.triu_(1)
                     grad[a:b].scatter_add_(1, arg, sign)
@@ -103,14 +121,16 @@ class _CTVLinfBlocked(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor | None, None]:  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx: FunctionCtx, g: Tensor
+    ) -> tuple[Tensor | None, None, None]:
         (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (None if grad is None else grad * g), None
+        return (None if grad is None else grad * g), None, None
 
 
-def ctv_sum_l1(m: Tensor) -> Tensor:
-    """``sum_{p<q} ||m_p - m_q||_1`` by sorting each dimension."""
-    return _CTVL1Sort.apply(m)
+def ctv_sum_l1(m: Tensor, valid: Tensor | None = None) -> Tensor:
+    """``sum_{p<q} ||m_p - m_q||_1`` by sorting each dimension (rows where ``valid``)."""
+    return _CTVL1Sort.apply(m, valid)
 
 
 #: linf tiles are (P, Q, h): larger than the l2 tiles so that per-op overhead stays small
@@ -127,39 +147,50 @@ def default_block_elements(measure: str, device: torch.device) -> int:
     return DEFAULT_BLOCK_ELEMENTS
 
 
-def ctv_sum_linf(m: Tensor, block_elements: int | None = None) -> Tensor:
+def ctv_sum_linf(
+    m: Tensor, block_elements: int | None = None, valid: Tensor | None = None
+) -> Tensor:
     """``sum_{p<q} ||m_p - m_q||_inf`` in blocked tiles (O(H^2 h) work).
 
     Each temporary holds at most ``block_elements`` entries (``(P, P, h)`` tiles with
     ``P = isqrt(block_elements // h)``, at least 1).
     """
     budget = block_elements or default_block_elements("linf", m.device)
-    return _CTVLinfBlocked.apply(m, budget)
+    return _CTVLinfBlocked.apply(m, budget, valid)
 
 
-def ctv_sum_l2sq(m: Tensor) -> Tensor:
+def ctv_sum_l2sq(m: Tensor, valid: Tensor | None = None) -> Tensor:
     """``sum_{p<q} ||m_p - m_q||^2 = H sum_p ||m_p - mean||^2`` (closed form).
 
     The centred form is a sum of squares (never negative); the equivalent
     ``H sum_p ||m_p||^2 - ||sum_p m_p||^2`` cancels.
     """
-    mc = m - m.mean(0, keepdim=True)
-    return m.shape[0] * (mc * mc).sum()
+    if valid is None:
+        mc = m - m.mean(0, keepdim=True)
+        return m.shape[0] * (mc * mc).sum()
+    w = valid.to(m.dtype)
+    h_cols = w.sum()
+    mc = m - (w @ m) / h_cols.clamp_min(1.0)
+    return h_cols * (w * (mc * mc).sum(1)).sum()
 
 
-def ctv_sum(m: Tensor, measure: str, block_elements: int | None = None) -> Tensor:
+def ctv_sum(
+    m: Tensor, measure: str, block_elements: int | None = None, valid: Tensor | None = None
+) -> Tensor:
     """``sum_{p<q} G(m_p - m_q)`` over the rows of ``m`` (H >= 2), no checks, no reduction.
 
     ``block_elements`` bounds the entries of each tile temporary (None: the measure's default).
+    ``valid`` (bool per row): only those rows count, a mask instead of a selection (no host
+    sync for the number of rows).
     """
     budget = block_elements or default_block_elements(measure, m.device)
     if measure == "l2":
-        return ctv_l2_columns(m, budget)
+        return ctv_l2_columns(m, budget, valid)
     if measure == "l1":
-        return ctv_sum_l1(m)
+        return ctv_sum_l1(m, valid)
     if measure == "linf":
-        return ctv_sum_linf(m, budget)
-    return ctv_sum_l2sq(m)
+        return ctv_sum_linf(m, budget, valid)
+    return ctv_sum_l2sq(m, valid)
 
 
 def num_column_pairs(h_cols: int) -> int:

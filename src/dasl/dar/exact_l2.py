@@ -24,11 +24,13 @@ values are exact there, and the identity's rounding is 1e-16 relative, not 6e-8)
 vectors are centred on their coordinate-wise median first (CTV only sees differences of
 columns, so a common shift changes nothing; the median is not dragged by one huge row).
 There is no cutoff: only ``d2 <= 0`` (zero distance, or rounding below it) gets weight 0, the
-zero subgradient; a truly zero distance that rounds to a tiny positive ``d2`` gets a large
-weight times a difference that is exactly zero, which adds ~1e-16 relative noise. Measured
-against float64 (tests/dar/test_conditioning.py): collapsed classes, one collapsed class and
-one 1000x row give gradients within ~1e-6 (noise 1e-5) to 3e-8 relative in float32, where
-straightforward float32 autograd on explicit differences is off by up to 3e-5.
+zero subgradient; a truly zero distance (duplicate rows) that rounds to a tiny positive ``d2``
+gets a huge weight times a difference that is exactly zero, ~1e-9 relative float64 noise in
+the gradient (invisible in float32). Measured against float64 autograd on explicit
+differences, float32 inputs, N=64 (8 x 8 classes), h=512 (tests/dar/test_conditioning.py
+runs a smaller version): collapsed classes (noise 1e-5), one collapsed class and one 1000x
+row give relative gradient errors of 6e-8, 3e-8 and 3e-8 (straightforward float32 autograd:
+2.6e-5, 1.3e-7, 1.1e-7; the former float32 kernels with a global cutoff: 3.5e-2, 2.0e-3, 0.3).
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 BLOCK_P = 64
 BLOCK_Q = 4096
 DEFAULT_BLOCK_ELEMENTS = BLOCK_P * BLOCK_Q
+
+
+#: Squared norm given to masked-out columns (``valid`` False): every ``d2`` involving them is
+#: hugely negative, so their weight is 0 and ``d2 * 0 = 0`` (finite: no NaN), with no extra
+#: pass over the tiles.
+_MASKED_SQ = -1e30
+
+
+def mask_columns(sq: Tensor, valid: Tensor | None) -> Tensor:
+    return sq if valid is None else torch.where(valid, sq, _MASKED_SQ)
+
+
+#: Devices whose Gram-kernel gradient scatters through a sparse CSR matmul (else index_add_).
+CSR_DEVICES: tuple[str, ...] = ("cpu",)
 
 
 def _block_sizes(budget: int) -> tuple[int, int]:
@@ -77,11 +93,13 @@ def _tile_weights(d2: Tensor, diagonal: int) -> tuple[Tensor, Tensor]:
     return torch.dot(d2.view(-1), weights.view(-1)), weights
 
 
-def _ctv_l2_columns_fwd(m: Tensor, budget: int, need_grad: bool) -> tuple[Tensor, Tensor | None]:
+def _ctv_l2_columns_fwd(
+    m: Tensor, budget: int, need_grad: bool, valid: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
     h_cols = m.shape[0]
     bp, bq = _block_sizes(budget)
     mc = centre(m)
-    sq = (mc * mc).sum(1)
+    sq = mask_columns((mc * mc).sum(1), valid)
     total = mc.new_zeros(())
     grad = torch.zeros_like(mc) if need_grad else None
     w = mc.new_zeros(h_cols) if need_grad else None
@@ -125,7 +143,7 @@ def _incidence_csr(
 
 
 def _ctv_l2_gram_fwd(
-    z: Tensor, i_idx: Tensor, j_idx: Tensor, budget: int, need_grad: bool
+    z: Tensor, i_idx: Tensor, j_idx: Tensor, budget: int, need_grad: bool, valid: Tensor | None
 ) -> tuple[Tensor, Tensor | None]:
     n = z.shape[0]
     h_cols = i_idx.shape[0]
@@ -134,16 +152,19 @@ def _ctv_l2_gram_fwd(
     zc = centre(z)
     gram = zc @ zc.T
     diag = gram.diagonal()
-    sq = diag[i_idx] + diag[j_idx] - 2.0 * gram[i_idx, j_idx]
+    sq = mask_columns(diag[i_idx] + diag[j_idx] - 2.0 * gram[i_idx, j_idx], valid)
     total = zc.new_zeros(())
     chunks = [(c, min(h_cols, c + bq)) for c in range(0, h_cols, bq)]
     w = ut = None
     incidence: list[Tensor] = []
+    # The CSR incidence matmul is the fast scatter on CPU; elsewhere index_add_ (atomics on a
+    # GPU) needs no sparse kernels.
+    use_csr = zc.device.type in CSR_DEVICES
     if need_grad:
         w = zc.new_zeros(h_cols)
         # ut accumulates (sum_{p<q} W_pq e_p e_q^T)^T; the off-diagonal part is ut + ut^T.
         ut = zc.new_zeros(n, n)
-        for c, e in chunks:
+        for c, e in chunks if use_csr else ():
             crow, col, val = _incidence_csr(i_idx[c:e], j_idx[c:e], n, zc.dtype)
             with warnings.catch_warnings():  # "sparse CSR support is in beta"
                 warnings.simplefilter("ignore", UserWarning)
@@ -182,7 +203,11 @@ def _ctv_l2_gram_fwd(
             total += torch.dot(d2.view(-1), weights.view(-1))
             w[c + start : e] += weights.sum(1)
             w[a:b] += weights.sum(0)
-            xt += incidence[k] @ w_full  # xt[k, p'] = sum_q E_qk W_qp
+            if use_csr:
+                xt += incidence[k] @ w_full  # xt[k, p'] = sum_q E_qk W_qp
+            else:
+                xt.index_add_(0, i_idx[c + start : e], weights)
+                xt.index_add_(0, j_idx[c + start : e], weights, alpha=-1.0)
         if xt is not None and ut is not None:
             ut.index_add_(1, ip, xt)
             ut.index_add_(1, jp, xt, alpha=-1.0)
@@ -199,26 +224,11 @@ def _ctv_l2_gram_fwd(
 
 class _CTVL2Columns(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, m: Tensor, budget: int) -> Tensor:  # type: ignore[override]
-        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
-        total, grad = _ctv_l2_columns_fwd(m, budget, need_grad)
-        ctx.save_for_backward(grad)  # type: ignore[attr-defined]
-        return total
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor | None, None]:  # type: ignore[override]
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (None if grad is None else grad * g), None
-
-
-class _CTVL2Gram(torch.autograd.Function):
-    @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx, z: Tensor, i_idx: Tensor, j_idx: Tensor, budget: int
+        ctx: FunctionCtx, m: Tensor, budget: int, valid: Tensor | None
     ) -> Tensor:
         need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
-        total, grad = _ctv_l2_gram_fwd(z, i_idx, j_idx, budget, need_grad)
+        total, grad = _ctv_l2_columns_fwd(m, budget, need_grad, valid)
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
 
@@ -226,18 +236,47 @@ class _CTVL2Gram(torch.autograd.Function):
     @once_differentiable
     def backward(  # type: ignore[override]
         ctx: FunctionCtx, g: Tensor
-    ) -> tuple[Tensor | None, None, None, None]:
+    ) -> tuple[Tensor | None, None, None]:
         (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (None if grad is None else grad * g), None, None, None
+        return (None if grad is None else grad * g), None, None
 
 
-def ctv_l2_columns(m: Tensor, block_elements: int = DEFAULT_BLOCK_ELEMENTS) -> Tensor:
-    """``sum_{p<q} ||m_p - m_q||_2`` over the rows of ``m`` (H, h); blocked matmul tiles."""
-    return _CTVL2Columns.apply(m, block_elements)
+class _CTVL2Gram(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx, z: Tensor, i_idx: Tensor, j_idx: Tensor, budget: int, valid: Tensor | None
+    ) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
+        total, grad = _ctv_l2_gram_fwd(z, i_idx, j_idx, budget, need_grad, valid)
+        ctx.save_for_backward(grad)  # type: ignore[attr-defined]
+        return total
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: FunctionCtx, g: Tensor
+    ) -> tuple[Tensor | None, None, None, None, None]:
+        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return (None if grad is None else grad * g), None, None, None, None
+
+
+def ctv_l2_columns(
+    m: Tensor, block_elements: int = DEFAULT_BLOCK_ELEMENTS, valid: Tensor | None = None
+) -> Tensor:
+    """``sum_{p<q} ||m_p - m_q||_2`` over the rows of ``m`` (H, h); blocked matmul tiles.
+
+    ``valid`` (bool, H): only those rows count (a mask instead of a selection: no host sync).
+    """
+    return _CTVL2Columns.apply(m, block_elements, valid)
 
 
 def ctv_l2_pairs_gram(
-    z: Tensor, i_idx: Tensor, j_idx: Tensor, block_elements: int = DEFAULT_BLOCK_ELEMENTS
+    z: Tensor,
+    i_idx: Tensor,
+    j_idx: Tensor,
+    block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    valid: Tensor | None = None,
 ) -> Tensor:
-    """``sum_{p<q} ||m_p - m_q||_2`` with ``m_p = z[I_p] - z[J_p]``, from the Gram matrix of z."""
-    return _CTVL2Gram.apply(z, i_idx, j_idx, block_elements)
+    """``sum_{p<q} ||m_p - m_q||_2`` with ``m_p = z[I_p] - z[J_p]``, from the Gram matrix of z
+    (only the columns where ``valid`` is True, when given)."""
+    return _CTVL2Gram.apply(z, i_idx, j_idx, block_elements, valid)

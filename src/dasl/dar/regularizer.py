@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from dasl.dar.ctv import ctv_sum, num_column_pairs, zero_like_graph
-from dasl.dar.exact_l2 import ctv_l2_columns, ctv_l2_pairs_gram
+from dasl.dar.exact_l2 import DEFAULT_BLOCK_ELEMENTS, ctv_l2_pairs_gram
 from dasl.dar.measures import DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS, check_choice
 from dasl.dar.pairs import chain_from_permutation, inter_class_pairs, orient_by_label
 from dasl.dar.validation import check_batch, check_finite, check_max_columns, check_num_chains
@@ -114,22 +114,35 @@ def _exact(
     block: int | None,
     l2_kernel: str,
     max_columns: int,
+    masked: bool,
 ) -> tuple[Tensor, int | Tensor]:
     if measure == "l2sq" and difference != "abs":
         return _l2sq_oriented_exact(z, labels, difference)
-    i_idx, j_idx = inter_class_pairs(labels)
-    h_cols = int(i_idx.shape[0])
-    check_max_columns(h_cols, max_columns, measure)
-    if h_cols < 2:
-        return zero_like_graph(z), h_cols
+    valid: Tensor | None = None
+    if masked:
+        # All N(N-1)/2 pairs, intra-class ones masked out: the shapes do not depend on the
+        # labels, so nothing waits for the device (selecting them would: a nonzero()).
+        n = labels.shape[0]
+        i_idx, j_idx = torch.triu_indices(n, n, 1, device=labels.device)
+        valid = labels.index_select(0, i_idx) != labels.index_select(0, j_idx)
+        n_cols = int(i_idx.shape[0])
+        check_max_columns(n_cols, max_columns, measure)
+        if n_cols < 2:
+            return zero_like_graph(z), 0
+        h_cols: int | Tensor = valid.sum().to(z.dtype)
+    else:
+        i_idx, j_idx = inter_class_pairs(labels)
+        h_cols = int(i_idx.shape[0])
+        check_max_columns(h_cols, max_columns, measure)
+        if h_cols < 2:
+            return zero_like_graph(z), h_cols
     if difference == "ordered":
         i_idx, j_idx = orient_by_label(labels, i_idx, j_idx)
+    budget = block or DEFAULT_BLOCK_ELEMENTS
     if measure == "l2" and difference != "abs" and _use_gram(*z.shape, l2_kernel):
-        return ctv_l2_pairs_gram(z, i_idx, j_idx, *([block] if block else [])), h_cols
+        return ctv_l2_pairs_gram(z, i_idx, j_idx, budget, valid), h_cols
     m = _differences(z, i_idx, j_idx, difference)
-    if measure == "l2":
-        return ctv_l2_columns(m, *([block] if block else [])), h_cols
-    return ctv_sum(m, measure, block), h_cols
+    return ctv_sum(m, measure, block, valid), h_cols
 
 
 def _chain_steps(
@@ -163,9 +176,7 @@ def _chain(
     lab = labels.detach().cpu().tolist()  # the chain is built on the host (one label copy)
     chains = _chain_steps(lab, n, difference, num_chains, generator)
     # All chains' indices go to the device in one copy (pinned + non-blocking on CUDA).
-    flat = torch.tensor(
-        [i for src, dst in chains for i in (*src, *dst)] or [0], dtype=torch.int64
-    )
+    flat = torch.tensor([i for src, dst in chains for i in (*src, *dst)] or [0], dtype=torch.int64)
     if z.device.type == "cuda":
         flat = flat.pin_memory()
     flat = flat.to(z.device, non_blocking=True)
@@ -210,6 +221,7 @@ def difference_alignment(
     l2_kernel: str = "auto",
     block_elements: int | None = None,
     max_columns: int = MAX_EXACT_COLUMNS,
+    masked_pairs: bool | None = None,
 ) -> Tensor:
     """The difference alignment regularizer ``R_align`` of one batch (a float scalar).
 
@@ -243,6 +255,12 @@ def difference_alignment(
     and linf paths refuse more than ``max_columns`` inter-class columns (O(H^2) work: e.g.
     a 4,096-entry memory bank as ``ref_emb``); use ``estimator="chain"`` there.
 
+    Host syncs: the exact estimator on an accelerator (``masked_pairs=None``: whenever the
+    labels are not on the CPU) visits all ``N (N - 1) / 2`` pairs with the intra-class ones
+    masked out, so no shape depends on the labels and nothing waits for the device (on the
+    CPU, selecting the ``H`` inter-class pairs is free and does less work). The chain
+    estimator reads the labels on the host once per call.
+
     Example:
         >>> import torch
         >>> from dasl.dar import difference_alignment
@@ -269,8 +287,9 @@ def difference_alignment(
                 z, labels, measure, difference, reduction, num_chains, generator, block_elements
             )
         else:
+            masked = labels.device.type != "cpu" if masked_pairs is None else masked_pairs
             total, h_cols = _exact(
-                z, labels, measure, difference, block_elements, l2_kernel, max_columns
+                z, labels, measure, difference, block_elements, l2_kernel, max_columns, masked
             )
             out = _finish(total, h_cols, reduction, z)
         return out.to(out_dtype)

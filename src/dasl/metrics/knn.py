@@ -3,7 +3,9 @@
 Ranking rule (deterministic): gallery items are ordered by score descending, ties broken by the
 smaller gallery index. Scores are float32 similarities:
 
-- ``cosine``: <q/|q|, g/|g|>            distance returned: 1 - score
+- ``cosine``: <q/|q|, g/|g|>            distance returned: 1 - score; ranked as
+  ``-|u - v|^2 = 2 cos - 2`` on the unit vectors (centred as below), which resolves nearly
+  parallel vectors that float32 cosines round together
 - ``dot``: <q, g>                        distance returned: -score
 - ``euclidean``: -(|q|^2 + |g|^2 - 2<q, g>)   distance returned: sqrt(max(-score, 0)),
   on vectors centred first (``euclidean_centre``): the identity cancels at the scale of
@@ -200,11 +202,20 @@ def knn_scores(
             f"k={k} must be between 1 and the gallery size{' minus self' if exclude_self else ''} "
             f"({available})"
         )
-    if distance == "euclidean":
+    internal = distance
+    if distance == "cosine":
+        # Rank unit vectors by -|u - v|^2 = 2 cos - 2 (centred, below): float32 cosines of
+        # nearly parallel vectors (features far from the origin) cannot resolve 1 - cos ~
+        # theta^2 / 2, the centred euclidean form can.
+        query = torch.nn.functional.normalize(query, dim=1)
+        g_emb = query if self_gallery else torch.nn.functional.normalize(g_emb, dim=1)
+        internal = "euclidean"
+    if internal == "euclidean":
         centre = euclidean_centre(g_emb)
-        query, g_emb = query - centre, g_emb - centre
-    q, q_sq = prepare(query, distance)
-    g, g_sq = (q, q_sq) if self_gallery else prepare(g_emb, distance)
+        query = query - centre
+        g_emb = query if self_gallery else g_emb - centre
+    q, q_sq = prepare(query, internal)
+    g, g_sq = (q, q_sq) if self_gallery else prepare(g_emb, internal)
     # One extra candidate tells whether the k-th place is tied with the next one.
     kk = min(k + 1, n_g)
     use_sym = self_gallery and exclude_self and (symmetric is None or symmetric)
@@ -225,6 +236,8 @@ def knn_scores(
             out_v[tied], out_i[tied] = v, i
     if not bool(torch.isfinite(out_v).all()):
         raise ValueError("similarities overflowed float32 (inf/NaN scores); rescale the embeddings")
+    if distance == "cosine":
+        out_v = 1.0 + 0.5 * out_v  # cos = 1 - |u - v|^2 / 2
     return out_v, out_i
 
 
