@@ -17,7 +17,7 @@ whether the budget over- or underfits. It prints the full-archive counts of the 
 ``benchmarks/results/glyphs_testbed.json``.
 
     python -m benchmarks.glyphs_testbed                      # the RESULTS.md run
-    python -m benchmarks.glyphs_testbed --skip-effnet trainer.epochs=30   # a budget curve
+    python -m benchmarks.glyphs_testbed --methods trained --out /tmp/c.json trainer.epochs=30
 """
 
 from __future__ import annotations
@@ -97,14 +97,18 @@ def row(method: str, dim: int, m: dict[str, float], seconds: float) -> dict[str,
 
 
 def effnet_features(test: Any, invert: bool, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frozen EfficientNet-Lite0 pooled features of ``test`` (a dataset or Subset)."""
     model = build_model("efficientnet_lite0", embedding_dim=None, pretrained=True, in_channels=3)
     mean, std = input_normalization("efficientnet_lite0", 3)
     steps: list[Any] = [MatchChannels(3)]
     if invert:
         steps.append(v2.Lambda(lambda x: 1.0 - x))
     steps += [v2.Resize((224, 224), antialias=True), v2.Normalize(mean, std)]
-    loader = DataLoader(test.with_transform(v2.Compose(steps)), batch_size=batch_size)
-    return embed(model, loader)
+    if isinstance(test, Subset):
+        dataset: Any = Subset(test.dataset.with_transform(v2.Compose(steps)), test.indices)
+    else:
+        dataset = test.with_transform(v2.Compose(steps))
+    return embed(model, DataLoader(dataset, batch_size=batch_size))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,8 +116,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--cap", type=int, default=10, help="test images per class (faces)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--skip-effnet", action="store_true")
+    parser.add_argument(
+        "--methods",
+        default="raw,effnet,trained",
+        help="comma-separated subset of raw, effnet, effnet-inverted, trained",
+    )
     parser.add_argument("--probe-classes", type=int, default=200)
+    parser.add_argument(
+        "--effnet-classes",
+        type=int,
+        default=200,
+        help="EffNet at 224 px is slow on a CPU: it runs on every k-th test class (about this "
+        "many; 0 = all), and all methods are also reported on that subset",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. trainer.epochs=2")
     args = parser.parse_args(argv)
@@ -143,24 +158,58 @@ def main(argv: list[str] | None = None) -> None:
     test = load_dataset("glyphs", cfg.data.root, cfg.data.test_split, max_per_class=args.cap)
     print(f"test: {test.describe()} (first {args.cap} faces of each class)", flush=True)
     rows, results = [], {}
+    stride = max(1, -(-test.num_classes // args.effnet_classes)) if args.effnet_classes else 1
+    in_subset = test.labels % stride == 0
+    subset = Subset(test, np.flatnonzero(in_subset).tolist())
+    sub_classes = np.unique(test.labels[in_subset])
+    sub_name = f"{int(in_subset.sum()):,} images of {len(sub_classes)} classes"
+    sub_rows: list[dict[str, Any]] = []
 
-    t = time.perf_counter()
-    emb, lab = raw_pixels(test)
-    m = evaluate_embeddings(emb, lab, KS)
-    rows.append(row("raw pixels", emb.shape[1], m, time.perf_counter() - t))
-    results["raw_pixels"] = m
-    print(format_table(rows[-1:], COLUMNS), flush=True)
+    def save(**extra: Any) -> Path:
+        """Write what is measured so far (a long run killed later keeps its rows)."""
+        payload = {
+            "dataset": counts,
+            "test": test.describe(),
+            "cap_per_class": args.cap,
+            "subset": sub_name,
+            "rows": rows,
+            "subset_rows": sub_rows,
+            "results": results,
+            "threads": args.threads,
+            **extra,
+        }
+        return write_results("glyphs_testbed", payload, args.out)
 
-    if not args.skip_effnet:
-        for invert in (False, True):
+    methods = set(args.methods.split(","))
+    unknown = methods - {"raw", "effnet", "effnet-inverted", "trained"}
+    if unknown:
+        parser.error(f"unknown method(s) {sorted(unknown)}")
+    if "raw" in methods:
+        t = time.perf_counter()
+        emb, lab = raw_pixels(test)
+        m = evaluate_embeddings(emb, lab, KS)
+        rows.append(row("raw pixels", emb.shape[1], m, time.perf_counter() - t))
+        results["raw_pixels"] = m
+        print(format_table(rows[-1:], COLUMNS), flush=True)
+        m = evaluate_embeddings(emb[in_subset], lab[in_subset], KS)
+        sub_rows.append(row("raw pixels", emb.shape[1], m, 0.0))
+        results["subset/raw_pixels"] = m
+        save()
+
+    for invert in (False, True):
+        if ("effnet-inverted" if invert else "effnet") in methods:
             t = time.perf_counter()
-            emb, lab = effnet_features(test, invert, batch_size=64)
+            emb, lab = effnet_features(subset, invert, batch_size=64)
             m = evaluate_embeddings(emb, lab, KS)
             name = "EfficientNet-Lite0 frozen" + (", inverted" if invert else "")
-            rows.append(row(name, emb.shape[1], m, time.perf_counter() - t))
-            results["effnet_inverted" if invert else "effnet"] = m
-            print(format_table(rows[-1:], COLUMNS), flush=True)
+            sub_rows.append(row(name, emb.shape[1], m, time.perf_counter() - t))
+            results["subset/" + ("effnet_inverted" if invert else "effnet")] = m
+            print(format_table(sub_rows[-1:], COLUMNS), flush=True)
+            save()
 
+    if "trained" not in methods:
+        print(f"\nwrote {save()}")
+        return
     t = time.perf_counter()
     data = MetricLearningData.for_experiment(cfg)
     probe = TrainClassProbe(probe_set(cfg, args.probe_classes, 8))
@@ -176,6 +225,12 @@ def main(argv: list[str] | None = None) -> None:
     label = f"{cfg.model.backbone} + {cfg.loss.name}, {steps} steps"
     rows.append(row(label, cfg.model.embedding_dim, res.metrics, time.perf_counter() - t))
     results["trained"] = res.metrics
+    if not np.array_equal(res.labels, test.labels):
+        raise RuntimeError("the trained run evaluated another test set than the baselines")
+    keep = np.isin(res.labels, sub_classes)
+    m = evaluate_embeddings(res.embeddings[keep], res.labels[keep], KS)
+    sub_rows.append(row(label, cfg.model.embedding_dim, m, 0.0))
+    results["subset/trained"] = m
 
     curve = []
     val = {int(r["epoch"]): r for r in res.history if "val/map@r" in r}
@@ -190,23 +245,16 @@ def main(argv: list[str] | None = None) -> None:
                 "val MAP@R": round(100 * v.get("val/map@r", float("nan")), 2),
             }
         )
-    table = format_table(rows, COLUMNS)
-    print("\n" + table)
+    print(f"\nall test classes ({test.describe()}):\n" + format_table(rows, COLUMNS))
+    print(f"\nevery {stride}th test class ({sub_name}):\n" + format_table(sub_rows, COLUMNS))
     print("\nper epoch (train = fixed sample of training images; val = validation classes):")
     print(format_table(curve, ("epoch", "train R@1", "train MAP@R", "val R@1", "val MAP@R")))
-    payload = {
-        "dataset": counts,
-        "test": test.describe(),
-        "cap_per_class": args.cap,
-        "config": cfg.to_dict(),
-        "results": results,
-        "rows": rows,
-        "curve": curve,
-        "timings": res.timings,
-        "threads": args.threads,
-        "total_s": round(time.perf_counter() - t0, 1),
-    }
-    path = write_results("glyphs_testbed", payload, args.out)
+    path = save(
+        config=cfg.to_dict(),
+        curve=curve,
+        timings=res.timings,
+        total_s=round(time.perf_counter() - t0, 1),
+    )
     print(f"\nwrote {path}")
 
 
