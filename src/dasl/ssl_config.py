@@ -56,6 +56,9 @@ class SSLDataConfig:
     val_split: str | None = "val"
     """Held out of ``train_split``: per-epoch k-NN monitor and best checkpoint; None: off."""
     test_split: str = "test"
+    bank_split: str | None = None
+    """Labelled images of the k-NN bank and the linear probe; None: ``train_split`` (set
+    ``train`` for STL-10 pretrained on ``train+unlabeled``)."""
     val_fraction: float = 0.1
     max_per_class: int | None = None
     """Cap on training images per class (quick runs)."""
@@ -164,12 +167,16 @@ class PretrainConfig:
 def validate_pretrain(cfg: PretrainConfig, prefix: str = "") -> PretrainConfig:
     """Every named choice exists and the settings fit together (before anything trains)."""
     from dasl.dar.measures import DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
+    from dasl.data.classification import CLASSIFICATION_DATASETS
+    from dasl.data.registry import DATASET_NAMES
     from dasl.models.backbones import BACKBONES
     from dasl.models.pooling import POOLINGS
 
     pre = f"{prefix}: " if prefix else ""
     try:
+        datasets = tuple(dict.fromkeys((*CLASSIFICATION_DATASETS, *DATASET_NAMES)))
         choices = {
+            "data.name": datasets,
             "data.recipe": RECIPES,
             "model.backbone": BACKBONES,
             "model.pooling": POOLINGS,

@@ -37,12 +37,16 @@ def build_trainer(
     callbacks: Sequence[Callback] = (),
     has_val: bool = True,
     monitor: str = "val/map@r",
+    save_on_train_epoch_end: bool | None = None,
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     """A Trainer for ``cfg.trainer`` writing into ``run_dir``.
 
     ``checkpoints/best.ckpt`` is the epoch with the highest ``monitor`` (when ``has_val``),
     ``checkpoints/last.ckpt`` the latest epoch (what ``--resume`` continues from). ``cfg``
     needs ``trainer`` and ``optim.grad_clip`` sections (supervised and SSL configs both do).
+    ``save_on_train_epoch_end=True`` for runs without a validation loop whose monitor is
+    logged at the end of the training epoch (pretraining's k-NN callback); ``None`` lets
+    Lightning decide (after validation).
     """
     tcfg = cfg.trainer
     checkpoint = ModelCheckpoint(
@@ -50,9 +54,21 @@ def build_trainer(
         filename="best",
         monitor=monitor if has_val else None,
         mode="max",
-        save_last=True,
+        save_last=False,
         save_top_k=1 if has_val else 0,
         enable_version_counter=False,
+        save_on_train_epoch_end=save_on_train_epoch_end,
+    )
+    # last.ckpt from a second callback that keeps the latest epoch: Lightning 2.6's
+    # save_last=True writes "last" only in a step where the top-k checkpoint was saved, so
+    # after an epoch that is not the best, last.ckpt would be an older epoch.
+    latest = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        enable_version_counter=False,
+        save_on_train_epoch_end=save_on_train_epoch_end,
     )
     # A resumed run logs into fresh version folders: Lightning would otherwise delete the
     # earlier attempt's CSV log. The full per-epoch history also lives in the checkpoint.
@@ -86,7 +102,7 @@ def build_trainer(
         reload_dataloaders_every_n_epochs=1,
         limit_train_batches=tcfg.limit_train_batches,
         logger=loggers,
-        callbacks=[checkpoint, *callbacks],
+        callbacks=[checkpoint, latest, *callbacks],
         default_root_dir=run_dir,
     )
     return trainer, checkpoint
