@@ -42,6 +42,11 @@ def test_common_interface():
         "cars196",
         "sop",
         "inshop",
+        "cifar10",
+        "cifar100",
+        "stl10",
+        "imagenet",
+        "imagenet100",
     }
     ds = load_dataset("digits", None, "train")
     assert isinstance(ds, ImageDataset)

@@ -213,7 +213,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     from dasl.data import check_dataset
 
-    report = check_dataset(args.name, args.root)
+    report = check_dataset(args.name, args.root, allow_subset=args.allow_subset)
     print(report)
     return 0 if report.ok else 1
 
@@ -295,8 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="check a dataset's layout and split sizes",
         description="Print the images and classes found per split, and what is wrong.",
     )
-    check.add_argument("name", help="cub200, cars196, sop, inshop, fashion-mnist, folder, csv")
+    check.add_argument(
+        "name",
+        help="cub200, cars196, sop, inshop, fashion-mnist, folder, csv, cifar10, cifar100, "
+        "stl10, imagenet, imagenet100",
+    )
     check.add_argument("--root", help="dataset root folder")
+    check.add_argument(
+        "--allow-subset",
+        action="store_true",
+        help="accept split sizes below the standard ones (a deliberately partial copy)",
+    )
     check.set_defaults(func=cmd_data_check)
     return parser
 

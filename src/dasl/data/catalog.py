@@ -46,7 +46,8 @@ class Pool:
 
     @property
     def num_classes(self) -> int:
-        return int(np.unique(self.class_idx).size)
+        """Distinct classes; unlabeled items (class index -1, STL-10's unlabeled split) excluded."""
+        return int(np.unique(self.class_idx[self.class_idx >= 0]).size)
 
 
 @dataclass
@@ -56,6 +57,11 @@ class Catalog:
     ``class_names`` is in the canonical class order (official class id order), which decides
     which training classes a class-wise validation split takes (the last ones).
     ``expected`` maps a pool name to its standard ``(images, classes)`` count, where one exists.
+    ``shared_labels``: a classification dataset (CIFAR, STL-10, ImageNet): train and test hold the
+    same classes and every split labels an item by its class's position in ``class_names``
+    (instead of the class-disjoint splits' per-split contiguous labels). ``extra_splits``: pools
+    loaded as they are besides the standard splits (STL-10 ``unlabeled``, whose items have class
+    index -1 and label -1).
     """
 
     name: str
@@ -66,6 +72,8 @@ class Catalog:
     expected: dict[str, tuple[int, int]] = field(default_factory=dict)
     default_val_by: str = "images"
     notes: list[str] = field(default_factory=list)
+    shared_labels: bool = False
+    extra_splits: tuple[str, ...] = ()
 
     @property
     def file_backed(self) -> bool:
@@ -94,6 +102,13 @@ def count_problems(catalog: Catalog, allow_subset: bool) -> list[str]:
 
 
 def count_error(catalog: Catalog, problems: list[str]) -> ValueError:
+    if catalog.shared_labels:  # a classification dataset: no class-disjoint trap to explain
+        return ValueError(
+            f"{catalog.name}: split sizes differ from the standard ones: "
+            + "; ".join(problems)
+            + ". Some files or class folders are missing, or the root holds another dataset. "
+            "If your copy is deliberately partial, pass allow_subset=True to accept subsets."
+        )
     return ValueError(
         "split sizes differ from the standard class-disjoint protocol: "
         + "; ".join(problems)

@@ -93,11 +93,13 @@ def check_dataset(
     if strict:
         if count_problems(catalog, allow_subset=common["allow_subset"]):
             report.problems += strict
-            report.notes.append(CLASSIFICATION_TRAP)
+            if not catalog.shared_labels:
+                report.notes.append(CLASSIFICATION_TRAP)
         else:
             report.notes += [f"subset (allow_subset=True): {p}" for p in strict]
 
-    if "train" in catalog.pools and "test" in catalog.pools:
+    # Classification datasets (shared_labels) have every class on both sides by design.
+    if "train" in catalog.pools and "test" in catalog.pools and not catalog.shared_labels:
         overlap = np.intersect1d(catalog.pools["train"].class_idx, catalog.pools["test"].class_idx)
         if overlap.size:
             names = [catalog.class_names[i] for i in overlap[:5]]

@@ -22,7 +22,7 @@ class ImageDataset(Dataset):
 
     Attributes:
         labels: ``int64`` array, one contiguous label in ``0..num_classes-1`` per item, in item
-            order.
+            order; ``-1`` marks an unlabeled item (STL-10's unlabeled split, for pretraining).
         num_classes: number of classes of the label mapping (for In-Shop query/gallery, the classes
             of query ∪ gallery, shared by both).
         class_names: original class name/id of each contiguous label (``class_names[label]``).
@@ -41,9 +41,10 @@ class ImageDataset(Dataset):
         labels = np.asarray(labels, dtype=np.int64)
         if labels.ndim != 1:
             raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= len(class_names)):
+        if labels.size and (labels.min() < -1 or labels.max() >= len(class_names)):
             raise ValueError(
-                f"labels must lie in 0..{len(class_names) - 1} (one per class name), "
+                f"labels must lie in 0..{len(class_names) - 1} (one per class name) or be -1 "
+                "(unlabeled), "
                 f"got range {labels.min()}..{labels.max()}"
             )
         self.labels = labels
@@ -73,7 +74,7 @@ class ImageDataset(Dataset):
 
     def describe(self) -> str:
         """One line: ``"<name> <split>: N images, C classes"``."""
-        present = int(np.unique(self.labels).size)
+        present = int(np.unique(self.labels[self.labels >= 0]).size)
         extra = f" ({present} present)" if present != self.num_classes else ""
         return (
             f"{self.name} {self.split}: {len(self):,} images, {self.num_classes:,} classes{extra}"
@@ -84,10 +85,12 @@ class ImageDataset(Dataset):
 
 
 class ArrayImageDataset(ImageDataset):
-    """Images held in one ``uint8``/integer array ``(N_all, H, W)``; items index into it.
+    """Images held in one ``uint8``/integer array; items index into it.
 
-    An item's raw image is a float32 tensor ``(1, H, W)`` equal to ``pixels / max_value``, in
-    [0, 1].
+    Grey ``(N_all, H, W)`` arrays (Fashion-MNIST, digits): an item's raw image is a float32
+    tensor ``(1, H, W)`` equal to ``pixels / max_value``, in [0, 1]. RGB ``(N_all, H, W, 3)``
+    ``uint8`` arrays (CIFAR, STL-10; any object with ``ndim == 4`` whose items are ``(H, W, 3)``
+    arrays): a PIL RGB image, like the file-backed photo datasets, so the same transforms apply.
     """
 
     def __init__(
@@ -110,7 +113,9 @@ class ArrayImageDataset(ImageDataset):
         self.max_value = float(max_value)
         self.paths: list[Path] | None = None
 
-    def _raw(self, index: int) -> torch.Tensor:
+    def _raw(self, index: int) -> torch.Tensor | Image.Image:
+        if self.images.ndim == 4:
+            return Image.fromarray(np.asarray(self.images[self.indices[index]], dtype=np.uint8))
         pixels = torch.from_numpy(np.asarray(self.images[self.indices[index]]))
         return (pixels.to(torch.float32) / self.max_value).unsqueeze(0)
 

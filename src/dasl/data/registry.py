@@ -11,6 +11,7 @@ import numpy as np
 
 from dasl.data.cars import read_cars
 from dasl.data.catalog import Catalog, count_error, count_problems
+from dasl.data.cifar import read_cifar10, read_cifar100
 from dasl.data.csv_table import read_csv
 from dasl.data.cub import read_cub
 from dasl.data.dataset import ArrayImageDataset, FileImageDataset, ImageDataset
@@ -18,9 +19,11 @@ from dasl.data.digits import read_digits
 from dasl.data.fashion_mnist import read_fashion_mnist
 from dasl.data.files import describe_paths, missing_files, unreadable_images
 from dasl.data.folder import read_folder
+from dasl.data.imagenet import read_imagenet, read_imagenet100
 from dasl.data.inshop import read_inshop
 from dasl.data.sop import read_sop
 from dasl.data.splits import cap_per_class, contiguous_labels, select_split
+from dasl.data.stl10 import read_stl10
 
 # name -> (reader, reader-specific options it accepts)
 READERS: dict[str, tuple[Callable[..., Catalog], tuple[str, ...]]] = {
@@ -32,6 +35,12 @@ READERS: dict[str, tuple[Callable[..., Catalog], tuple[str, ...]]] = {
     "cars196": (read_cars, ()),
     "sop": (read_sop, ()),
     "inshop": (read_inshop, ()),
+    # classification datasets (shared train/test label space) for self-supervised learning
+    "cifar10": (read_cifar10, ()),
+    "cifar100": (read_cifar100, ("coarse_labels",)),
+    "stl10": (read_stl10, ()),
+    "imagenet": (read_imagenet, ()),
+    "imagenet100": (read_imagenet100, ()),
 }
 DATASET_NAMES = tuple(READERS)
 # option -> default; reader-specific ones must keep their default for datasets that lack them
@@ -45,7 +54,10 @@ OPTIONS: dict[str, Any] = {
     "train_classes": None,
     "test_classes": None,
     "download": False,
+    "coarse_labels": False,
 }
+# options only some readers take (the others must leave them at their default)
+READER_ONLY = ("train_classes", "test_classes", "download", "coarse_labels")
 
 
 def resolve_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -56,14 +68,12 @@ def resolve_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any],
     if unknown:
         raise ValueError(f"unknown dataset option(s) {unknown}; valid options: {sorted(OPTIONS)}")
     reader_keys = READERS[name][1]
-    for key in ("train_classes", "test_classes", "download"):
+    for key in READER_ONLY:
         if key not in reader_keys and options.get(key, OPTIONS[key]) not in (None, False):
             raise ValueError(f"option {key!r} does not apply to dataset {name!r}")
     merged = {**OPTIONS, **options}
     reader_opts = {k: merged[k] for k in reader_keys}
-    common = {
-        k: v for k, v in merged.items() if k not in ("train_classes", "test_classes", "download")
-    }
+    common = {k: v for k, v in merged.items() if k not in READER_ONLY}
     return common, reader_opts
 
 
@@ -82,12 +92,16 @@ def load_dataset(
 
     Args:
         name: one of ``fashion-mnist``, ``digits``, ``folder``, ``csv``, ``cub200``, ``cars196``,
-            ``sop``, ``inshop``.
+            ``sop``, ``inshop`` (class-disjoint retrieval splits), or the classification sets
+            ``cifar10``, ``cifar100``, ``stl10``, ``imagenet``, ``imagenet100`` (train and test
+            share the classes; labels are the class positions, the same in every split).
         root: dataset location (see each reader's layout); ``None`` for ``digits`` and for the
             default Fashion-MNIST locations.
         split: ``train``, ``val`` (carved from train), ``trainval`` (train + val), ``test``;
             In-Shop and CSVs with ``is_query``/``is_gallery`` also ``query`` and ``gallery``
-            (In-Shop ``test`` = query followed by gallery).
+            (In-Shop ``test`` = query followed by gallery); STL-10 also ``unlabeled`` (the
+            100,000 unlabeled images, label -1) and ``train+unlabeled`` (105,000, for
+            SimCLR-style pretraining). ImageNet's ``test`` is the official ILSVRC-2012 val set.
         transform: applied to each raw image (float32 ``(1, H, W)`` tensor in [0, 1] for
             fashion-mnist/digits, PIL RGB image otherwise).
         options: ``val_fraction`` (0.1); ``val_by`` (``"images"``: seeded stratified holdout of
@@ -97,7 +111,8 @@ def load_dataset(
             have the standard split sizes); ``skip_unreadable`` (False); ``max_per_class``
             (None: the first k items of each class); ``train_classes``/``test_classes``
             (fashion-mnist/digits: ids, default even/odd; folder/csv: class names);
-            ``download`` (fashion-mnist only).
+            ``download`` (fashion-mnist only); ``coarse_labels`` (cifar100 only: the 20
+            superclasses instead of the 100 fine classes).
 
     Labels are contiguous ``0..C-1`` over the split's sorted classes (over test ∪ query ∪
     gallery for test/query/gallery of In-Shop and OML-style CSVs, so query and gallery agree).
@@ -108,7 +123,18 @@ def load_dataset(
     if problems:
         raise count_error(catalog, problems)
     val_by = common["val_by"] or catalog.default_val_by
-    pool, domain = select_split(catalog, split, common["val_fraction"], val_by, common["seed"])
+    if split in catalog.extra_splits:
+        pool = catalog.pools[split]
+        domain = pool.class_idx
+    else:
+        try:
+            pool, domain = select_split(
+                catalog, split, common["val_fraction"], val_by, common["seed"]
+            )
+        except ValueError as err:
+            if catalog.extra_splits and str(err).startswith("unknown split"):
+                raise ValueError(f"{err} (and {list(catalog.extra_splits)})") from None
+            raise
 
     if catalog.file_backed:
         paths = pool.refs.tolist()
@@ -132,11 +158,17 @@ def load_dataset(
         pool = cap_per_class(pool, int(common["max_per_class"]))
     if len(pool) == 0:
         raise ValueError(f"{name} {split} has no images left")
-    shared_mapping = "query" in catalog.pools and split in ("test", "query", "gallery")
-    labels, classes = contiguous_labels(
-        pool.class_idx, domain if shared_mapping else pool.class_idx
-    )
-    class_names = [catalog.class_names[c] for c in classes]
+    if catalog.shared_labels:
+        # Classification: one label space for every split, label = class position; -1 stays
+        # -1 (unlabeled).
+        labels = pool.class_idx.astype(np.int64)
+        class_names = list(catalog.class_names)
+    else:
+        shared_mapping = "query" in catalog.pools and split in ("test", "query", "gallery")
+        labels, classes = contiguous_labels(
+            pool.class_idx, domain if shared_mapping else pool.class_idx
+        )
+        class_names = [catalog.class_names[c] for c in classes]
     if catalog.file_backed:
         return FileImageDataset(pool.refs, labels, class_names, name, split, transform)
     return ArrayImageDataset(

@@ -1,5 +1,6 @@
 """Training pipelines (the only layer that knows Lightning)."""
 
+from dasl.training.linear_eval import linear_eval
 from dasl.training.module import MetricLearningModule
 from dasl.training.run import (
     ExperimentResult,
@@ -14,6 +15,7 @@ __all__ = [
     "MetricLearningModule",
     "RunInterrupted",
     "VariantResult",
+    "linear_eval",
     "run_experiment",
     "train_variant",
 ]
