@@ -37,15 +37,15 @@ from dasl.training.ssl_run import pretrain_variant
 METHODS = ("simclr", "dasl_cf", "dasl_cu")
 METRICS = ("knn_top1@200", "knn_top1@20", "linear_top1", "linear_top5")
 BUDGET = {
-    "data.max_per_class": 300,
-    "data.eval_max_per_class": 300,
+    "data.max_per_class": 250,
+    "data.eval_max_per_class": 200,
     "trainer.epochs": 3,
     "eval.monitor_every": 0,
     "eval.plots": False,
     "eval.raw_baseline": False,
     "eval.linear_epochs": 50,
 }
-"""Per run: 3,000 training images x 3 epochs, test on 3,000 t10k images (300 per class)."""
+"""Per run: 2,500 training images x 3 epochs, test on 2,000 t10k images (200 per class)."""
 QUICK = {
     "data.max_per_class": 40,
     "data.eval_max_per_class": 30,
