@@ -57,3 +57,13 @@ def test_compare_variant_checked_before_training() -> None:
         pretrain_config_from_dict({"compare": {"cf": {"ssl.method": "dasl_cf"}}})
     with pytest.raises(ConfigError, match="variants share the data"):
         pretrain_config_from_dict({"compare": {"a": {"data.name": "digits"}}})
+
+
+def test_command_line_overrides_per_variant() -> None:
+    cfg = load_pretrain_config(None, ["compare.dasl_cf.dar.lam=0.3", "trainer.epochs=2"])
+    assert cfg.compare["dasl_cf"]["dar.lam"] == 0.3 and cfg.trainer.epochs == 2
+    # A key every variant sets would be ignored: refused, naming the variants.
+    with pytest.raises(ConfigError, match="set by the compare variant"):
+        load_pretrain_config(None, ["dar.lam=0.3"])
+    single = load_pretrain_config(None, ["compare=null", "ssl.method=dasl_cf", "dar.lam=1"])
+    assert single.compare is None and single.ssl.method == "dasl_cf"

@@ -307,6 +307,34 @@ def load_pretrain_config(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     if overrides:
-        cfg = apply_overrides(cfg, dict(parse_override(o) for o in overrides))
+        cfg = _apply_cli_overrides(cfg, dict(parse_override(o) for o in overrides))
         pretrain_config_from_dict(cfg.to_dict())
     return cfg
+
+
+def _apply_cli_overrides(cfg: PretrainConfig, parsed: dict[str, Any]) -> PretrainConfig:
+    """Dotted overrides; ``compare.<variant>.<key>=v`` changes one variant, and a plain key
+    that a variant sets itself is refused (it would be silently ignored for that variant)."""
+    compare = copy.deepcopy(cfg.compare)
+    if "compare" in parsed and parsed["compare"] is None:
+        compare = None  # compare=null: the plain keys below apply to the single run
+    plain: dict[str, Any] = {}
+    for key, value in parsed.items():
+        if key.startswith("compare.") and key.count(".") >= 2:
+            _, variant, rest = key.split(".", 2)
+            if compare is None or variant not in compare:
+                valid = ", ".join(compare or {}) or "none"
+                raise ConfigError(f"{key}: no compare variant {variant!r} (variants: {valid})")
+            compare[variant][rest] = value
+            continue
+        shadowing = [n for n, ov in (compare or {}).items() if key in ov]
+        if shadowing and key != "compare":
+            raise ConfigError(
+                f"{key}: set by the compare variant(s) {', '.join(shadowing)}, so this override "
+                f"would be ignored; override it per variant (compare.{shadowing[0]}.{key}=...) "
+                "or drop the comparison (compare=null)"
+            )
+        plain[key] = value
+    if compare != cfg.compare:
+        cfg = dataclasses.replace(cfg, compare=compare)
+    return apply_overrides(cfg, plain) if plain else cfg

@@ -29,7 +29,9 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "needle"),
     [
         (["pretrain", "ssl.methd=simclr"], "ssl.methd"),
-        (["pretrain", "ssl.method=byol"], "ssl.method"),
+        (["pretrain", "ssl.method=byol"], "set by the compare variant(s) simclr, dasl_cf, dasl_cu"),
+        (["pretrain", "compare.dasl_cf.ssl.method=byol"], "compare.dasl_cf: ssl.method"),
+        (["pretrain", "compare.byol.dar.lam=1"], "no compare variant 'byol'"),
         (["pretrain", "data.root=/nowhere/at/all"], "data.root"),
         (["pretrain", "trainer.epochs"], "KEY=VALUE"),
         (["pretrain", "--config", "/nowhere/c.yaml"], "c.yaml"),
