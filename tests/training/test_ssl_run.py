@@ -6,6 +6,7 @@ import json
 
 import lightning as L
 import pytest
+import torch
 from ssl_configs import tiny_digits_pretrain
 
 from dasl.training.ssl_module import load_ssl_module
@@ -29,9 +30,7 @@ def _quiet(_: str) -> None:
     pass
 
 
-def test_pretrain_writes_run_folder_and_clusters(tmp_path) -> None:
-    cfg = tiny_digits_pretrain(tmp_path / "runs")
-    res = pretrain_variant(cfg, tmp_path / "cu", log=_quiet)
+def _check_run_folder(res) -> None:
     folder = res.run_dir
     metrics = json.loads((folder / "metrics.json").read_text())
     for key in ("knn_top1@20", "knn_top5@20", "knn_top1@5"):
@@ -47,14 +46,16 @@ def test_pretrain_writes_run_folder_and_clusters(tmp_path) -> None:
     # Instance ids in epoch 0, k-means pseudo-labels from epoch 1 (one NMI per granularity).
     assert "cluster/nmi@5" not in history[0]
     assert 0.0 <= history[1]["cluster/nmi@5"] <= 1.0 and "cluster/nmi@10" in history[1]
-    module = load_ssl_module(folder / "checkpoints" / "last.ckpt")
-    assert module.pseudo_labels.shape[0] == 2  # one row per granularity
-    assert int(module.pseudo_labels.min()) >= 0 and int(module.pseudo_labels[1].max()) < 10
+    last = load_ssl_module(folder / "checkpoints" / "last.ckpt")
+    assert last.pseudo_labels.shape[0] == 2  # one row per granularity, carried by the checkpoint
+    assert int(last.pseudo_labels.min()) >= 0 and int(last.pseudo_labels[1].max()) < 10
+    assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
 
 
-def test_resume_matches_uninterrupted(tmp_path) -> None:
+def test_pretrain_then_crash_then_resume_is_exact(tmp_path) -> None:
     cfg = tiny_digits_pretrain(tmp_path / "runs")
     full = pretrain_variant(cfg, tmp_path / "full", log=_quiet)
+    _check_run_folder(full)
     crashed = tmp_path / "crashed"
     with pytest.raises(_Boom):
         pretrain_variant(cfg, crashed, callbacks=[_StopAtEpoch(1)], log=_quiet)
