@@ -56,6 +56,9 @@ class SSLDataConfig:
     val_split: str | None = "val"
     """Held out of ``train_split``: per-epoch k-NN monitor and best checkpoint; None: off."""
     test_split: str = "test"
+    bank_split: str | None = None
+    """Labelled images of the k-NN bank and the linear probe; None: ``train_split`` (set
+    ``train`` for STL-10 pretrained on ``train+unlabeled``)."""
     val_fraction: float = 0.1
     max_per_class: int | None = None
     """Cap on training images per class (quick runs)."""
@@ -164,12 +167,16 @@ class PretrainConfig:
 def validate_pretrain(cfg: PretrainConfig, prefix: str = "") -> PretrainConfig:
     """Every named choice exists and the settings fit together (before anything trains)."""
     from dasl.dar.measures import DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
+    from dasl.data.classification import CLASSIFICATION_DATASETS
+    from dasl.data.registry import DATASET_NAMES
     from dasl.models.backbones import BACKBONES
     from dasl.models.pooling import POOLINGS
 
     pre = f"{prefix}: " if prefix else ""
     try:
+        datasets = tuple(dict.fromkeys((*CLASSIFICATION_DATASETS, *DATASET_NAMES)))
         choices = {
+            "data.name": datasets,
             "data.recipe": RECIPES,
             "model.backbone": BACKBONES,
             "model.pooling": POOLINGS,
@@ -300,6 +307,34 @@ def load_pretrain_config(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     if overrides:
-        cfg = apply_overrides(cfg, dict(parse_override(o) for o in overrides))
+        cfg = _apply_cli_overrides(cfg, dict(parse_override(o) for o in overrides))
         pretrain_config_from_dict(cfg.to_dict())
     return cfg
+
+
+def _apply_cli_overrides(cfg: PretrainConfig, parsed: dict[str, Any]) -> PretrainConfig:
+    """Dotted overrides; ``compare.<variant>.<key>=v`` changes one variant, and a plain key
+    that a variant sets itself is refused (it would be silently ignored for that variant)."""
+    compare = copy.deepcopy(cfg.compare)
+    if "compare" in parsed and parsed["compare"] is None:
+        compare = None  # compare=null: the plain keys below apply to the single run
+    plain: dict[str, Any] = {}
+    for key, value in parsed.items():
+        if key.startswith("compare.") and key.count(".") >= 2:
+            _, variant, rest = key.split(".", 2)
+            if compare is None or variant not in compare:
+                valid = ", ".join(compare or {}) or "none"
+                raise ConfigError(f"{key}: no compare variant {variant!r} (variants: {valid})")
+            compare[variant][rest] = value
+            continue
+        shadowing = [n for n, ov in (compare or {}).items() if key in ov]
+        if shadowing and key != "compare":
+            raise ConfigError(
+                f"{key}: set by the compare variant(s) {', '.join(shadowing)}, so this override "
+                f"would be ignored; override it per variant (compare.{shadowing[0]}.{key}=...) "
+                "or drop the comparison (compare=null)"
+            )
+        plain[key] = value
+    if compare != cfg.compare:
+        cfg = dataclasses.replace(cfg, compare=compare)
+    return apply_overrides(cfg, plain) if plain else cfg

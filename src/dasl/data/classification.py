@@ -1,8 +1,8 @@
 """Classification splits (every class on both sides) of the in-memory datasets, for
 self-supervised pretraining and its k-NN / linear evaluation.
 
-- ``fashion-mnist``: the official files, ``train`` = the 60,000 training images, ``test`` =
-  the 10,000 t10k images (the split every SSL paper reports on);
+- ``fashion-mnist``: the official files, ``train`` = the training file's images (60,000),
+  ``test`` = the t10k file's (10,000): the split every SSL paper reports on;
 - ``digits``: scikit-learn's 1,797 images have no official split; ``test`` is a seeded
   stratified 20% (seed 0, fixed so that every run tests on the same images).
 
@@ -22,7 +22,6 @@ from dasl.data.dataset import ArrayImageDataset
 from dasl.data.splits import cap_per_class, carve_val_images, contiguous_labels
 
 CLASSIFICATION_DATASETS = ("fashion-mnist", "digits")
-FASHION_MNIST_TRAIN = 60_000
 DIGITS_TEST_FRACTION = 0.2
 
 
@@ -31,8 +30,11 @@ def classification_catalog(name: str, root: str | Path | None = None) -> Catalog
     if name == "fashion-mnist":
         from dasl.data.fashion_mnist import (
             CLASS_NAMES,
+            FILES,
+            _read_gz,
             fashion_mnist_available,
             load_fashion_mnist_arrays,
+            parse_idx_labels,
         )
 
         folder = fashion_mnist_available(root)
@@ -42,8 +44,9 @@ def classification_catalog(name: str, root: str | Path | None = None) -> Catalog
                 f"fashion-mnist: the four IDX .gz files were not found in {where}; install "
                 "the Debian package dataset-fashion-mnist or pass data.root=DIR"
             )
-        images, labels = load_fashion_mnist_arrays(folder)
-        n = FASHION_MNIST_TRAIN
+        images, labels = load_fashion_mnist_arrays(folder)  # the train file's images first
+        train_labels = folder / FILES["train_labels"]
+        n = parse_idx_labels(_read_gz(train_labels), str(train_labels)).shape[0]
         pools = {
             "train": Pool(np.arange(n), labels[:n]),
             "test": Pool(np.arange(n, labels.shape[0]), labels[n:]),

@@ -36,5 +36,9 @@ def cluster_pseudo_labels(
 
 
 def cluster_purity(pseudo_labels: np.ndarray, labels: np.ndarray) -> list[float]:
-    """NMI of each granularity's clusters against the true labels (monitoring only)."""
-    return [float(normalized_mutual_info_score(labels, row)) for row in pseudo_labels]
+    """NMI of each granularity's clusters against the true labels (monitoring only; items
+    labelled -1, e.g. STL-10's unlabeled images, are left out)."""
+    known = np.asarray(labels) >= 0
+    if not known.any():
+        return [float("nan")] * len(pseudo_labels)
+    return [float(normalized_mutual_info_score(labels[known], row[known])) for row in pseudo_labels]

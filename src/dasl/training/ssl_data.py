@@ -66,6 +66,11 @@ class SSLData:
             else None
         )
         self.test = load_raw_split(dcfg, dcfg.test_split, cfg.seed, dcfg.eval_max_per_class)
+        self.labelled = (
+            load_raw_split(dcfg, dcfg.bank_split, cfg.seed, dcfg.max_per_class)
+            if dcfg.bank_split is not None
+            else self.train
+        )
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -76,7 +81,11 @@ class SSLData:
         return dataset.with_transform(self.eval_view)
 
     def bank(self) -> Dataset:
-        """The training images under the eval view (k-NN bank, clustering, linear probe)."""
+        """The labelled training images under the eval view (k-NN bank, linear probe)."""
+        return self.evaluated(self.labelled)
+
+    def cluster_bank(self) -> Dataset:
+        """The pretraining images under the eval view, in training-set order (DASL-cu)."""
         return self.evaluated(self.train)
 
     def two_view_loader(self, rank: int = 0, world_size: int = 1, epoch: int = 0) -> DataLoader:

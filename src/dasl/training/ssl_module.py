@@ -70,12 +70,17 @@ class SSLModule(L.LightningModule):
         )
         if mcfg.channels_last:
             self.backbone = self.backbone.to(memory_format=torch.channels_last)
+        # The chain estimator's permutations come from their own generator, reseeded from
+        # (seed, step, rank) every step: Lightning draws from the global generator at points
+        # that differ between a fresh and a resumed run, so that one is no good for this.
+        self._chain_generator = torch.Generator()
         regularizer = DifferenceAlignmentRegularizer(
             measure=dcfg.measure,
             estimator=dcfg.estimator,
             difference=dcfg.difference,
             reduction=dcfg.reduction,
             num_chains=dcfg.num_chains,
+            generator=self._chain_generator,
         )
         self.objective = TwoViewObjective(
             build_base_loss(scfg.base_loss, scfg.temperature, scfg.gather_distributed),
@@ -124,6 +129,9 @@ class SSLModule(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         x0, x1, index, _ = batch  # the true labels are never used for training
+        self._chain_generator.manual_seed(
+            epoch_seed(self.cfg.seed, int(self.global_step), self.global_rank)
+        )
         z = self.project(torch.cat([x0, x1], dim=0))
         z0, z1 = z.chunk(2, dim=0)
         labels = self.dar_labels(index) if self.cfg.ssl.method != "simclr" else None

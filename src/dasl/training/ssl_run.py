@@ -119,7 +119,7 @@ def _linear_metrics(
         from dasl.training.linear_eval import linear_eval
 
         dcfg = data.cfg
-        train = data.train.with_transform(
+        train = data.labelled.with_transform(
             probe_transform(data.recipe, dcfg.in_channels, dcfg.image_size)
         )
         res = linear_eval(
@@ -178,6 +178,11 @@ def pretrain_variant(
     module = SSLModule(cfg.to_dict(), num_train=len(data.train))
     ecfg, ccfg = cfg.eval, cfg.clustering
     bank = BankCache(data.eval_loader(data.bank()))
+    # The clustering bank is the pretraining set itself (pseudo-labels are indexed by it);
+    # it is the k-NN bank too unless a separate labelled split is set (STL-10).
+    cluster_bank = (
+        bank if data.labelled is data.train else BankCache(data.eval_loader(data.cluster_bank()))
+    )
     has_val = data.val is not None and ecfg.monitor_every > 0
     own: list[Callback] = []
     if has_val:
@@ -189,7 +194,7 @@ def pretrain_variant(
     if cfg.ssl.method == "dasl_cu":
         own.append(
             ClusterRefresh(
-                bank,
+                cluster_bank,
                 ccfg.num_clusters,
                 ccfg.every,
                 ccfg.start_epoch,
@@ -204,6 +209,7 @@ def pretrain_variant(
         [*own, *callbacks],
         has_val=has_val,
         monitor=MONITOR,
+        save_on_train_epoch_end=True,
     )
     ckpt_path = resume_path(run_dir, resume, cfg.name, log)
     outcome = fit(
@@ -279,7 +285,7 @@ def _purity_curves(results: list[PretrainResult]) -> dict[str, dict[str, list[fl
 
 def raw_pixel_baseline(data: SSLData, cfg: PretrainConfig) -> dict[str, float] | None:
     """k-NN (and the fast linear probe) on the flattened raw pixels: no learning at all."""
-    train = raw_pixels(data.train)
+    train = raw_pixels(data.labelled)
     test = raw_pixels(data.test)
     if train is None or test is None:
         return None

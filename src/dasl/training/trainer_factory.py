@@ -39,12 +39,16 @@ def build_trainer(
     callbacks: Sequence[Callback] = (),
     has_val: bool = True,
     monitor: str = "val/map@r",
+    save_on_train_epoch_end: bool | None = None,
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     """A Trainer for ``cfg.trainer`` writing into ``run_dir``.
 
     ``checkpoints/best.ckpt`` is the epoch with the highest ``monitor`` (when ``has_val``),
     ``checkpoints/last.ckpt`` the latest epoch (what ``--resume`` continues from). ``cfg``
     needs ``trainer`` and ``optim.grad_clip`` sections (supervised and SSL configs both do).
+    ``save_on_train_epoch_end=True`` for runs without a validation loop whose monitor is
+    logged at the end of the training epoch (pretraining's k-NN callback); ``None`` lets
+    Lightning decide (after validation).
     """
     tcfg = cfg.trainer
     # last.ckpt after every epoch. Not save_last=True: since Lightning 2.2 that writes
@@ -56,6 +60,7 @@ def build_trainer(
         monitor=None,
         save_top_k=1,
         enable_version_counter=False,
+        save_on_train_epoch_end=save_on_train_epoch_end,
     )
     best = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
@@ -64,6 +69,7 @@ def build_trainer(
         mode="max",
         save_top_k=1,
         enable_version_counter=False,
+        save_on_train_epoch_end=save_on_train_epoch_end,
     )
     checkpoint = best if has_val else last
     # A resumed run logs into fresh version folders: Lightning would otherwise delete the

@@ -1,0 +1,137 @@
+"""The two-view objective: base loss + lam * DAR on both views, against float64 references."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from pytorch_metric_learning.losses import NTXentLoss
+
+from dasl.dar import DifferenceAlignmentRegularizer, TwoViewDASLLoss
+from dasl.training.ssl_objective import TwoViewObjective, build_base_loss, instance_ids
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dar"))
+from dar_reference import exact_ref
+
+
+def _views(b: int = 5, h: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, h, generator=g), torch.randn(b, h, generator=g)
+
+
+def _unit(rows: torch.Tensor) -> list[list[float]]:
+    out = []
+    for r in rows.double().tolist():
+        n = math.sqrt(sum(x * x for x in r))
+        out.append([x / n for x in r])
+    return out
+
+
+def _ntxent_ref(z0: torch.Tensor, z1: torch.Tensor, t: float) -> float:
+    """SimCLR's NT-Xent over all 2B anchors, float64 loops."""
+    z = _unit(torch.cat([z0, z1]))
+    n, b = len(z), z0.shape[0]
+    total = 0.0
+    for i in range(n):
+        pos = (i + b) % n
+        sims = [sum(a * c for a, c in zip(z[i], z[j], strict=True)) / t for j in range(n)]
+        denom = sum(math.exp(sims[j]) for j in range(n) if j != i)
+        total += -(sims[pos] - math.log(denom))
+    return total / n
+
+
+@pytest.mark.parametrize("measure", ["l2", "l1", "l2sq"])
+def test_instance_ids_dar_matches_float64_reference(measure: str) -> None:
+    z0, z1 = _views()
+    lam = 0.7
+    obj = TwoViewObjective(
+        build_base_loss("ntxent", 0.2, False),
+        DifferenceAlignmentRegularizer(measure=measure, estimator="exact"),
+        lam=lam,
+    )
+    got = obj(z0, z1)  # labels None: instance ids
+    ids = list(range(5)) * 2  # the two views of image i share id i
+    reg = exact_ref(_unit(torch.cat([z0, z1])), ids, measure, "signed", "mean")
+    expected = _ntxent_ref(z0, z1, 0.2) + lam * reg
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+    assert obj.last_regularizer.item() == pytest.approx(reg, rel=1e-5)
+
+
+def test_two_view_instance_labels() -> None:
+    assert instance_ids(4).tolist() == [0, 1, 2, 3]
+    z0, z1 = _views()
+    reg = DifferenceAlignmentRegularizer(estimator="exact")
+    obj = TwoViewObjective(build_base_loss("ntxent", 0.1, False), reg, lam=1.0)
+    # Dataset indices as instance ids give the same regularizer as arange: only equality counts.
+    assert obj(z0, z1, torch.tensor([7, 3, 9, 0, 42])).item() == pytest.approx(
+        obj(z0, z1).item(), rel=1e-6
+    )
+    # If two images share an id (one cluster), their cross pairs leave DAR.
+    shared = obj(z0, z1, torch.tensor([0, 0, 1, 2, 3]))
+    ref = exact_ref(_unit(torch.cat([z0, z1])), [0, 0, 1, 2, 3] * 2, "l2", "signed", "mean")
+    assert obj.last_regularizer.item() == pytest.approx(ref, rel=1e-5)
+    assert torch.isfinite(shared)
+
+
+def test_equals_pml_two_view_dasl_loss() -> None:
+    """lightly's NT-Xent + DAR on unit projections == PML NTXentLoss inside TwoViewDASLLoss."""
+    z0, z1 = _views(8, 16, seed=3)
+    ours = TwoViewObjective(
+        build_base_loss("ntxent", 0.1, False),
+        DifferenceAlignmentRegularizer(estimator="exact"),
+        lam=0.5,
+    )(z0, z1)
+    unit = torch.nn.functional.normalize
+    pml = TwoViewDASLLoss(
+        NTXentLoss(temperature=0.1), DifferenceAlignmentRegularizer(estimator="exact"), lam=0.5
+    )(unit(z0, dim=1), unit(z1, dim=1))
+    assert ours.item() == pytest.approx(pml.item(), rel=1e-5)
+
+
+def test_granularities_are_averaged() -> None:
+    z0, z1 = _views(6, 4, seed=1)
+    rows = torch.tensor([[0, 0, 1, 1, 2, 2], [0, 1, 2, 3, 4, 5]])
+    obj = TwoViewObjective(
+        build_base_loss("ntxent", 0.1, False),
+        DifferenceAlignmentRegularizer(estimator="exact"),
+        lam=1.0,
+    )
+    obj(z0, z1, rows)
+    z = _unit(torch.cat([z0, z1]))
+    refs = [exact_ref(z, r.tolist() * 2, "l2", "signed", "mean") for r in rows]
+    assert obj.last_regularizer.item() == pytest.approx(sum(refs) / 2, rel=1e-5)
+
+
+def test_lam_zero_is_the_base_loss_and_gradients_finite() -> None:
+    z0, z1 = _views()
+    base = build_base_loss("ntxent", 0.1, False)
+    obj = TwoViewObjective(base, lam=0.0)
+    assert obj(z0, z1).item() == base(z0, z1).item()
+    assert obj.last_regularizer is None
+    # Identical views (zero differences between the views of an image): no NaN gradient.
+    z = z0.clone().requires_grad_(True)
+    TwoViewObjective(build_base_loss("ntxent", 0.1, False), lam=1.0)(z, z).backward()
+    assert torch.isfinite(z.grad).all()
+
+
+@pytest.mark.parametrize("name", ["dcl", "vicreg", "barlowtwins"])
+def test_other_base_losses_plug_in(name: str) -> None:
+    z0, z1 = _views(8, 6)
+    t = 0.1 if name == "dcl" else None
+    obj = TwoViewObjective(build_base_loss(name, t, False), lam=0.3)
+    loss = obj(z0, z1)
+    assert torch.isfinite(loss)
+    expected = obj.last_base_loss.item() + 0.3 * obj.last_regularizer.item()
+    assert loss.item() == pytest.approx(expected)
+
+
+def test_shape_errors() -> None:
+    z0, z1 = _views()
+    obj = TwoViewObjective(build_base_loss("ntxent", 0.1, False), lam=1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        obj(z0, z1[:3])
+    with pytest.raises(ValueError, match="columns"):
+        obj(z0, z1, torch.zeros(2, 3, dtype=torch.long))
