@@ -38,6 +38,7 @@ import dataclasses
 import json
 import math
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -112,7 +113,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "data.batch_size": 60,
             "data.m_per_class": 20,
             "data.batches_per_epoch": 25,
-            "trainer.epochs": 8,
+            "trainer.epochs": 6,
             "optim.warmup_epochs": 0.5,
         },
         "probe_per_class": 100,
@@ -438,8 +439,9 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
 
     ``fetch(trial_id, config)`` trains a trial (or reads it from the cache); it may return
     ``None`` (report from a partial cache), and the trial is then left out. When
-    ``plan.measure_stage`` is set, those measures are screened afterwards (exact estimator)
-    on each base loss's best difference type only, and join the cells.
+    ``plan.measure_stage`` is set (``"measure/estimator"`` items), those variants are screened
+    after the finals (seed 0) on each base loss's best difference type only: screening rows,
+    never finalists.
     """
     screen: dict[str, dict[float, dict[str, Any]]] = {}
 
@@ -453,15 +455,6 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
                     log(_progress(plan.dataset, "screen", cell, v, 0, rec))
 
     screen_cells(plan.cells)
-    if plan.measure_stage:
-        extra = []
-        for base in sorted({c.base for c in plan.cells}):
-            diff = best_difference(plan, screen, base)
-            if diff is not None:
-                extra += [Cell(base, diff, m, "exact") for m in plan.measure_stage]
-        extra = [c for c in extra if c not in plan.cells]
-        plan.cells = plan.cells + extra
-        screen_cells(extra)
     chosen, finalists = select(plan, screen)
     finals: dict[str, dict[int, dict[str, Any]]] = {}
     final_cells = [Cell(b) for b in sorted(finalists)] + [
@@ -477,6 +470,19 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
             if rec is not None:
                 finals.setdefault(cell.key, {})[seed] = rec
                 log(_progress(plan.dataset, "final", cell, v, seed, rec))
+    if plan.measure_stage:
+        # Secondary question, after the finals so that a short budget never costs their seeds.
+        extra = []
+        for base in sorted({c.base for c in plan.cells}):
+            diff = best_difference(plan, screen, base)
+            if diff is not None:
+                for variant in plan.measure_stage:
+                    measure, estimator = variant.split("/")
+                    extra.append(Cell(base, diff, measure, estimator))
+        extra = [c for c in extra if c not in plan.cells]
+        plan.cells = plan.cells + extra
+        screen_cells(extra)
+        chosen.update(select(plan, screen)[0])
     return {"screen": screen, "chosen": chosen, "finalists": finalists, "finals": finals}
 
 
@@ -810,7 +816,9 @@ def main(argv: list[str] | None = None) -> int:
         "--measure-stage",
         nargs="+",
         default=[],
-        help="measures screened afterwards (exact) on each base's best difference type only",
+        metavar="MEASURE/ESTIMATOR",
+        help="variants (e.g. l1/exact l2/chain) screened after the finals, on each base "
+        "loss's best difference type only",
     )
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0])
     parser.add_argument(
@@ -852,9 +860,21 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"note: this dasl has no difference type {missing}; screening without it")
     differences = [d for d in args.differences if d in LIBRARY_DIFFERENCES]
+    for variant in args.measure_stage:
+        m, _, e = variant.partition("/")
+        if m not in MEASURES or e not in ESTIMATORS:
+            print(
+                f"error: --measure-stage {variant!r}: expected MEASURE/ESTIMATOR with a measure "
+                f"of {MEASURES} and an estimator of {ESTIMATORS}, e.g. l1/exact",
+                file=sys.stderr,
+            )
+            return 2
     unknown = [d for d in args.datasets if d not in PRESETS]
     if unknown:
-        print(f"error: no preset for dataset(s) {unknown}; choose from {sorted(PRESETS)}")
+        print(
+            f"error: no preset for dataset(s) {unknown}; choose from {sorted(PRESETS)}",
+            file=sys.stderr,
+        )
         return 2
     extra = dict(parse_override(o) for o in args.overrides)
     plans = []
@@ -871,7 +891,7 @@ def main(argv: list[str] | None = None) -> int:
                 sorted(lrs),
                 args.seeds,
                 args.finalists,
-                [m for m in args.measure_stage if m not in args.measures],
+                list(args.measure_stage),
             )
         )
 
