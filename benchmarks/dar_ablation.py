@@ -38,6 +38,7 @@ import dataclasses
 import json
 import math
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -84,31 +85,35 @@ PRESETS: dict[str, dict[str, Any]] = {
         "overrides": {
             "data.name": "glyphs",
             "data.val_fraction": 0.2,
+            "data.transform": "glyphs",
+            "data.image_size": None,
+            "data.in_channels": 1,
+            "data.max_per_class": 8,
+            "data.eval_max_per_class": 8,
             "data.batch_size": 64,
             "data.m_per_class": 4,
             "data.batches_per_epoch": 25,
-            "data.eval_max_per_class": None,
             "model.backbone": "small_cnn",
             "model.embedding_dim": 64,
             "model.pretrained": False,
-            "trainer.epochs": 8,
+            "trainer.epochs": 10,
             "optim.warmup_epochs": 0.5,
         },
         "probe_per_class": 8,
     },
     # Train classes 0, 2, 4 (100 images each, so the baseline overfits), validation classes
-    # 6, 8, test on the odd classes (500 images each).
+    # 6, 8, validation and test (the odd classes) capped at 300 images per class.
     "fashion-mnist": {
         "config": None,
         "overrides": {
             "data.name": "fashion-mnist",
             "data.val_fraction": 0.4,
             "data.max_per_class": 100,
-            "data.eval_max_per_class": 500,
+            "data.eval_max_per_class": 300,
             "data.batch_size": 60,
             "data.m_per_class": 20,
             "data.batches_per_epoch": 25,
-            "trainer.epochs": 8,
+            "trainer.epochs": 6,
             "optim.warmup_epochs": 0.5,
         },
         "probe_per_class": 100,
@@ -268,15 +273,21 @@ class EpochProbe(L.Callback):
         )
 
 
-def probe_subset(cfg: ExperimentConfig, normalization: Any, per_class: int) -> Subset:
-    """The first ``per_class`` training images of each class, with the evaluation transform.
+def probe_subset(
+    cfg: ExperimentConfig, normalization: Any, per_class: int, classes: int | None
+) -> Subset:
+    """The first ``per_class`` training images of each of the first ``classes`` training
+    classes (all when ``None``), with the evaluation transform.
 
-    Loaded with the training split's own cap, so every probe image is one the model trains on.
+    Loaded with the training split's own cap, so every probe image is one the model trains
+    on; ``classes`` = the number of validation classes gives the probe the validation set's
+    shape, so that the two MAP@R curves are comparable.
     """
     dcfg = dataclasses.replace(cfg.data, eval_max_per_class=cfg.data.max_per_class)
     ds = load_split(dcfg, cfg.data.train_split, False, cfg.seed, normalization)
     labels = np.asarray(ds.labels)
-    keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
+    kept = np.unique(labels)[:classes]
+    keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in kept])
     return Subset(ds, np.sort(keep).tolist())
 
 
@@ -309,7 +320,9 @@ class Runner:
         if key not in self._data:
             norm = MetricLearningData.normalization_for(cfg)
             data = MetricLearningData(cfg.data, cfg.seed, norm)
-            self._data[key] = (data, probe_subset(cfg, norm, self.probe_per_class))
+            n_val = len(np.unique(np.asarray(data.val.labels))) if data.val is not None else None
+            probe = probe_subset(cfg, norm, self.probe_per_class, n_val)
+            self._data[key] = (data, probe)
         data, probe = self._data[key]
         callback = EpochProbe(probe, cfg)
         t0 = time.perf_counter()
@@ -364,6 +377,7 @@ class Plan:
     lrs: list[float]
     seeds: int
     finalists: int
+    measure_stage: list[str] = dataclasses.field(default_factory=list)
 
     def values(self, cell: Cell) -> list[float]:
         return self.lrs if cell.is_baseline else self.lambdas
@@ -403,15 +417,44 @@ def select(
     return chosen, finalists
 
 
-def run_plan(plan: Plan, runner: Runner, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Screening, selection and finals of one dataset; returns everything the report needs."""
-    screen: dict[str, dict[float, dict[str, Any]]] = {c.key: {} for c in plan.cells}
+def best_difference(
+    plan: Plan, screen: dict[str, dict[float, dict[str, Any]]], base: str
+) -> str | None:
+    """The difference type of ``base``'s best screened cell (validation MAP@R)."""
+    best: tuple[float, str] | None = None
     for cell in plan.cells:
-        for v in plan.values(cell):
-            cfg = trial_config(plan.base_cfg, cell, v, 0)
-            rec = runner.run(trial_id(cell, v, 0), cfg)
-            screen[cell.key][v] = rec
-            log(_progress(plan.dataset, "screen", cell, v, 0, rec))
+        if cell.base != base or cell.is_baseline:
+            continue
+        for rec in screen.get(cell.key, {}).values():
+            if best is None or rec["val_map@r"] > best[0]:
+                best = (rec["val_map@r"], str(cell.difference))
+    return None if best is None else best[1]
+
+
+Fetch = Callable[[str, ExperimentConfig], "dict[str, Any] | None"]
+
+
+def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Screening, selection and finals of one dataset; returns everything the report needs.
+
+    ``fetch(trial_id, config)`` trains a trial (or reads it from the cache); it may return
+    ``None`` (report from a partial cache), and the trial is then left out. When
+    ``plan.measure_stage`` is set (``"measure/estimator"`` items), those variants are screened
+    after the finals (seed 0) on each base loss's best difference type only: screening rows,
+    never finalists.
+    """
+    screen: dict[str, dict[float, dict[str, Any]]] = {}
+
+    def screen_cells(cells: list[Cell]) -> None:
+        for cell in cells:
+            screen.setdefault(cell.key, {})
+            for v in plan.values(cell):
+                rec = fetch(trial_id(cell, v, 0), trial_config(plan.base_cfg, cell, v, 0))
+                if rec is not None:
+                    screen[cell.key][v] = rec
+                    log(_progress(plan.dataset, "screen", cell, v, 0, rec))
+
+    screen_cells(plan.cells)
     chosen, finalists = select(plan, screen)
     finals: dict[str, dict[int, dict[str, Any]]] = {}
     final_cells = [Cell(b) for b in sorted(finalists)] + [
@@ -420,34 +463,26 @@ def run_plan(plan: Plan, runner: Runner, log: Callable[[str], None] = print) -> 
     # Seed-major, so that a run stopped early leaves every final cell with the same seeds.
     for seed in range(plan.seeds):
         for cell in final_cells:
-            v = chosen[cell.key]
-            cfg = trial_config(plan.base_cfg, cell, v, seed)
-            rec = runner.run(trial_id(cell, v, seed), cfg)
-            finals.setdefault(cell.key, {})[seed] = rec
-            log(_progress(plan.dataset, "final", cell, v, seed, rec))
-    return {"screen": screen, "chosen": chosen, "finalists": finalists, "finals": finals}
-
-
-def collect(plan: Plan, runner: Runner) -> dict[str, Any]:
-    """What the cache holds for ``plan`` (no training): for a report on a partial run."""
-    screen: dict[str, dict[float, dict[str, Any]]] = {}
-    for cell in plan.cells:
-        screen[cell.key] = {}
-        for v in plan.values(cell):
-            rec = runner.cached(trial_id(cell, v, 0), trial_config(plan.base_cfg, cell, v, 0))
-            if rec is not None:
-                screen[cell.key][v] = rec
-    chosen, finalists = select(plan, screen)
-    finals: dict[str, dict[int, dict[str, Any]]] = {}
-    for base in finalists:
-        for key in [Cell(base).key, *finalists[base]]:
-            if key not in chosen:
+            if cell.key not in chosen:
                 continue
-            cell, v = Cell.from_key(key), chosen[key]
-            for seed in range(plan.seeds):
-                rec = runner.cached(trial_id(cell, v, seed), trial_config(plan.base_cfg, cell, v, seed))
-                if rec is not None:
-                    finals.setdefault(key, {})[seed] = rec
+            v = chosen[cell.key]
+            rec = fetch(trial_id(cell, v, seed), trial_config(plan.base_cfg, cell, v, seed))
+            if rec is not None:
+                finals.setdefault(cell.key, {})[seed] = rec
+                log(_progress(plan.dataset, "final", cell, v, seed, rec))
+    if plan.measure_stage:
+        # Secondary question, after the finals so that a short budget never costs their seeds.
+        extra = []
+        for base in sorted({c.base for c in plan.cells}):
+            diff = best_difference(plan, screen, base)
+            if diff is not None:
+                for variant in plan.measure_stage:
+                    measure, estimator = variant.split("/")
+                    extra.append(Cell(base, diff, measure, estimator))
+        extra = [c for c in extra if c not in plan.cells]
+        plan.cells = plan.cells + extra
+        screen_cells(extra)
+        chosen.update(select(plan, screen)[0])
     return {"screen": screen, "chosen": chosen, "finalists": finalists, "finals": finals}
 
 
@@ -616,10 +651,20 @@ def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path
                     if not runs:
                         continue
                     lams = sorted(runs)
-                    ax.plot(lams, [100 * runs[v]["val_map@r"] for v in lams], "o" + style,
-                            color="C0", label=f"{est} val")
-                    ax.plot(lams, [100 * runs[v]["test"]["map@r"] for v in lams], "s" + style,
-                            color="C1", label=f"{est} test")
+                    ax.plot(
+                        lams,
+                        [100 * runs[v]["val_map@r"] for v in lams],
+                        "o" + style,
+                        color="C0",
+                        label=f"{est} val",
+                    )
+                    ax.plot(
+                        lams,
+                        [100 * runs[v]["test"]["map@r"] for v in lams],
+                        "s" + style,
+                        color="C1",
+                        label=f"{est} test",
+                    )
                 if base_rec is not None:
                     ax.axhline(100 * base_rec["val_map@r"], color="C0", lw=0.8, alpha=0.6)
                     ax.axhline(100 * base_rec["test"]["map@r"], color="C1", lw=0.8, alpha=0.6)
@@ -644,7 +689,7 @@ def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path
         fig = Figure(figsize=(11, 0.5 * len(dar_rows) + 1.6))
         for j, (metric, title) in enumerate(REPORTED):
             ax = fig.add_subplot(1, len(REPORTED), j + 1)
-            for i, (key, r) in enumerate(dar_rows):
+            for i, (_key, r) in enumerate(dar_rows):
                 mean, _, half, _ = r[f"delta_{metric}"]
                 err = 0.0 if math.isnan(half) else half
                 ax.errorbar(mean, i, xerr=err, fmt="o", color="C3" if mean - err > 0 else "C0")
@@ -668,10 +713,22 @@ def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path
             ax = fig.add_subplot(1, len(base_finals), j + 1)
             for s, rec in sorted(by_seed.items()):
                 ep = [r["epoch"] for r in rec["epochs"]]
-                ax.plot(ep, [100 * (r["train_map@r"] or np.nan) for r in rec["epochs"]], "-",
-                        color="C1", alpha=0.7, label="train classes" if s == 0 else None)
-                ax.plot(ep, [100 * (r["val_map@r"] or np.nan) for r in rec["epochs"]], "-",
-                        color="C0", alpha=0.7, label="validation classes" if s == 0 else None)
+                ax.plot(
+                    ep,
+                    [100 * (r["train_map@r"] or np.nan) for r in rec["epochs"]],
+                    "-",
+                    color="C1",
+                    alpha=0.7,
+                    label="train classes" if s == 0 else None,
+                )
+                ax.plot(
+                    ep,
+                    [100 * (r["val_map@r"] or np.nan) for r in rec["epochs"]],
+                    "-",
+                    color="C0",
+                    alpha=0.7,
+                    label="validation classes" if s == 0 else None,
+                )
             ax.set_title(f"{plan.dataset}: {key}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylabel("MAP@R %")
@@ -750,21 +807,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measures", nargs="+", default=list(MEASURES))
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS))
     parser.add_argument(
-        "--chain-measures", nargs="+", default=None,
+        "--chain-measures",
+        nargs="+",
+        default=None,
         help="screen the chain estimator only on these measures (default: all)",
+    )
+    parser.add_argument(
+        "--measure-stage",
+        nargs="+",
+        default=[],
+        metavar="MEASURE/ESTIMATOR",
+        help="variants (e.g. l1/exact l2/chain) screened after the finals, on each base "
+        "loss's best difference type only",
     )
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0])
     parser.add_argument(
-        "--baseline-lrs", type=float, nargs="+", default=None,
+        "--baseline-lrs",
+        type=float,
+        nargs="+",
+        default=None,
         help="learning rates tried for the baselines (default: only the config's)",
+    )
+    parser.add_argument(
+        "--transfer-finalists",
+        action="store_true",
+        help="datasets after the first screen only the first one's finalists (their lambda "
+        "re-tuned on their own validation classes) and the baselines",
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--finalists", type=int, default=2, help="difference types per base")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch threads (on an oversubscribed machine 2 threads measured 9x slower per step)",
     )
-    parser.add_argument("--cache", type=Path, default=None, help="cache folder (default: OUT/NAME_cache)")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="cache folder (default: OUT/NAME_cache)"
+    )
     parser.add_argument("--name", default="dar_ablation", help="output file stem")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--plan", action="store_true", help="count the runs; train nothing")
@@ -780,9 +860,21 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"note: this dasl has no difference type {missing}; screening without it")
     differences = [d for d in args.differences if d in LIBRARY_DIFFERENCES]
+    for variant in args.measure_stage:
+        m, _, e = variant.partition("/")
+        if m not in MEASURES or e not in ESTIMATORS:
+            print(
+                f"error: --measure-stage {variant!r}: expected MEASURE/ESTIMATOR with a measure "
+                f"of {MEASURES} and an estimator of {ESTIMATORS}, e.g. l1/exact",
+                file=sys.stderr,
+            )
+            return 2
     unknown = [d for d in args.datasets if d not in PRESETS]
     if unknown:
-        print(f"error: no preset for dataset(s) {unknown}; choose from {sorted(PRESETS)}")
+        print(
+            f"error: no preset for dataset(s) {unknown}; choose from {sorted(PRESETS)}",
+            file=sys.stderr,
+        )
         return 2
     extra = dict(parse_override(o) for o in args.overrides)
     plans = []
@@ -791,14 +883,33 @@ def main(argv: list[str] | None = None) -> int:
         cells = grid(args.bases, differences, args.measures, args.estimators, args.chain_measures)
         lrs = args.baseline_lrs or [cfg.optim.lr]
         plans.append(
-            Plan(ds, cfg, cells, sorted(args.lambdas), sorted(lrs), args.seeds, args.finalists)
+            Plan(
+                ds,
+                cfg,
+                cells,
+                sorted(args.lambdas),
+                sorted(lrs),
+                args.seeds,
+                args.finalists,
+                list(args.measure_stage),
+            )
         )
 
     results: dict[str, dict[str, Any]] = {}
-    for plan in plans:
+    for i, plan in enumerate(plans):
+        first = results.get(plans[0].dataset)
+        if i > 0 and args.transfer_finalists:
+            if first is None:
+                print(f"{plan.dataset}: skipped: {plans[0].dataset} has no finalists", flush=True)
+                continue
+            plan.cells = [Cell(b) for b in args.bases] + [
+                Cell.from_key(k) for b in args.bases for k in first["finalists"].get(b, [])
+            ]
+            plan.measure_stage = []
         cache = args.cache if args.cache is not None else out / f"{args.name}_cache"
         runner = Runner(cache / plan.dataset, PRESETS[plan.dataset]["probe_per_class"])
         n_screen = sum(len(plan.values(c)) for c in plan.cells)
+        n_screen += len(plan.measure_stage) * len(plan.lambdas) * len({c.base for c in plan.cells})
         n_final = (args.seeds - 1) * len({c.base for c in plan.cells}) * (1 + args.finalists)
         print(
             f"{plan.dataset}: {len(plan.cells)} cells, {n_screen} screening runs + "
@@ -808,10 +919,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.plan:
             continue
         if args.report_only:
-            results[plan.dataset] = collect(plan, runner)
+            results[plan.dataset] = execute(plan, runner.cached, log=lambda s: None)
             continue
         try:
-            results[plan.dataset] = run_plan(plan, runner, log=lambda s: print(s, flush=True))
+            results[plan.dataset] = execute(plan, runner.run, log=lambda s: print(s, flush=True))
         except FileNotFoundError as exc:  # a dataset that is not installed
             print(f"{plan.dataset}: skipped: {exc}", flush=True)
         # Write the report after each dataset, so a later failure keeps the earlier one.

@@ -84,8 +84,14 @@ def test_smoke_run_on_digits_writes_tables_json_plots_and_resumes(tmp_path, monk
         raise AssertionError("a cached trial was trained again")
 
     monkeypatch.setattr("dasl.training.run.train_variant", no_training)
-    assert ab.main(argv) == 0
-    again = json.loads((tmp_path / "dar_ablation.json").read_text())["datasets"]["digits"]
-    assert again["summary"] == ds["summary"] or json.dumps(again["summary"]) == json.dumps(
-        ds["summary"]
-    )
+    for extra in ([], ["--report-only"]):
+        assert ab.main(argv + extra) == 0
+        again = json.loads((tmp_path / "dar_ablation.json").read_text())["datasets"]["digits"]
+        assert json.dumps(again["summary"]) == json.dumps(ds["summary"])
+        assert again["screen"].keys() == ds["screen"].keys()
+
+
+def test_bad_variant_is_one_line_and_status_2(capsys) -> None:
+    assert ab.main(["--plan", "--measure-stage", "l3/exact"]) == 2
+    out = capsys.readouterr().err
+    assert out.count("\n") == 1 and "l3/exact" in out and "MEASURE/ESTIMATOR" in out
