@@ -249,22 +249,6 @@ def test_indices_tuple_without_labels_refusals():
         DASLLoss(losses.ContrastiveLoss())(z, None, (pairs[0], pairs[1]))
 
 
-def test_gradients_flow_through_ref_emb():
-    z, y = _f64_batch()
-    ref, ref_y = _f64_batch(seed=3)
-    reg = DifferenceAlignmentRegularizer()
-    wrapped = DASLLoss(losses.ContrastiveLoss(), reg, lam=0.5)
-    a, b = z.clone().requires_grad_(), ref.clone().requires_grad_()
-    wrapped(a, y, ref_emb=b, ref_labels=ref_y).backward()
-    c, d = z.clone().requires_grad_(), ref.clone().requires_grad_()
-    want = losses.ContrastiveLoss()(c, y, ref_emb=d, ref_labels=ref_y) + 0.5 * reg(
-        torch.cat([c, d]), torch.cat([y, ref_y])
-    )
-    want.backward()
-    assert torch.allclose(a.grad, c.grad) and torch.allclose(b.grad, d.grad)
-    assert b.grad.abs().sum() > 0
-
-
 def test_ref_emb_holding_the_batch_is_regularized_once():
     """PML's efficient DistributedLossWrapper passes ref_emb = cat(batch, other ranks)."""
     z, y = _f64_batch()
@@ -326,3 +310,15 @@ def test_gather_distributed_is_a_no_op_in_one_process():
 
         with unittest.mock.patch("dasl.dar.loss.is_distributed", return_value=True):
             b(z, y, (y, y, y))
+
+
+def test_ordered_differences_need_labels_with_indices_tuple():
+    from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
+
+    z, y = _f64_batch()
+    pairs = lmu.get_all_pairs_indices(y)
+    wrapped = DASLLoss(
+        losses.ContrastiveLoss(), DifferenceAlignmentRegularizer(difference="ordered")
+    )
+    with pytest.raises(ValueError, match="ordered"):
+        wrapped(z, None, pairs)

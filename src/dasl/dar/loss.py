@@ -269,6 +269,11 @@ class DASLLoss(BaseMetricLossFunction):
                 "pass labels, or use estimator='exact', which aligns the inter-class pairs of "
                 "indices_tuple"
             )
+        if reg.difference == "ordered":
+            raise ValueError(
+                "difference='ordered' orients each pair by its labels, which indices_tuple "
+                "does not carry; pass labels, or use difference='signed' or 'abs'"
+            )
         rows = emb
         offset = 0
         if ref_emb is not None and self.regularize_ref:

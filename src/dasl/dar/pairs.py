@@ -30,6 +30,13 @@ def inter_class_pairs(labels: Tensor) -> tuple[Tensor, Tensor]:
     return iu[0][keep], iu[1][keep]
 
 
+def count_inter_class_pairs(labels: Tensor) -> int:
+    """``H = #{i < j : y_i != y_j} = (N^2 - sum_c n_c^2) / 2`` (a host number: one sync)."""
+    _, counts = torch.unique(labels, return_counts=True)
+    n = labels.shape[0]
+    return int((n * n - int((counts * counts).sum())) // 2)
+
+
 def orient_by_label(labels: Tensor, src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor]:
     """Pairs ``(src, dst)`` re-oriented so that ``labels[src] < labels[dst]`` (no host sync).
 
