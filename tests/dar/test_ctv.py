@@ -100,7 +100,7 @@ def test_linf_tiles_respect_the_block_bound_and_match(block):
     torch.testing.assert_close(g, rg, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("block", [1, 7, 40, 300])
+@pytest.mark.parametrize("block", [5, 40, 300])
 def test_gradcheck_multi_tile_kernels(block):
     """Small budgets force many tiles: the multi-tile gradient code of every kernel and the
     Gram kernel's multi-chunk branch (H = 48 columns > one chunk) run under gradcheck."""

@@ -20,3 +20,9 @@ def test_run_case_toy():
     res = dar_speed.run_case("dasl", "exact", "l2", 12, 6, 4, "cpu", repeats=1, max_seconds=1.0)
     assert set(res) == {"median_s", "runs", "peak_mb"}
     assert res["median_s"] > 0
+
+
+def test_background_load_starts_and_ends_its_jobs():
+    with dar_speed.background_load(jobs=2, seconds=30.0) as procs:
+        assert len(procs) == 2 and all(p.poll() is None for p in procs)
+    assert all(p.poll() is not None for p in procs)

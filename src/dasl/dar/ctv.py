@@ -134,10 +134,10 @@ def ctv_sum_l1(m: Tensor, valid: Tensor | None = None) -> Tensor:
 
 
 #: linf tiles are (P, Q, h): larger than the l2 tiles so that per-op overhead stays small
-#: (4M float64 entries, 32 MiB per temporary, on CPU; 64M on an accelerator, where each of the
-#: ~10 ops per tile is a kernel launch: N=120 gives ~100 tiles there instead of ~3,000).
+#: (4M float64 entries, 32 MiB per temporary, on CPU; 32M on an accelerator, where each of the
+#: ~10 ops per tile is a kernel launch: N=120, h=512 gives ~400 tiles there, not ~3,000).
 LINF_BLOCK_ELEMENTS = 1 << 22
-LINF_BLOCK_ELEMENTS_ACCELERATOR = 1 << 26
+LINF_BLOCK_ELEMENTS_ACCELERATOR = 1 << 25
 
 
 def default_block_elements(measure: str, device: torch.device) -> int:
