@@ -162,6 +162,10 @@ def test_bad_inputs():
     bad[3] = 0
     with pytest.raises(ValueError, match="all-zero rows"):
         knn_classify(bad, y_tr, x_te, y_te)
+    zero = x_te.copy()
+    zero[2] = 0
+    with pytest.raises(ValueError, match="test_features has all-zero rows"):
+        knn_classify(x_tr, y_tr, zero, y_te)
     with pytest.raises(ValueError, match="dimension"):
         knn_classify(x_tr, y_tr, x_te[:, :3], y_te)
     with pytest.raises(ValueError, match="one label per feature row"):

@@ -191,6 +191,10 @@ def knn_classify(
     bank = _as_bank(train_features)
     q_all = test_features.detach() if isinstance(test_features, torch.Tensor) else None
     q_all = as_embeddings(test_features if q_all is None else q_all, "test_features")
+    if bool((q_all.abs().amax(dim=1) == 0).any()):
+        raise ValueError(
+            "test_features has all-zero rows, which have no cosine similarity; drop them"
+        )
     if bank.shape[1] != q_all.shape[1]:
         raise ValueError(
             f"train_features have dimension {bank.shape[1]} but test_features have "

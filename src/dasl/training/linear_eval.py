@@ -155,7 +155,10 @@ def linear_eval(
     if isinstance(backbone, nn.Module):
         backbone.eval()  # frozen: BN running statistics are used and never updated
     try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        cuda: list[int] = []
+        if device.type == "cuda":
+            cuda = [device.index if device.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             if augment:
                 result = _train_augmented(
