@@ -82,3 +82,15 @@ def test_pretrain_compare_then_eval(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "linear_top1" in capsys.readouterr().out
     assert main(["eval", "--checkpoint", str(ckpt), "--protocol", "knn", "--split", "val"]) == 2
     assert "--split" in _one_line_error(capsys)
+
+
+def test_demo_falls_back_to_digits(monkeypatch, capsys) -> None:
+    import dasl.data
+    from dasl.cli.pretrain import _demo_data
+    from dasl.ssl_config import load_pretrain_config
+
+    monkeypatch.setattr(dasl.data, "fashion_mnist_available", lambda root=None: None)
+    cfg = _demo_data(load_pretrain_config(None, ["trainer.epochs=3"]), {"trainer.epochs"})
+    assert cfg.data.name == "digits" and cfg.data.max_per_class is None
+    assert cfg.trainer.epochs == 3  # what the user set wins over the digits budget
+    assert "digits" in capsys.readouterr().err
