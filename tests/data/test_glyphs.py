@@ -106,7 +106,7 @@ def test_images_have_ink_and_are_not_notdef(faces, small_set) -> None:
 
 def test_glyph_is_centred_and_fills_the_box(faces) -> None:
     face = faces[0]
-    _, images, _ = render_face(face.path, face.index, [ord("H"), ord("-") + 0], 32)
+    _, images, _ = render_face(face.path, face.index, [ord("H")], 32)
     h = images[0]
     rows, cols = np.flatnonzero(h.any(axis=1)), np.flatnonzero(h.any(axis=0))
     assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 28  # 32 - 2 * pad
@@ -128,7 +128,7 @@ def test_classes_meet_the_rules(small_set) -> None:
     assert 0x3A9 in cps and 0x416 in cps  # Omega, Zhe
 
 
-def test_no_two_kept_classes_render_alike_in_most_faces(small_set) -> None:
+def test_no_two_kept_classes_are_near_identical_in_any_face(small_set) -> None:
     by_cp: dict[int, dict[int, np.ndarray]] = {}
     for image, cp, fi in zip(
         small_set.images, small_set.code_points, small_set.face_index, strict=True
