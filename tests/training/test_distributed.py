@@ -9,6 +9,8 @@ Cases (float64, 3 optimizer steps each, tiny linear model):
   DASL-NP and two-view DASL, exact and chain estimators; batches from the m-per-class sampler,
   whose rank slices must concatenate to the single-process global batch;
 - ``DASLLoss`` inside PML's ``DistributedLossWrapper``, ``efficient=False`` and ``True``;
+- the self-supervised objective (:class:`TwoViewObjective`: lightly's NT-Xent, which gathers
+  for itself, plus DAR on the gathered views) with instance ids and with cluster labels;
 - distributed evaluation: strided shards of 11 items (not divisible by 2), gathered back,
   metrics equal to one process's; BatchNorm statistics taken from rank 0.
 """
@@ -34,6 +36,7 @@ from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer, TwoViewDASLLoss
 from dasl.data import MPerClassBatchSampler
 from dasl.training.evaluate import embed, evaluate_embeddings, gather_shards, shard
 from dasl.training.module import step_loss
+from dasl.training.ssl_objective import TwoViewObjective
 from dasl.utils.distributed import broadcast_buffers
 
 WORLD = 2
@@ -41,7 +44,17 @@ STEPS = 3
 B, M, DIN, DOUT = 8, 2, 6, 4  # per-rank batch: 4 classes x 2 images
 N_ITEMS, N_CLASSES = 64, 16
 LR = 0.05
-CASES = ("pa_exact", "pa_chain", "np_exact", "np_chain", "twoview_exact", "twoview_chain")
+CASES = (
+    "pa_exact",
+    "pa_chain",
+    "np_exact",
+    "np_chain",
+    "twoview_exact",
+    "twoview_chain",
+    "sslcf_exact",
+    "sslcf_chain",
+    "sslcu_chain",
+)
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,9 +64,13 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def _criterion(case: str) -> nn.Module:
+def _criterion(case: str, generator: torch.Generator | None = None) -> nn.Module:
     estimator = case.split("_")[1]
-    reg = DifferenceAlignmentRegularizer(estimator=estimator)
+    reg = DifferenceAlignmentRegularizer(estimator=estimator, generator=generator)
+    if case.startswith("ssl"):
+        from lightly.loss import NTXentLoss
+
+        return TwoViewObjective(NTXentLoss(temperature=0.5, gather_distributed=True), reg, 0.7)
     if case.startswith("pa"):
         base: nn.Module = losses.ProxyAnchorLoss(N_CLASSES, DOUT, margin=0.1, alpha=32)
         return DASLLoss(base, reg, lam=0.7)
@@ -71,11 +88,17 @@ class _Net(nn.Module):
         self.rank = rank
         torch.manual_seed(0)
         self.model = nn.Linear(DIN, DOUT)
-        self.criterion = _criterion(case)
+        # the self-supervised module's chain generator: seeded per step, the same on all ranks
+        self.chain = torch.Generator()
+        self.criterion = _criterion(case, self.chain if case.startswith("ssl") else None)
         self.case = case
         self.double()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
+        if self.case.startswith("ssl"):
+            self.chain.manual_seed(500 + step)
+            labels = y if self.case.startswith("sslcu") else None  # None: instance ids
+            return self.criterion(self.model(x), self.model(x.flip(1) * 0.9), labels)
         if self.case.startswith("twoview"):
             # Second view: a fixed augmentation of the first. The chain (generator None) is
             # drawn from a seed broadcast by rank 0: the global generators differ between
@@ -197,8 +220,9 @@ def test_ddp_global_batch_equals_one_process(ranks, case) -> None:
     for r in range(WORLD):
         got, values = ranks[r][case]
         _assert_same(got, want, 1e-6)
-        # the loss each rank computed is the global one
-        assert np.allclose(values, want_values, rtol=0, atol=1e-9)
+        if not case.startswith("ssl"):  # lightly's NT-Xent averages over the local anchors
+            # the loss each rank computed is the global one
+            assert np.allclose(values, want_values, rtol=0, atol=1e-9)
     # the test can fail: training moved every parameter, proxies included
     for k, v in want.items():
         assert (v - start[k]).abs().max() > 1e-3, k

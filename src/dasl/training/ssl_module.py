@@ -71,8 +71,9 @@ class SSLModule(L.LightningModule):
         if mcfg.channels_last:
             self.backbone = self.backbone.to(memory_format=torch.channels_last)
         # The chain estimator's permutations come from their own generator, reseeded from
-        # (seed, step, rank) every step: Lightning draws from the global generator at points
-        # that differ between a fresh and a resumed run, so that one is no good for this.
+        # (seed, step) every step (and the rank when the loss is per GPU): Lightning draws
+        # from the global generator at points that differ between a fresh and a resumed
+        # run, so that one is no good for this.
         self._chain_generator = torch.Generator()
         regularizer = DifferenceAlignmentRegularizer(
             measure=dcfg.measure,
@@ -86,6 +87,7 @@ class SSLModule(L.LightningModule):
             build_base_loss(scfg.base_loss, scfg.temperature, scfg.gather_distributed),
             regularizer,
             lam=dcfg.lam,
+            gather_distributed=self.cfg.trainer.global_batch_loss,
         )
         granularities = len(self.cfg.clustering.num_clusters) if scfg.method == "dasl_cu" else 0
         # -1: not clustered yet (instance ids are used until the first clustering).
@@ -129,8 +131,11 @@ class SSLModule(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         x0, x1, index, _ = batch  # the true labels are never used for training
+        # The same chain on every rank when DAR sees the global batch (it is then drawn over
+        # the gathered views), one per rank otherwise.
+        chain_rank = 0 if self.cfg.trainer.global_batch_loss else self.global_rank
         self._chain_generator.manual_seed(
-            epoch_seed(self.cfg.seed, int(self.global_step), self.global_rank)
+            epoch_seed(self.cfg.seed, int(self.global_step), chain_rank)
         )
         z = self.project(torch.cat([x0, x1], dim=0))
         z0, z1 = z.chunk(2, dim=0)

@@ -11,7 +11,12 @@
   (``dasl_cu``); several rows (PCL-style granularities) average the regularizer.
 
 DAR itself is :class:`dasl.dar.DifferenceAlignmentRegularizer`; this module only decides
-what it is applied to.
+what it is applied to. Under DDP (``gather_distributed=True``) DAR sees the global batch: both
+views and their labels are gathered in rank order, the views with gradients
+(:func:`dasl.utils.distributed.gather_with_grad`), so every rank computes the regularizer of
+the concatenated batch and DDP's gradient average equals one process on that batch; the
+chain must then be the same on every rank (the caller seeds its generator per step, not per
+rank). The base loss gathers for itself (lightly's ``gather_distributed``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from dasl.dar import DifferenceAlignmentRegularizer
+from dasl.utils.distributed import gather_no_grad, gather_with_grad, is_distributed
 
 
 def build_base_loss(name: str, temperature: float | None, gather_distributed: bool) -> nn.Module:
@@ -63,7 +69,11 @@ class TwoViewObjective(nn.Module):
     """
 
     def __init__(
-        self, base: nn.Module, regularizer: nn.Module | None = None, lam: float = 0.0
+        self,
+        base: nn.Module,
+        regularizer: nn.Module | None = None,
+        lam: float = 0.0,
+        gather_distributed: bool = True,
     ) -> None:
         super().__init__()
         if lam < 0:
@@ -75,6 +85,7 @@ class TwoViewObjective(nn.Module):
             else (DifferenceAlignmentRegularizer(estimator="chain"))
         )
         self.lam = float(lam)
+        self.gather_distributed = bool(gather_distributed)
         self.last_base_loss: Tensor | None = None
         self.last_regularizer: Tensor | None = None
 
@@ -90,11 +101,19 @@ class TwoViewObjective(nn.Module):
             self.last_regularizer = None
             return base
         batch = z0.shape[0]
+        if labels is not None:
+            rows = labels.reshape(-1, batch) if labels.dim() == 1 else labels
+            if rows.shape[1] != batch:
+                raise ValueError(
+                    f"labels must have {batch} columns (one per image), got {tuple(rows.shape)}"
+                )
+        if self.gather_distributed and is_distributed():
+            z0, z1 = gather_with_grad(z0), gather_with_grad(z1)
+            if labels is not None:  # (G, B) -> (G, W B), rank order as the views
+                rows = gather_no_grad(rows.t().contiguous()).t()
+            batch = z0.shape[0]
         if labels is None:
-            labels = instance_ids(batch, z0.device)
-        rows = labels.reshape(-1, batch) if labels.dim() == 1 else labels
-        if rows.shape[1] != batch:
-            raise ValueError(f"labels must have {batch} columns (one per image), got {rows.shape}")
+            rows = instance_ids(batch, z0.device).reshape(1, batch)
         z = nn.functional.normalize(torch.cat([z0, z1], dim=0), dim=1)
         reg = torch.stack([self.regularizer(z, torch.cat([y, y])) for y in rows]).mean()
         self.last_regularizer = reg.detach()
