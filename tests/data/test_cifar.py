@@ -36,7 +36,7 @@ def test_cifar10_pixels_round_trip(c10):
 
 def test_cifar10_val_is_carved_by_images_in_the_same_label_space(tmp_path):
     root = make_cifar10(tmp_path, train_per_batch=8)  # 4 images per class
-    tr = load_dataset("cifar10", root, "train", allow_subset=True, val_fraction=0.25)
+    tr = load_dataset("cifar10", root, "subtrain", allow_subset=True, val_fraction=0.25)
     va = load_dataset("cifar10", root, "val", allow_subset=True, val_fraction=0.25)
     assert len(tr) == 30 and len(va) == 10
     assert sorted(va.labels.tolist()) == list(range(10))
@@ -93,7 +93,7 @@ def test_pickle_that_runs_code_is_refused(c10):
 
 
 def test_data_check_cli(c10, capsys):
-    assert main(["data", "check", "cifar10", "--root", str(c10)]) == 1
+    assert main(["data", "check", "cifar10", "--root", str(c10)]) == 2
     out = capsys.readouterr().out
     assert "expected 50,000 / 10" in out and "classes are in both" not in out
     assert main(["data", "check", "cifar10", "--root", str(c10), "--allow-subset"]) == 0

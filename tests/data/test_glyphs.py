@@ -172,8 +172,8 @@ def test_homoglyph_groups_threshold_and_components() -> None:
 
 def test_splits_are_class_disjoint(font_dir: Path, cache_env: Path) -> None:
     kw = {"code_points": SMALL}
-    train = load_dataset("glyphs", font_dir, "trainval", **kw)
-    sub = load_dataset("glyphs", font_dir, "train", **kw)
+    train = load_dataset("glyphs", font_dir, "train", **kw)
+    sub = load_dataset("glyphs", font_dir, "subtrain", **kw)
     val = load_dataset("glyphs", font_dir, "val", **kw)
     test = load_dataset("glyphs", font_dir, "test", **kw)
     names = {s: set(d.class_names) for s, d in (("tv", train), ("t", sub), ("v", val), ("x", test))}

@@ -94,7 +94,7 @@ def test_missing_pieces(tmp_path):
 
 def test_data_check_cli(tmp_path, capsys):
     root = make_imagenet_tree(tmp_path, WNIDS, 2, 1, val_layout="flat")
-    assert main(["data", "check", "imagenet", "--root", str(root)]) == 1
+    assert main(["data", "check", "imagenet", "--root", str(root)]) == 2
     out = capsys.readouterr().out
     assert "expected 1,281,167 / 1,000" in out and "classes are in both" not in out
     assert main(["data", "check", "imagenet100", "--root", str(root), "--allow-subset"]) == 0

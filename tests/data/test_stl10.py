@@ -71,6 +71,6 @@ def test_truncated_and_mismatched_files(stl):
 
 
 def test_data_check_cli(stl, capsys):
-    assert main(["data", "check", "stl10", "--root", str(stl)]) == 1
+    assert main(["data", "check", "stl10", "--root", str(stl)]) == 2
     assert "expected 100,000 / 0" in capsys.readouterr().out
     assert main(["data", "check", "stl10", "--root", str(stl), "--allow-subset"]) == 0
