@@ -302,6 +302,31 @@ class Runner:
         self.log = log
         self._data: dict[Any, tuple[MetricLearningData, Subset]] = {}
 
+    def raw_pixels(self, cfg: ExperimentConfig) -> dict[str, Any] | None:
+        """Test metrics of the flattened raw pixels (the no-learning reference), cached."""
+        from dasl.plots import interclass_distance_stats
+        from dasl.training.evaluate import raw_pixels
+
+        path = self.cache_dir / "raw_pixels.json"
+        data = _comparable(cfg)["data"]
+        if path.is_file():
+            rec = json.loads(path.read_text())
+            if rec.get("data") == data:
+                return rec
+        norm = MetricLearningData.normalization_for(cfg)
+        raw = raw_pixels(load_split(cfg.data, cfg.data.test_split, False, cfg.seed, norm))
+        if raw is None:
+            return None
+        metrics = evaluate_embeddings(raw[0], raw[1], tuple(cfg.eval.ks), cfg.eval.distance)
+        stats = interclass_distance_stats(raw[0], raw[1], seed=cfg.seed)
+        rec = {
+            "data": data,
+            "test": {k: float(v) for k, v in metrics.items() if isinstance(v, float)},
+            "interclass": {k: float(stats[k]) for k in ("mean", "std", "cv")},
+        }
+        atomic_write_json(path, rec)
+        return rec
+
     def cached(self, tid: str, cfg: ExperimentConfig) -> dict[str, Any] | None:
         path = self.cache_dir / f"{tid}.json"
         if not path.is_file():
@@ -628,7 +653,9 @@ def overfit_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path) -> list[Path]:
+def plot_all(
+    plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path, stem: str = "dar_ablation"
+) -> list[Path]:
     """λ-sensitivity per base loss, forest plot of the paired differences, overfitting curves."""
     from matplotlib.figure import Figure
 
@@ -675,7 +702,7 @@ def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path
             fontsize=9,
         )
         fig.tight_layout()
-        path = out / f"dar_ablation_{plan.dataset}_{base}_lambda.png"
+        path = out / f"{stem}_{plan.dataset}_{base}_lambda.png"
         fig.savefig(path, dpi=110)
         paths.append(path)
 
@@ -697,7 +724,7 @@ def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path
             ax.set_xlabel(f"Δ {title} (points), 95% CI")
         fig.suptitle(f"{plan.dataset}: DAR − base loss, paired by seed", fontsize=9)
         fig.tight_layout()
-        path = out / f"dar_ablation_{plan.dataset}_forest.png"
+        path = out / f"{stem}_{plan.dataset}_forest.png"
         fig.savefig(path, dpi=110)
         paths.append(path)
 
@@ -729,7 +756,7 @@ def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path
             ax.set_ylabel("MAP@R %")
             ax.legend(fontsize=7)
         fig.tight_layout()
-        path = out / f"dar_ablation_{plan.dataset}_overfit.png"
+        path = out / f"{stem}_{plan.dataset}_overfit.png"
         fig.savefig(path, dpi=110)
         paths.append(path)
     return paths
@@ -759,9 +786,17 @@ def report(
             "difference to the base loss, same seed):\n"
         )
         text.append(finals_table(rows) + "\n")
+        raw = result.get("raw_pixels")
+        if raw is not None:
+            t = raw["test"]
+            text.append(
+                f"Raw pixels on the same test images (no learning): R@1 {100 * t['recall@1']:.2f}, "
+                f"MAP@R {100 * t['map@r']:.2f}, NMI {100 * t['nmi']:.2f}, inter-class distance "
+                f"CV {raw['interclass']['cv']:.3f}.\n"
+            )
         text.append("Baselines per epoch (overfitting check):\n")
         text.append(overfit_table(result) + "\n")
-        paths = plot_all(plan, result, rows, out) if plots else []
+        paths = plot_all(plan, result, rows, out, name) if plots else []
         payload["datasets"][plan.dataset] = {
             "config": _comparable(plan.base_cfg),
             "lambdas": plan.lambdas,
@@ -779,6 +814,7 @@ def report(
                 for k, by_seed in result["finals"].items()
             },
             "summary": rows,
+            "raw_pixels": result.get("raw_pixels"),
             "plots": [p.name for p in paths],
         }
     md = "\n".join(text)
@@ -915,9 +951,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.report_only:
             results[plan.dataset] = execute(plan, runner.cached, log=lambda s: None)
+            results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
             continue
         try:
             results[plan.dataset] = execute(plan, runner.run, log=lambda s: print(s, flush=True))
+            results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
         except FileNotFoundError as exc:  # a dataset that is not installed
             print(f"{plan.dataset}: skipped: {exc}", flush=True)
         # Write the report after each dataset, so a later failure keeps the earlier one.
