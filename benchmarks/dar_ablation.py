@@ -302,6 +302,31 @@ class Runner:
         self.log = log
         self._data: dict[Any, tuple[MetricLearningData, Subset]] = {}
 
+    def raw_pixels(self, cfg: ExperimentConfig) -> dict[str, Any] | None:
+        """Test metrics of the flattened raw pixels (the no-learning reference), cached."""
+        from dasl.plots import interclass_distance_stats
+        from dasl.training.evaluate import raw_pixels
+
+        path = self.cache_dir / "raw_pixels.json"
+        data = _comparable(cfg)["data"]
+        if path.is_file():
+            rec = json.loads(path.read_text())
+            if rec.get("data") == data:
+                return rec
+        norm = MetricLearningData.normalization_for(cfg)
+        raw = raw_pixels(load_split(cfg.data, cfg.data.test_split, False, cfg.seed, norm))
+        if raw is None:
+            return None
+        metrics = evaluate_embeddings(raw[0], raw[1], tuple(cfg.eval.ks), cfg.eval.distance)
+        stats = interclass_distance_stats(raw[0], raw[1], seed=cfg.seed)
+        rec = {
+            "data": data,
+            "test": {k: float(v) for k, v in metrics.items() if isinstance(v, float)},
+            "interclass": {k: float(stats[k]) for k in ("mean", "std", "cv")},
+        }
+        atomic_write_json(path, rec)
+        return rec
+
     def cached(self, tid: str, cfg: ExperimentConfig) -> dict[str, Any] | None:
         path = self.cache_dir / f"{tid}.json"
         if not path.is_file():
@@ -628,59 +653,56 @@ def overfit_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path) -> list[Path]:
+def plot_all(
+    plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path, stem: str = "dar_ablation"
+) -> list[Path]:
     """λ-sensitivity per base loss, forest plot of the paired differences, overfitting curves."""
     from matplotlib.figure import Figure
 
     paths: list[Path] = []
     screen = result["screen"]
     for base in sorted({c.base for c in plan.cells}):
-        cells = [c for c in plan.cells if c.base == base and not c.is_baseline]
-        diffs = sorted({c.difference for c in cells}, key=DIFFERENCES.index)
-        measures = sorted({c.measure for c in cells}, key=MEASURES.index)
-        if not cells or not any(screen.get(c.key) for c in cells):
+        cells = [
+            c for c in plan.cells if c.base == base and not c.is_baseline and screen.get(c.key)
+        ]
+        if not cells:
             continue
-        fig = Figure(figsize=(4.0 * len(measures), 3.2 * len(diffs)))
+        diffs = sorted({str(c.difference) for c in cells}, key=DIFFERENCES.index)
+        variants = sorted(
+            {(str(c.measure), str(c.estimator)) for c in cells},
+            key=lambda v: (MEASURES.index(v[0]), ESTIMATORS.index(v[1])),
+        )
+        fig = Figure(figsize=(4.2 * len(diffs), 3.6))
         base_key = Cell(base).key
         base_rec = screen.get(base_key, {}).get(result["chosen"].get(base_key))
         for i, d in enumerate(diffs):
-            for j, m in enumerate(measures):
-                ax = fig.add_subplot(len(diffs), len(measures), i * len(measures) + j + 1)
-                for est, style in (("exact", "-"), ("chain", "--")):
-                    runs = screen.get(Cell(base, d, m, est).key, {})
-                    if not runs:
-                        continue
-                    lams = sorted(runs)
-                    ax.plot(
-                        lams,
-                        [100 * runs[v]["val_map@r"] for v in lams],
-                        "o" + style,
-                        color="C0",
-                        label=f"{est} val",
-                    )
-                    ax.plot(
-                        lams,
-                        [100 * runs[v]["test"]["map@r"] for v in lams],
-                        "s" + style,
-                        color="C1",
-                        label=f"{est} test",
-                    )
-                if base_rec is not None:
-                    ax.axhline(100 * base_rec["val_map@r"], color="C0", lw=0.8, alpha=0.6)
-                    ax.axhline(100 * base_rec["test"]["map@r"], color="C1", lw=0.8, alpha=0.6)
-                ax.set_xscale("log")
-                ax.set_title(f"{d} {m}", fontsize=9)
-                ax.set_xlabel("λ")
-                ax.set_ylabel("MAP@R %")
-                if i == 0 and j == 0:
-                    ax.legend(fontsize=7)
+            ax = fig.add_subplot(1, len(diffs), i + 1)
+            for k, (m, est) in enumerate(variants):
+                runs = screen.get(Cell(base, d, m, est).key, {})
+                if not runs:
+                    continue
+                lams = sorted(runs)
+                val = [100 * runs[v]["val_map@r"] for v in lams]
+                test = [100 * runs[v]["test"]["map@r"] for v in lams]
+                ax.plot(lams, val, "o-", color=f"C{k}", label=f"{m} {est}: val")
+                ax.plot(lams, test, "s:", color=f"C{k}", label=f"{m} {est}: test")
+            if base_rec is not None:
+                ax.axhline(100 * base_rec["val_map@r"], color="0.4", lw=0.9, label="base: val")
+                ax.axhline(
+                    100 * base_rec["test"]["map@r"], color="0.4", lw=0.9, ls=":", label="base: test"
+                )
+            ax.set_xscale("log")
+            ax.set_title(f"{d} differences", fontsize=9)
+            ax.set_xlabel("λ")
+            ax.set_ylabel("MAP@R %")
+            ax.legend(fontsize=6)
         fig.suptitle(
-            f"{plan.dataset}, {BASE_TITLES[base]} + DAR: MAP@R vs λ (seed 0; lines: base loss). "
-            "Selection on val only.",
+            f"{plan.dataset}, {BASE_TITLES[base]} + DAR: MAP@R vs λ, seed 0 (λ chosen on val; "
+            "test shown for reporting only)",
             fontsize=9,
         )
         fig.tight_layout()
-        path = out / f"dar_ablation_{plan.dataset}_{base}_lambda.png"
+        path = out / f"{stem}_{plan.dataset}_{base}_lambda.png"
         fig.savefig(path, dpi=110)
         paths.append(path)
 
@@ -702,7 +724,7 @@ def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path
             ax.set_xlabel(f"Δ {title} (points), 95% CI")
         fig.suptitle(f"{plan.dataset}: DAR − base loss, paired by seed", fontsize=9)
         fig.tight_layout()
-        path = out / f"dar_ablation_{plan.dataset}_forest.png"
+        path = out / f"{stem}_{plan.dataset}_forest.png"
         fig.savefig(path, dpi=110)
         paths.append(path)
 
@@ -734,7 +756,7 @@ def plot_all(plan: Plan, result: dict[str, Any], rows: dict[str, Any], out: Path
             ax.set_ylabel("MAP@R %")
             ax.legend(fontsize=7)
         fig.tight_layout()
-        path = out / f"dar_ablation_{plan.dataset}_overfit.png"
+        path = out / f"{stem}_{plan.dataset}_overfit.png"
         fig.savefig(path, dpi=110)
         paths.append(path)
     return paths
@@ -764,9 +786,17 @@ def report(
             "difference to the base loss, same seed):\n"
         )
         text.append(finals_table(rows) + "\n")
+        raw = result.get("raw_pixels")
+        if raw is not None:
+            t = raw["test"]
+            text.append(
+                f"Raw pixels on the same test images (no learning): R@1 {100 * t['recall@1']:.2f}, "
+                f"MAP@R {100 * t['map@r']:.2f}, NMI {100 * t['nmi']:.2f}, inter-class distance "
+                f"CV {raw['interclass']['cv']:.3f}.\n"
+            )
         text.append("Baselines per epoch (overfitting check):\n")
         text.append(overfit_table(result) + "\n")
-        paths = plot_all(plan, result, rows, out) if plots else []
+        paths = plot_all(plan, result, rows, out, name) if plots else []
         payload["datasets"][plan.dataset] = {
             "config": _comparable(plan.base_cfg),
             "lambdas": plan.lambdas,
@@ -784,6 +814,7 @@ def report(
                 for k, by_seed in result["finals"].items()
             },
             "summary": rows,
+            "raw_pixels": result.get("raw_pixels"),
             "plots": [p.name for p in paths],
         }
     md = "\n".join(text)
@@ -920,9 +951,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.report_only:
             results[plan.dataset] = execute(plan, runner.cached, log=lambda s: None)
+            results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
             continue
         try:
             results[plan.dataset] = execute(plan, runner.run, log=lambda s: print(s, flush=True))
+            results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
         except FileNotFoundError as exc:  # a dataset that is not installed
             print(f"{plan.dataset}: skipped: {exc}", flush=True)
         # Write the report after each dataset, so a later failure keeps the earlier one.
