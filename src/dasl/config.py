@@ -27,6 +27,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -394,9 +395,10 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
     return cfg
 
 
-def config_from_dict(mapping: dict[str, Any]) -> ExperimentConfig:
-    """Build and validate an :class:`ExperimentConfig` from a nested mapping."""
-    cfg = _build(ExperimentConfig, mapping, "")
+def build_with_variants(cls: Any, mapping: dict[str, Any], validate_fn: Callable[..., Any]) -> Any:
+    """Build ``cls`` from a nested mapping and validate it, or each of its ``compare`` variants
+    (``validate_fn(cfg, prefix)``); shared by the training and the pretraining configs."""
+    cfg = _build(cls, mapping, "")
     if cfg.compare is not None:
         for variant, overrides in cfg.compare.items():
             if not isinstance(overrides, dict):
@@ -409,10 +411,15 @@ def config_from_dict(mapping: dict[str, Any]) -> ExperimentConfig:
                     )
             # Validate every variant now, not after the first one has trained for minutes.
             variant_cfg = apply_overrides(cfg, overrides, prefix=f"compare.{variant}")
-            validate(dataclasses.replace(variant_cfg, compare=None), f"compare.{variant}")
+            validate_fn(dataclasses.replace(variant_cfg, compare=None), f"compare.{variant}")
     else:
-        validate(cfg)
+        validate_fn(cfg)
     return cfg
+
+
+def config_from_dict(mapping: dict[str, Any]) -> ExperimentConfig:
+    """Build and validate an :class:`ExperimentConfig` from a nested mapping."""
+    return build_with_variants(ExperimentConfig, mapping, validate)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

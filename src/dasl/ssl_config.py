@@ -20,14 +20,13 @@ from typing import Any
 import yaml
 
 from dasl.config import (
-    SHARED_IN_COMPARE,
     ConfigError,
     DARConfig,
     TrainerConfig,
-    _build,
     _check_choice,
     _normalize_compare_keys,
     apply_overrides,
+    build_with_variants,
     parse_override,
 )
 
@@ -51,8 +50,9 @@ class SSLDataConfig:
     """Dataset: ``fashion-mnist`` and ``digits`` use their classification splits here (all
     classes on both sides); other names go to :func:`dasl.data.load_dataset`."""
     root: str | None = None
-    train_split: str = "train"
-    """Pretraining images (their labels are never seen by the loss; k-NN bank and probe)."""
+    train_split: str = "subtrain"
+    """Pretraining images (their labels are never seen by the loss; k-NN bank and probe):
+    by default the training images minus the validation ones."""
     val_split: str | None = "val"
     """Held out of ``train_split``: per-epoch k-NN monitor and best checkpoint; None: off."""
     test_split: str = "test"
@@ -259,22 +259,7 @@ def validate_pretrain(cfg: PretrainConfig, prefix: str = "") -> PretrainConfig:
 
 def pretrain_config_from_dict(mapping: dict[str, Any]) -> PretrainConfig:
     """Build and validate a :class:`PretrainConfig` (and each ``compare`` variant)."""
-    cfg = _build(PretrainConfig, mapping, "")
-    if cfg.compare is not None:
-        for variant, overrides in cfg.compare.items():
-            if not isinstance(overrides, dict):
-                raise ConfigError(f"compare.{variant}: expected a mapping of dotted overrides")
-            for key in overrides:
-                if key.startswith(SHARED_IN_COMPARE):
-                    raise ConfigError(
-                        f"compare.{variant}.{key}: variants share the data and the seed so "
-                        "that they are comparable; set it for the whole config instead"
-                    )
-            variant_cfg = apply_overrides(cfg, overrides, prefix=f"compare.{variant}")
-            validate_pretrain(dataclasses.replace(variant_cfg, compare=None), f"compare.{variant}")
-    else:
-        validate_pretrain(cfg)
-    return cfg
+    return build_with_variants(PretrainConfig, mapping, validate_pretrain)
 
 
 def load_pretrain_config(

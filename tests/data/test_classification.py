@@ -16,7 +16,7 @@ def test_fashion_mnist_official_files(fmnist_root) -> None:
     assert train.num_classes == test.num_classes == 10
     assert train.class_names == test.class_names  # one label space
     assert np.bincount(test.labels).tolist() == [2] * 10
-    sub = load_classification_split("fashion-mnist", fmnist_root, "train", val_fraction=0.5)
+    sub = load_classification_split("fashion-mnist", fmnist_root, "subtrain", val_fraction=0.5)
     val = load_classification_split("fashion-mnist", fmnist_root, "val", val_fraction=0.5)
     assert len(sub) + len(val) == 60
     assert not set(sub.indices.tolist()) & set(val.indices.tolist())
@@ -31,7 +31,7 @@ def test_digits_fixed_split() -> None:
     # Fixed whatever the run seed: every run tests on the same images.
     again = load_classification_split("digits", None, "test", seed=7)
     np.testing.assert_array_equal(test.indices, again.indices)
-    capped = load_classification_split("digits", None, "train", max_per_class=5)
+    capped = load_classification_split("digits", None, "subtrain", max_per_class=5)
     assert np.bincount(capped.labels).tolist() == [5] * 10
 
 

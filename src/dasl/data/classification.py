@@ -6,8 +6,9 @@ self-supervised pretraining and its k-NN / linear evaluation.
 - ``digits``: scikit-learn's 1,797 images have no official split; ``test`` is a seeded
   stratified 20% (seed 0, fixed so that every run tests on the same images).
 
-``val`` is carved from ``train`` (seeded stratified ``val_fraction`` of each class) and
-``train`` is then the rest; ``trainval`` is all of ``train``. The class-disjoint catalogs of
+Split names as everywhere in dasl: ``train`` is all of the official training images
+(``trainval`` is an alias), ``val`` is carved from it (seeded stratified ``val_fraction`` of
+each class) and ``subtrain`` is ``train`` minus ``val``. The class-disjoint catalogs of
 :mod:`dasl.data.fashion_mnist` serve metric learning, not this.
 """
 
@@ -76,20 +77,22 @@ def load_classification_split(
     seed: int = 0,
     max_per_class: int | None = None,
 ) -> ArrayImageDataset:
-    """One split (``train``, ``val``, ``trainval`` or ``test``) as an :class:`ArrayImageDataset`
+    """One split (``train``, ``subtrain``, ``val``, ``trainval``, ``test``) as an ArrayImageDataset
     with labels ``0..9`` (the official class ids) and no transform."""
     catalog = classification_catalog(name, root)
     if split == "test":
         pool = catalog.pools["test"]
-    elif split in ("train", "val", "trainval"):
+    elif split in ("train", "subtrain", "val", "trainval"):
         train = catalog.pools["train"]
-        if split == "trainval":
+        if split in ("train", "trainval"):
             pool = train
         else:
             keep, val = carve_val_images(train, val_fraction, seed)
-            pool = train.take(keep if split == "train" else val)
+            pool = train.take(keep if split == "subtrain" else val)
     else:
-        raise ValueError(f"unknown split {split!r} for {name}; valid: train, val, trainval, test")
+        raise ValueError(
+            f"unknown split {split!r} for {name}; valid: train, subtrain, val, trainval, test"
+        )
     if max_per_class is not None:
         pool = cap_per_class(pool, max_per_class)
     all_classes = np.arange(len(catalog.class_names))
