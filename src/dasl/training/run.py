@@ -13,12 +13,11 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
 from dasl.config import ExperimentConfig, check_splits, dump_config, variants
-from dasl.training.datamodule import MetricLearningData, epoch_seed, eval_loader, train_loader
+from dasl.training.datamodule import MetricLearningData, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.training.module import MetricLearningModule, load_module
 from dasl.training.reports import METRIC_COLUMNS, comparison_table, timing_table
@@ -31,7 +30,11 @@ from dasl.training.run_folder import (
     resume_path,
     write_results,
 )
-from dasl.training.trainer_factory import build_trainer, resolve_precision
+from dasl.training.trainer_factory import (
+    build_trainer,
+    resolve_precision,
+    seeded_epoch_position,
+)
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
 # Re-exported: these lived here before the shared steps moved out (benchmarks import them).
@@ -84,14 +87,7 @@ class _Batches(L.LightningDataModule):
         self.data = data
 
     def train_dataloader(self) -> DataLoader:
-        # Called at the start of every epoch (reload_dataloaders_every_n_epochs=1), after a
-        # checkpoint has been restored, so the epoch number is the one about to be trained.
-        trainer = self.trainer
-        rank = trainer.global_rank if trainer is not None else 0
-        world = trainer.world_size if trainer is not None else 1
-        epoch = trainer.current_epoch if trainer is not None else 0
-        # Lightning may fetch a first batch before on_train_epoch_start: seed it here too.
-        torch.manual_seed(epoch_seed(self.data.seed, epoch, rank))
+        rank, world, epoch = seeded_epoch_position(self.trainer, self.data.seed)
         return train_loader(self.data.train, self.data.cfg, self.data.seed, rank, world, epoch)
 
     def val_dataloader(self) -> DataLoader | list[DataLoader]:

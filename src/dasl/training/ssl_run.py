@@ -23,7 +23,6 @@ from torch.utils.data import DataLoader
 from dasl.config import dump_config, variants
 from dasl.data.ssl_transforms import probe_transform
 from dasl.ssl_config import PretrainConfig
-from dasl.training.datamodule import epoch_seed
 from dasl.training.evaluate import raw_pixels
 from dasl.training.reports import markdown_table, timing_table
 from dasl.training.run_folder import (
@@ -37,7 +36,7 @@ from dasl.training.run_folder import (
 from dasl.training.ssl_callbacks import BankCache, ClusterRefresh, KNNMonitor, embed_views
 from dasl.training.ssl_data import SSLData
 from dasl.training.ssl_module import SSLModule, load_ssl_module
-from dasl.training.trainer_factory import build_trainer
+from dasl.training.trainer_factory import build_trainer, seeded_epoch_position
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
 MONITOR = "val/knn_top1"
@@ -73,11 +72,7 @@ class _TwoViewBatches(L.LightningDataModule):
         self.data = data
 
     def train_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        rank = trainer.global_rank if trainer is not None else 0
-        world = trainer.world_size if trainer is not None else 1
-        epoch = trainer.current_epoch if trainer is not None else 0
-        torch.manual_seed(epoch_seed(self.data.seed, epoch, rank))
+        rank, world, epoch = seeded_epoch_position(self.trainer, self.data.seed)
         return self.data.two_view_loader(rank, world, epoch)
 
 

@@ -29,6 +29,24 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return "16-mixed" if on_gpu else "32-true"
 
 
+def seeded_epoch_position(trainer: L.Trainer | None, seed: int) -> tuple[int, int, int]:
+    """``(rank, world, epoch)`` of the epoch about to be trained, with the global generator
+    seeded from ``(seed, epoch, rank)``.
+
+    For ``train_dataloader`` hooks: called at the start of every epoch
+    (``reload_dataloaders_every_n_epochs=1``) after a checkpoint has been restored, so the
+    epoch is the one about to be trained; Lightning may fetch a first batch before
+    ``on_train_epoch_start``, hence the seeding here too (exact resume).
+    """
+    from dasl.training.datamodule import epoch_seed
+
+    rank = trainer.global_rank if trainer is not None else 0
+    world = trainer.world_size if trainer is not None else 1
+    epoch = trainer.current_epoch if trainer is not None else 0
+    torch.manual_seed(epoch_seed(seed, epoch, rank))
+    return rank, world, epoch
+
+
 def _log_version(kind: str, attempt: int) -> str:
     return kind if attempt == 1 else f"{kind}-resume{attempt - 1}"
 
