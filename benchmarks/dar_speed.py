@@ -13,7 +13,7 @@ benchmark, as on a shared machine; only exact l2 is timed (median of 5) and the 
 the dasl/straightforward time ratio under that load.
 
 Usage: ``python -m benchmarks.dar_speed [--quick] [--device cuda] [--all] [--threads K]
-[--background-load]``.
+[--background-load] [--only exact/l1 exact/l2]``.
 """
 
 from __future__ import annotations
@@ -182,6 +182,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="exact l2 only, beside two other 2-thread CPU jobs; reports dasl/straightforward",
     )
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="ESTIMATOR/MEASURE",
+        help="time only these combinations, e.g. exact/l1 exact/l2",
+    )
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--burn", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -197,7 +204,14 @@ def main(argv: list[str] | None = None) -> None:
         with background_load():
             _main_cases(args, [("exact", "l2")], repeats=5, name="dar_speed_background_load")
         return
-    _main_cases(args, COMBOS, repeats=1 if args.quick else 5, name="dar_speed")
+    combos = COMBOS
+    if args.only:
+        combos = [tuple(c.split("/", 1)) for c in args.only]  # type: ignore[misc]
+        unknown = [c for c in combos if c not in COMBOS]
+        if unknown:
+            ap.error(f"--only: unknown {unknown}; choose from {[f'{e}/{m}' for e, m in COMBOS]}")
+    name = "dar_speed" if not args.only else "dar_speed_" + "_".join("-".join(c) for c in combos)
+    _main_cases(args, combos, repeats=1 if args.quick else 5, name=name)
 
 
 def _main_cases(

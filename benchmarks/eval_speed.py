@@ -9,12 +9,13 @@ embeddings in the same run. Parts timed separately (their sum is the full evalua
 - NMI: faiss k-means (niter=20, k = #classes) + sklearn NMI in both (seeds differ: ours 0,
   PML faiss' default 1234).
 
-    .venv/bin/python -m benchmarks.eval_speed [--quick] [--repeats N]
+    .venv/bin/python -m benchmarks.eval_speed [--quick] [--repeats N] [--background-load]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
 from benchmarks.common import format_table, median_time, write_results
+from benchmarks.dar_speed import background_load
 from dasl.metrics import nmi, retrieval_metrics
 
 FULL = {"n": 60_502, "dim": 512, "classes": 11_316, "noise": 2.5}
@@ -152,16 +154,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--dim", type=int, default=None)
     parser.add_argument("--classes", type=int, default=None)
+    parser.add_argument(
+        "--background-load",
+        action="store_true",
+        help="time beside two other 2-thread CPU jobs (the load of a shared machine)",
+    )
     args = parser.parse_args(argv)
     size = dict(QUICK if args.quick else FULL)
     for key in ("n", "dim", "classes"):
         if getattr(args, key) is not None:
             size[key] = getattr(args, key)
     repeats = args.repeats or (3 if args.quick else 1)
-    out = run(size["n"], size["dim"], size["classes"], repeats=repeats, noise=size["noise"])
+    load = background_load() if args.background_load else contextlib.nullcontext()
+    with load:
+        out = run(size["n"], size["dim"], size["classes"], repeats=repeats, noise=size["noise"])
+    out["background_load"] = bool(args.background_load)
     print(f"n={size['n']} dim={size['dim']} classes={size['classes']} repeats={repeats}")
     print(table(out))
     name = "eval_speed_quick" if args.quick else "eval_speed"
+    name += "_background_load" if args.background_load else ""
     print("wrote", write_results(name, out))
 
 

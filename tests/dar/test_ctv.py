@@ -185,3 +185,33 @@ def test_l2sq_breaks_triangle_inequality():
     a = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
     assert float(ctv_norm(2 * a, "l2sq")) > 2 * float(ctv_norm(a, "l2sq"))
     assert math.isclose(float(ctv_norm(a, "l2sq")), 1.0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_l1_tie_runs_sparse_equals_dense(masked):
+    """The CPU's sparse tie bookkeeping (tied neighbours only) and the accelerators' dense
+    one (cummax / cummin over every rank) give the same averaged coefficients, on rows full
+    of runs (small integers) including runs at both ends, with and without masked rows."""
+    from dasl.dar.ctv import _tie_averaged_dense, _tie_averaged_sparse
+
+    gen = torch.Generator().manual_seed(0)
+    h = 40
+    values = torch.randint(0, 6, (7, h), generator=gen).double().sort(dim=1).values
+    values[0] = 3.0  # one run over the whole row
+    h_valid: int | torch.Tensor = h
+    inside = None
+    rank = torch.arange(h, dtype=torch.float64)
+    if masked:
+        h_valid = torch.tensor(31.0, dtype=torch.float64)
+        inside = rank < h_valid
+        values[:, 31:] = math.inf
+    coef = 2.0 * rank - h_valid + 1.0
+    if inside is not None:
+        coef = torch.where(inside, coef, 0.0)
+    change = values[:, 1:] != values[:, :-1]
+    dense = _tie_averaged_dense(change, h_valid, inside, torch.float64)
+    sparse = _tie_averaged_sparse(change, h_valid, coef, inside)
+    assert torch.equal(dense, sparse)
+    # Each run's coefficients sum to those of its ranks (the subgradient set is preserved).
+    assert torch.allclose(sparse.sum(1), coef.expand_as(values).sum(1))
+    assert not torch.equal(sparse, coef.expand_as(values))  # there were runs to average

@@ -39,25 +39,29 @@ def zero_like_graph(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
 class _CTVL1Sort(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, m: Tensor, valid: Tensor | None) -> Tensor:  # type: ignore[override]
-        # Masked-out rows sort last as +inf; H counts the valid ones (a device scalar then).
+        # Sorted as (h, H) rows: a contiguous sort per dimension (measured 148 ms vs 205 ms
+        # along dim 0 for 32,256 x 128 float64). Masked-out rows sort last as +inf; H counts
+        # the valid ones (a device scalar then).
+        mt = m.T.contiguous()
         h_cols: int | Tensor = m.shape[0]
         if valid is not None:
-            m = torch.where(valid[:, None], m, math.inf)
+            mt = torch.where(valid[None, :], mt, math.inf)
             h_cols = valid.sum().to(m.dtype)
-        values, order = torch.sort(m, dim=0)
-        rank = torch.arange(m.shape[0], device=m.device, dtype=m.dtype)[:, None]
+        values, order = torch.sort(mt, dim=1)
+        del mt  # peak memory: the sort's outputs replace its input
+        rank = torch.arange(m.shape[0], device=m.device, dtype=m.dtype)
         coef = 2.0 * rank - h_cols + 1.0  # 0-based rank k: 2(k + 1) - H - 1
         inside = None if valid is None else rank < h_cols
         terms = values * coef
         if inside is not None:
-            terms = torch.where(inside, terms, 0.0)
+            coef = torch.where(inside, coef, 0.0)
+            terms = torch.where(inside, terms, 0.0)  # not inf * 0 = NaN at masked rows
         total = terms.sum()  # ties are equal values: any order, same sum
+        del terms
         grad = None
         if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            avg = _tie_averaged_coef(values, h_cols)
-            if inside is not None:
-                avg = torch.where(inside, avg, 0.0)
-            grad = torch.empty_like(m).scatter_(0, order, avg)
+            avg = _tie_averaged_coef(values, h_cols, coef, inside)
+            grad = torch.empty_like(values).scatter_(1, order, avg).T
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
 
@@ -68,20 +72,59 @@ class _CTVL1Sort(torch.autograd.Function):
         return (None if grad is None else grad * g), None
 
 
-def _tie_averaged_coef(values: Tensor, h_valid: int | Tensor) -> Tensor:
-    """Sort coefficients ``2k - H + 1`` (0-based rank ``k``) averaged within each run of equal
-    values of each column of ``values`` (sorted along dim 0): ``start + end - H + 1`` for a run
-    ``[start, end]``. Every member of a run gets ``#below - #above``, the minimum-norm choice
-    of the run's subgradients (their sum over the run is fixed)."""
-    h_cols = values.shape[0]
-    rank = torch.arange(h_cols, device=values.device)[:, None].expand_as(values)
-    change = values[1:] != values[:-1]
-    edge = torch.ones_like(change[:1])
-    first = torch.cat([edge, change])  # a run starts here
-    last = torch.cat([change, edge])  # a run ends here
-    start = torch.where(first, rank, 0).cummax(0).values
-    end = torch.where(last, rank, h_cols - 1).flip(0).cummin(0).values.flip(0)
-    return (start + end).to(values.dtype) - (h_valid - 1)
+def _tie_averaged_coef(
+    values: Tensor, h_valid: int | Tensor, coef: Tensor, inside: Tensor | None
+) -> Tensor:
+    """Sort coefficients ``coef = 2k - H + 1`` (0-based rank ``k``; 0 outside ``inside``)
+    averaged within each run of equal values of each row of ``values`` (sorted along dim 1):
+    ``start + end - H + 1`` for a run ``[start, end]``. Every member of a run gets ``#below -
+    #above``, the minimum-norm choice of the run's subgradients (their sum over the run is
+    fixed)."""
+    change = values[:, 1:] != values[:, :-1]
+    if values.device.type == "cpu":
+        return _tie_averaged_sparse(change, h_valid, coef, inside)
+    return _tie_averaged_dense(change, h_valid, inside, values.dtype)
+
+
+def _tie_averaged_dense(
+    change: Tensor, h_valid: int | Tensor, inside: Tensor | None, dtype: torch.dtype
+) -> Tensor:
+    """:func:`_tie_averaged_coef` by dense run bookkeeping: no host sync (``nonzero``), for
+    accelerators."""
+    h_cols = change.shape[1] + 1
+    rank = torch.arange(h_cols, device=change.device).expand(change.shape[0], h_cols)
+    edge = torch.ones_like(change[:, :1])
+    first = torch.cat([edge, change], dim=1)  # a run starts here
+    last = torch.cat([change, edge], dim=1)  # a run ends here
+    start = torch.where(first, rank, 0).cummax(1).values
+    end = torch.where(last, rank, h_cols - 1).flip(1).cummin(1).values.flip(1)
+    avg = (start + end).to(dtype) - (h_valid - 1)
+    return avg if inside is None else torch.where(inside, avg, 0.0)
+
+
+def _tie_averaged_sparse(
+    change: Tensor, h_valid: int | Tensor, coef: Tensor, inside: Tensor | None
+) -> Tensor:
+    """:func:`_tie_averaged_coef` from the tied neighbours only. Float data has few ties
+    (a handful per dimension), so this visits them instead of running ten dense passes
+    (cummax, cummin, flips) over all ``h x H`` ranks: 80 ms of a 330 ms l1 step at N=256."""
+    rows, width = change.shape[0], change.shape[1] + 1
+    tied = ~change if inside is None else ~change & inside[1:]
+    avg = coef.expand(rows, width).clone()
+    flat = tied.reshape(-1).nonzero().squeeze(1)  # pair (k, k+1) of row r at r * (H-1) + k
+    if not flat.numel():
+        return avg
+    r, k = flat // (width - 1), flat % (width - 1)
+    starts = torch.ones_like(flat, dtype=torch.bool)
+    starts[1:] = (flat[1:] != flat[:-1] + 1) | (r[1:] != r[:-1])
+    run = starts.cumsum(0) - 1
+    ends = torch.ones_like(starts)
+    ends[:-1] = starts[1:]
+    # Run j covers ranks [k of its first pair, k of its last pair + 1].
+    value = (k[starts] + k[ends] + 1).to(avg.dtype) - (h_valid - 1)
+    avg[r, k] = value[run]
+    avg[r, k + 1] = value[run]
+    return avg
 
 
 class _CTVLinfBlocked(torch.autograd.Function):

@@ -4,7 +4,7 @@ Two exact kernels, each an ``autograd.Function`` whose forward also accumulates 
 (the regularizer is nearly always backpropagated, so recomputing the tiles in backward would
 double the work); only O(H h) or O(N h) tensors are kept for backward, never an H x H tile.
 Tiles hold ``BLOCK_P`` columns ``P`` against chunks of ``BLOCK_Q`` later columns (symmetry:
-only ``p < q`` is visited), so temporaries are O(BLOCK_P * BLOCK_Q), cache-sized.
+only ``p < q`` is visited), so temporaries are O(BLOCK_P * BLOCK_Q).
 
 With ``D_pq = ||m_p - m_q||``, ``W_pq = 1 / D_pq`` (0 where ``D_pq`` is numerically 0: the zero
 subgradient) and ``w_p = sum_q W_pq``, the gradient is ``dS/dm_p = w_p m_p - sum_q W_pq m_q``.
@@ -43,10 +43,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-#: tile shape: ``BLOCK_P`` columns ``p`` against chunks of ``BLOCK_Q`` columns ``q``; a tile of
-#: 64 x 4096 float32 (1 MiB) stays in cache through the dozen elementwise passes over it.
-BLOCK_P = 64
-BLOCK_Q = 4096
+#: tile shape: ``BLOCK_P`` columns ``p`` against chunks of ``BLOCK_Q`` columns ``q``. Large
+#: tiles (256 x 8192 float64, 16 MiB per temporary) mean few operations: each is an OpenMP
+#: region whose barrier waits for a descheduled thread when other jobs share the cores, so
+#: 64 x 4096 tiles (~2,700 operations at N=120, h=512) made the kernel lose 29x its quiet
+#: speed beside two other 2-thread jobs where the straightforward cdist lost 7.5x. Larger
+#: tiles than these buy little more and cost memory (512 x 8192: 247 MB extra at N=256, h=128).
+BLOCK_P = 256
+BLOCK_Q = 8192
 DEFAULT_BLOCK_ELEMENTS = BLOCK_P * BLOCK_Q
 
 

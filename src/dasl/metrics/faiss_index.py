@@ -13,7 +13,7 @@ from dasl.metrics.validation import as_embeddings, check_distance
 from dasl.utils.io import atomic_output
 
 
-def _faiss() -> Any:
+def require_faiss() -> Any:
     try:
         import faiss
     except ImportError as exc:  # faiss-cpu is a dependency; say how to fix a broken install
@@ -29,7 +29,7 @@ def build_faiss_index(embeddings: Any, distance: str = "cosine") -> Any:
     ``cosine``: rows L2-normalized, inner-product index (search scores are cosines);
     ``dot``: inner-product index; ``euclidean``: ``IndexFlatL2`` (scores are squared L2).
     """
-    faiss = _faiss()
+    faiss = require_faiss()
     check_distance(distance)
     x = as_embeddings(embeddings)
     if distance == "cosine":
@@ -43,7 +43,7 @@ def build_faiss_index(embeddings: Any, distance: str = "cosine") -> Any:
 
 def save_faiss_index(index: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``index`` to ``path`` atomically (temporary file in the same folder + os.replace)."""
-    faiss = _faiss()
+    faiss = require_faiss()
     path = Path(path)
     # atomic_output: fsync'ed, the user's umask permissions (mkstemp would give 0600).
     with atomic_output(path) as tmp:

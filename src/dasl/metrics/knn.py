@@ -14,7 +14,10 @@ smaller gallery index. Scores are float32 similarities:
 Hand-written rather than faiss ``IndexFlat``: faiss orders ties arbitrarily and cannot skip the
 query itself by index, and with query = gallery the Gram matrix is symmetric, so computing only
 the upper-triangular blocks (each block feeding the top-k of its rows *and* of its columns) halves
-the matmul work.
+the matmul work. On the CPU the running top-k lists are faiss' own heaps (``addn``), fed by
+numpy's BLAS (see :func:`_search_symmetric_heaps`): at SOP scale (60,502 x 512) 16.1 s against
+33.3 s for PML's ``AccuracyCalculator`` in the same run (``benchmarks/eval_speed.py``), with
+identical R@1, MAP@R and R-precision.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
+from dasl.metrics.faiss_index import require_faiss
 from dasl.metrics.validation import as_embeddings, check_distance
 
 # Default block sizes. torch's CPU top-k switches from nth_element to a much cheaper heap-like
@@ -141,6 +147,111 @@ def _search_symmetric(
     return vals, idx
 
 
+def _heap_arrays(n: int, kk: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """faiss min-heaps (the ``kk`` largest scores) of ``n`` rows over numpy buffers."""
+    faiss = require_faiss()
+    vals = np.empty((n, kk), dtype=np.float32)
+    ids = np.empty((n, kk), dtype=np.int64)
+    heaps = faiss.float_minheap_array_t()
+    heaps.nh, heaps.k = n, kk
+    heaps.val, heaps.ids = faiss.swig_ptr(vals), faiss.swig_ptr(ids)
+    heaps.heapify()
+    return heaps, vals, ids
+
+
+def _augmented(x: torch.Tensor, x_sq: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+    """Operands whose plain product is the score: ``[2x, -|x|^2, -1] . [y, 1, |y|^2] =
+    2<x, y> - |x|^2 - |y|^2`` (euclidean), else ``x`` and ``y`` themselves (dot).
+
+    The norms ride in the GEMM's inner dimension (2 of 514 columns) instead of two more
+    passes over every score block, which cost a third of the GEMM time at 60 k x 512.
+    """
+    x = x.detach()
+    if x_sq is None:
+        return x.numpy(), x.numpy()
+    ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
+    sq = x_sq.detach()[:, None]
+    left = torch.cat([2.0 * x, -sq, -ones], dim=1)
+    right = torch.cat([x, ones, sq], dim=1)
+    return left.numpy(), right.numpy()
+
+
+def _search_symmetric_heaps(
+    x: torch.Tensor, x_sq: torch.Tensor | None, kk: int, block: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CPU version of :func:`_search_symmetric`: the same blocks, with faiss' heaps as the
+    running top-k and numpy's BLAS for the block products.
+
+    - faiss' ``addn`` streams a block through per-row heaps with one comparison against the
+      row's current ``kk``-th best per score (as faiss' own flat search does), where a top-k
+      moves every score.
+    - Block (I, J) feeds the rows of I directly. The rows of J need its columns, and a
+      transposed copy costs as much as the heap pass, so only the scores above row j's
+      current ``kk``-th best are gathered (``s > top``, one vectorized pass) and pushed with
+      explicit ids. The diagonal blocks go first, so every heap is full before any column
+      is filtered: a block then holds about ``kk`` candidates per column, not ``block``.
+    - numpy's OpenBLAS sgemm: on the AMD EPYC CI machine torch's MKL sgemm reaches 108
+      GFLOP/s on a 7,563 x 7,563 x 512 block, OpenBLAS 205 GFLOP/s.
+    """
+    faiss = require_faiss()
+    n = x.shape[0]
+    heaps, vals, ids = _heap_arrays(n, kk)
+    left, right = _augmented(x, x_sq)
+    spans = [(a, min(a + block, n)) for a in range(0, n, block)]
+    # One score buffer and one mask buffer: a fresh 229 MB array per block page-faults.
+    buf = np.empty(block * block, dtype=np.float32)
+    mask = np.empty(block * block, dtype=bool)
+
+    def scores(a: tuple[int, int], b: tuple[int, int]) -> np.ndarray:
+        out = buf[: (a[1] - a[0]) * (b[1] - b[0])].reshape(a[1] - a[0], b[1] - b[0])
+        return np.matmul(left[a[0] : a[1]], right[b[0] : b[1]].T, out=out)
+
+    threads = torch.get_num_threads()
+    saved = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            for a in spans:
+                s = scores(a, a)
+                np.fill_diagonal(s, -np.inf)
+                heaps.addn(s.shape[1], faiss.swig_ptr(s), a[0], a[0], s.shape[0])
+            for ia, a in enumerate(spans):
+                for b in spans[ia + 1 :]:
+                    s = scores(a, b)
+                    na, nb = s.shape
+                    heaps.addn(nb, faiss.swig_ptr(s), b[0], a[0], na)
+                    # numpy here: greater + flatnonzero measured 32 ms on a 7,563^2 block,
+                    # torch's gt + nonzero 63 ms.
+                    top = np.ascontiguousarray(vals[b[0] : b[1], 0])  # each heap's minimum
+                    m = np.greater(s, top, out=mask[: na * nb].reshape(na, nb))
+                    flat = np.flatnonzero(m)
+                    if not flat.size:
+                        continue
+                    # Grouped by column, rows ascending within (a stable radix sort on int16).
+                    col = (flat % nb).astype(np.int16 if nb <= 2**15 else np.int64)
+                    flat = flat[np.argsort(col, kind="stable")]
+                    i, j = np.divmod(flat, nb)
+                    counts = np.bincount(j, minlength=nb)
+                    pos = np.arange(j.size) - (np.cumsum(counts) - counts)[j]
+                    width = int(counts.max())
+                    cand = np.full((nb, width), -np.inf, dtype=np.float32)
+                    cand[j, pos] = s.reshape(-1)[flat]
+                    cand_ids = np.full((nb, width), -1, dtype=np.int64)
+                    cand_ids[j, pos] = i + a[0]
+                    heaps.addn_with_ids(
+                        width,
+                        faiss.swig_ptr(cand),
+                        faiss.swig_ptr(cand_ids),
+                        width,
+                        b[0],
+                        nb,
+                    )
+        heaps.reorder()  # each row sorted by score, descending
+    finally:
+        faiss.omp_set_num_threads(saved)
+    return torch.from_numpy(vals), torch.from_numpy(ids)
+
+
 def _order(vals: torch.Tensor, idx: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """First ``k`` of each row ordered by (score descending, index ascending)."""
     idx_sorted, perm = idx.sort(dim=1)
@@ -222,7 +333,8 @@ def knn_scores(
     if use_sym:
         # Equal blocks (60,502 -> 8 x 7,563) rather than 7 full ones and a thin remainder.
         block = chunk_size or -(-n_q // -(-n_q // _SYM_BLOCK))
-        vals, idx = _search_symmetric(q, q_sq, kk, block)
+        search = _search_symmetric_heaps if q.device.type == "cpu" else _search_symmetric
+        vals, idx = search(q, q_sq, kk, block)
     else:
         chunk = chunk_size or max(1, min(n_q, _PLAIN_ELEMS // max(n_g, 1)))
         vals, idx = _search_plain(q, g, q_sq, g_sq, kk, exclude_self, chunk)
