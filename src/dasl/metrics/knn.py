@@ -15,9 +15,9 @@ Hand-written rather than faiss ``IndexFlat``: faiss orders ties arbitrarily and 
 query itself by index, and with query = gallery the Gram matrix is symmetric, so computing only
 the upper-triangular blocks (each block feeding the top-k of its rows *and* of its columns) halves
 the matmul work. On the CPU the running top-k lists are faiss' own heaps (``addn``), fed by
-numpy's BLAS (see :func:`_search_symmetric_heaps`): at SOP scale (60,502 x 512) 16.1 s against
-33.3 s for PML's ``AccuracyCalculator`` in the same run (``benchmarks/eval_speed.py``), with
-identical R@1, MAP@R and R-precision.
+numpy's BLAS (see :func:`_search_symmetric_heaps`): at SOP scale (60,502 x 512) 15.8 s against
+32.5 s for PML's ``AccuracyCalculator`` in the same run (``benchmarks/eval_speed.py --repeats
+3``, quiet machine), with identical R@1, MAP@R and R-precision.
 """
 
 from __future__ import annotations
