@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. trainer.epochs=2")
     args = parser.parse_args(argv)
-    base = dataclasses.replace(load_config(None), compare=None)
+    base = dataclasses.replace(load_config(packaged="fmnist_demo"), compare=None)
     if args.quick:
         args.seeds, args.lambdas, args.differences = 2, [1.0], ["signed"]
         base = apply_overrides(base, {"trainer.epochs": 1, "data.batches_per_epoch": 10})

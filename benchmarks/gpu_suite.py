@@ -207,6 +207,9 @@ def _accel(device: str) -> str:
 
 QUICK_TRAIN = [
     "data.name=digits",
+    "data.val_by=null",
+    "data.val_fraction=0.1",
+    "data.max_per_class=null",
     "data.batch_size=20",
     "data.m_per_class=4",
     "data.batches_per_epoch=2",

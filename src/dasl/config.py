@@ -488,13 +488,22 @@ def _yaml_where(exc: yaml.YAMLError) -> str:
     return f"{where}: {' '.join(str(problem).split())}"
 
 
+PACKAGED_CONFIGS = ("default", "fmnist_demo")
+"""Configs shipped in ``dasl/configs``: the demo (``default``) and the other demos."""
+
+
 def load_config(
-    path: str | Path | None = None, overrides: list[str] | None = None
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    packaged: str = "default",
 ) -> ExperimentConfig:
-    """Load a YAML config (the packaged default demo when ``path`` is None) and apply overrides."""
+    """Load a YAML config (the packaged config ``packaged`` when ``path`` is None: the
+    default demo unless told otherwise) and apply overrides."""
     if path is None:
-        text = resources.files("dasl").joinpath("configs/default.yaml").read_text()
-        source = "the default config"
+        if packaged not in PACKAGED_CONFIGS:
+            raise ConfigError(f"no packaged config {packaged!r}; choose from {PACKAGED_CONFIGS}")
+        text = resources.files("dasl").joinpath(f"configs/{packaged}.yaml").read_text()
+        source = "the default config" if packaged == "default" else f"the {packaged} config"
     else:
         p = Path(path)
         if not p.is_file():

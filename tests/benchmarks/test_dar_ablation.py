@@ -46,6 +46,53 @@ def test_grid_and_finalist_selection() -> None:
     assert finalists == {"npair": ["npair/signed/l2/chain", "npair/abs/l1/exact"]}
 
 
+def test_dar_cells_train_at_the_baseline_lr_and_only_finalists_get_more_lambdas() -> None:
+    """``--dar-at-baseline-lr``: every DAR cell of a base trains at the lr its baseline chose
+    on validation (baselines screened first); ``--tune-lambdas``: only the finalists are
+    trained at the extra lambdas, and they keep the best one."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    cells = ab.grid(["npair"], ["signed", "abs"], ["l2"], ["exact"], None)
+    plan = ab.Plan("digits", base_cfg, cells, [1.0], [1e-3, 1e-2], 2, 1, [], [0.3, 3.0], True)
+    calls: list[tuple[str, float, int]] = []
+    val = {  # validation MAP@R by (cell, tuning value)
+        ("npair/baseline", 1e-3): 0.40,
+        ("npair/baseline", 1e-2): 0.45,
+        ("npair/signed/l2/exact", 1.0): 0.50,
+        ("npair/abs/l2/exact", 1.0): 0.30,
+        ("npair/signed/l2/exact", 0.3): 0.55,
+        ("npair/signed/l2/exact", 3.0): 0.20,
+    }
+
+    def fetch(tid: str, cfg):  # type: ignore[no-untyped-def]
+        key = tid.split("__v")[0].replace("__", "/")
+        value = cfg.optim.lr if key.endswith("baseline") else cfg.dar.lam
+        calls.append((key, cfg.optim.lr, cfg.seed))
+        test = {"recall@1": 0.0, "map@r": 0.0}
+        return {"val_map@r": val[(key, value)], "test": test, "best_epoch": 0, "step_s": 0.1,
+                "seconds": 1.0}  # fmt: skip
+
+    result = ab.execute(plan, fetch, log=lambda s: None)
+    screened = [(k, lr) for k, lr, seed in calls if seed == 0]
+    # Baselines first; every DAR run at the baseline's chosen lr (1e-2), never the config's.
+    assert screened[:2] == [("npair/baseline", 1e-3), ("npair/baseline", 1e-2)]
+    assert all(lr == 1e-2 for k, lr, _ in calls if not k.endswith("baseline"))
+    assert result["finalists"] == {"npair": ["npair/signed/l2/exact"]}
+    # The extra lambdas ran for the finalist only; it keeps lambda 0.3 (0.55 > 0.50 > 0.20).
+    assert set(result["screen"]["npair/signed/l2/exact"]) == {0.3, 1.0, 3.0}
+    assert set(result["screen"]["npair/abs/l2/exact"]) == {1.0}
+    assert result["chosen"]["npair/signed/l2/exact"] == 0.3
+    assert sorted(result["finals"]["npair/signed/l2/exact"]) == [0, 1]
+
+    # --final-seeds: this process trains only seed 1 of the finals (another takes seed 0).
+    calls.clear()
+    plan.final_seeds = [1]
+    result = ab.execute(plan, fetch, log=lambda s: None)
+    assert sorted(result["finals"]["npair/signed/l2/exact"]) == [1]
+    assert {seed for _, _, seed in calls} == {0, 1}  # 0: the screening runs
+
+
 def test_smoke_run_on_digits_writes_tables_json_plots_and_resumes(tmp_path, monkeypatch) -> None:
     argv = [
         "--datasets", "digits", "--bases", "proxyanchor", "--differences", "signed",

@@ -151,7 +151,7 @@ def test_default_demo_falls_back_to_digits(
 ) -> None:
     import dasl.data
 
-    monkeypatch.setattr(dasl.data, "fashion_mnist_available", lambda root=None: None)
+    monkeypatch.setattr(dasl.data, "glyphs_available", lambda root=None: False)
     argv = [
         "train",
         "--out-dir",
@@ -163,10 +163,25 @@ def test_default_demo_falls_back_to_digits(
     ]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert "Fashion-MNIST is not installed" in captured.err
+    assert "glyphs font packages are not installed" in captured.err
+    assert "apt-get install" in captured.err
     cfg = yaml.safe_load((tmp_path / "demo" / "config.yaml").read_text())
     assert cfg["data"]["name"] == "digits"
+    # The digits budget replaced the demo's glyphs-specific choices ...
+    assert cfg["data"]["val_fraction"] == 0.1 and cfg["optim"]["lr"] == 0.001
+    # ... but not what the user set.
+    assert cfg["trainer"]["epochs"] == 1
     assert (tmp_path / "demo" / "comparison.md").is_file()
+
+
+def test_default_demo_is_glyphs_and_its_fallback_check_is_cheap() -> None:
+    from dasl.config import load_config
+    from dasl.data import glyphs_available
+
+    cfg = load_config(None)
+    assert cfg.data.name == "glyphs" and cfg.compare is not None
+    assert load_config(packaged="fmnist_demo").data.name == "fashion-mnist"
+    assert glyphs_available("/no/such/folder") is False
 
 
 def test_data_check_reports_counts_and_trap(

@@ -32,6 +32,10 @@ from dasl.config import ExperimentConfig, apply_overrides, load_config, parse_ov
 DIGITS_FALLBACK = {
     "data.name": "digits",
     "data.root": None,
+    "data.transform": "small",
+    "data.val_by": None,
+    "data.val_fraction": 0.1,
+    "optim.lr": 0.001,
     "data.batch_size": 60,
     "data.m_per_class": 12,
     "data.batches_per_epoch": 15,
@@ -40,7 +44,7 @@ DIGITS_FALLBACK = {
     "trainer.epochs": 10,
     "eval.tsne_points": 1000,
 }
-"""Overrides that fit the demo to sklearn's 1,797 8x8 digits when Fashion-MNIST is absent."""
+"""Overrides that fit the demo to sklearn's 1,797 8x8 digits when its dataset is absent."""
 
 
 # ---------------------------------------------------------------------- train
@@ -58,23 +62,23 @@ def _check_paths(cfg: ExperimentConfig, *, pretrained_file: bool = True) -> None
 
 
 def _default_demo_data(cfg: ExperimentConfig, user_keys: set[str]) -> ExperimentConfig:
-    """Fashion-MNIST when it is installed (or given by data.root), else digits with a notice.
+    """The demo's dataset when it can be loaded here, else sklearn's digits with a notice.
 
     The digits budget replaces the demo's, except for keys the user set on the command line.
     """
-    from dasl.data import fashion_mnist_available
+    from dasl.data import glyphs_available
+    from dasl.data.glyphs_fonts import PACKAGES, install_hint
 
-    default_fmnist = cfg.data.name == "fashion-mnist" and cfg.data.root is None
-    if default_fmnist and fashion_mnist_available() is None:
-        print(
-            "notice: Fashion-MNIST is not installed (Debian: apt-get install "
-            "dataset-fashion-mnist; or pass data.root=DIR with the four IDX .gz files); "
-            "running the demo on scikit-learn's digits instead.",
-            file=sys.stderr,
-        )
-        fallback = {k: v for k, v in DIGITS_FALLBACK.items() if k not in user_keys}
-        return apply_overrides(cfg, fallback)
-    return cfg
+    if cfg.data.name != "glyphs" or cfg.data.root is not None or glyphs_available():
+        return cfg
+    print(
+        "notice: the glyphs font packages are not installed (Debian, as root: "
+        f"{install_hint(PACKAGES)}, which scripts/bootstrap.sh runs; or pass data.root=DIR "
+        "with font files); running the demo on scikit-learn's digits instead.",
+        file=sys.stderr,
+    )
+    fallback = {k: v for k, v in DIGITS_FALLBACK.items() if k not in user_keys}
+    return apply_overrides(cfg, fallback)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -265,8 +269,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="train and evaluate (no arguments: the ProxyAnchor vs DASL-PA demo)",
         description=(
             "Train a model from a YAML config and evaluate it on unseen classes. With no "
-            "--config, runs the default demo: ProxyAnchor and DASL-PA on Fashion-MNIST (or "
-            "digits), a comparison table with the raw-pixel baseline, and plots. "
+            "--config, runs the default demo: ProxyAnchor and DASL-PA on glyphs (characters "
+            "rendered from Debian's font packages; digits when they are missing), a comparison "
+            "table with the raw-pixel baseline, and plots. "
             "Overrides are dotted KEY=VALUE pairs, in any order with the options, e.g. "
             "trainer.epochs=10 or, for one variant of a compare: block, "
             "compare.dasl_pa.dar.lam=0.3."

@@ -366,7 +366,12 @@ class TwoViewDASLLoss(nn.Module):
 
 
 def dasl_np(lam: float = 1.0, **regularizer_kwargs: Any) -> DASLLoss:
-    """DASL-NP: PML ``NPairsLoss()`` + ``lam * R_align`` (kwargs go to the regularizer)."""
+    """DASL-NP: PML ``NPairsLoss()`` + ``lam * R_align`` (kwargs go to the regularizer).
+
+    ``lam=1`` with the regularizer's defaults is the poster's setting. Evidence
+    (``benchmarks/RESULTS.md``, ``dar_ablation`` on glyphs): every reading collapses N-pair
+    embeddings at lambda 1; the best finalist, "npair/abs/l2sq/exact, lambda 0.1", changes
+    nothing (dMAP@R -0.09 +- 1.68, 5 paired seeds). Tune ``lam`` on validation classes."""
     from pytorch_metric_learning.losses import NPairsLoss
 
     return DASLLoss(NPairsLoss(), DifferenceAlignmentRegularizer(**regularizer_kwargs), lam)
@@ -381,7 +386,13 @@ def dasl_pa(
     **regularizer_kwargs: Any,
 ) -> DASLLoss:
     """DASL-PA: PML ``ProxyAnchorLoss(num_classes, embedding_size, margin, alpha)`` +
-    ``lam * R_align``. The proxies are ``loss_parameters()``."""
+    ``lam * R_align``. The proxies are ``loss_parameters()``.
+
+    ``lam=1`` with the regularizer's defaults is the poster's setting. Evidence
+    (``benchmarks/RESULTS.md``, ``dar_ablation`` on glyphs): the best finalist,
+    "proxyanchor/signed/l2sq/exact, lambda 3" (``lam=3, measure="l2sq"``: the demo's), leans
+    positive (dMAP@R +0.94 +- 1.15, dR@1 +0.05 +- 0.58, 5 paired seeds); no reading's CI
+    excludes 0."""
     from pytorch_metric_learning.losses import ProxyAnchorLoss
 
     base = ProxyAnchorLoss(num_classes, embedding_size, margin=margin, alpha=alpha)

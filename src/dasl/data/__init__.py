@@ -14,6 +14,7 @@ from dasl.data.dataset import (
     UnreadableImageError,
 )
 from dasl.data.fashion_mnist import download_fashion_mnist, fashion_mnist_available
+from dasl.data.glyphs import glyphs_available
 from dasl.data.registry import DATASET_NAMES, load_dataset
 from dasl.data.samplers import MPerClassBatchSampler, RandomBatchSampler
 from dasl.data.transforms import build_transforms
@@ -32,5 +33,6 @@ __all__ = [
     "check_dataset",
     "download_fashion_mnist",
     "fashion_mnist_available",
+    "glyphs_available",
     "load_dataset",
 ]

@@ -24,6 +24,8 @@ import io
 import json
 import os
 import platform
+import shutil
+import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,6 +85,26 @@ def source_description(root: str | Path | None) -> dict[str, Any]:
             {"source": source, "path": str(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
         )
     return {"packages": packages, "font_files": font_files, "versions": _versions()}
+
+
+def glyphs_available(root: str | Path | None = None) -> bool:
+    """Whether ``glyphs`` can be built here: its font packages are installed (one
+    ``dpkg-query`` call), or ``root`` is a folder holding font files."""
+    if root is not None:
+        try:
+            return bool(folder_font_files(Path(root).expanduser().resolve()))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+    if shutil.which("dpkg-query") is None:
+        return False
+    proc = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Status}\n", *PACKAGES],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    states = proc.stdout.split()
+    return proc.returncode == 0 and states == ["installed"] * len(PACKAGES)
 
 
 def cache_key(description: dict[str, Any], options: dict[str, Any]) -> str:
