@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import statistics
 import time
@@ -88,3 +89,17 @@ def write_results(name: str, payload: dict[str, Any], out: str | Path | None = N
     path = Path(out) if out is not None else OUT_DIR / f"{name}.json"
     payload = {"benchmark": name, "environment": environment(), **payload}
     return atomic_write_json(path, payload)
+
+
+#: Two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond 9).
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def ci95(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean, sample std and the half-width of the two-sided 95% t-interval of the mean."""
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return mean, 0.0, float("nan")
+    std = statistics.stdev(values)
+    return mean, std, T975.get(n - 1, 1.96) * std / math.sqrt(n)

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from benchmarks.common import OUT_DIR, environment, write_results
+from benchmarks.common import OUT_DIR, ci95, environment, write_results
 from dasl.config import ExperimentConfig, apply_overrides, load_config, parse_override
 from dasl.dar.measures import DIFFERENCES as LIBRARY_DIFFERENCES
 from dasl.training.datamodule import MetricLearningData, eval_loader, load_split
@@ -64,7 +64,6 @@ BASE_TITLES = {"npair": "N-pair", "proxyanchor": "ProxyAnchor"}
 DIFFERENCES = ("signed", "abs", "ordered")
 MEASURES = ("l2", "l1", "l2sq")
 ESTIMATORS = ("exact", "chain")
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 REPO = Path(__file__).resolve().parent.parent
 
 COMMON = {
@@ -139,16 +138,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # ---------------------------------------------------------------------- statistics
-
-
-def ci95(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean, sample std and the half-width of the two-sided 95% t-interval of the mean."""
-    n = len(values)
-    mean = statistics.fmean(values)
-    if n < 2:
-        return mean, 0.0, float("nan")
-    std = statistics.stdev(values)
-    return mean, std, T975.get(n - 1, 1.96) * std / math.sqrt(n)
 
 
 def paired_difference(

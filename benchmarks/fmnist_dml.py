@@ -19,31 +19,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import write_results
+from benchmarks.common import ci95, write_results
 from dasl.config import ExperimentConfig, apply_overrides, load_config
 from dasl.training.datamodule import MetricLearningData
 from dasl.training.run import train_variant
 
 METRICS = ("recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "nmi")
 PAIRS = {"dasl_np": "npair", "dasl_pa": "proxyanchor"}
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-
-
-def ci95(values: list[float]) -> tuple[float, float, float]:
-    """Mean, sample std and the half-width of the t-based 95% confidence interval."""
-    n = len(values)
-    mean = statistics.fmean(values)
-    if n < 2:
-        return mean, 0.0, float("nan")
-    std = statistics.stdev(values)
-    return mean, std, T975.get(n - 1, 1.96) * std / math.sqrt(n)
 
 
 SELECTION = {
