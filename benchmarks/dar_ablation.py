@@ -12,7 +12,9 @@ Protocol (MLRC-style, test never used for any choice):
    grid of the same size, so both get the same tuning effort, budget and checkpoint
    selection. A cell's score is the best validation MAP@R over its grid.
 2. Finalists: per base loss, the best cell of each of the ``--finalists`` best difference
-   types (ranked by validation MAP@R), so that the finals compare readings.
+   types (ranked by validation MAP@R), so that the finals compare readings. They are also
+   trained at the ``--tune-lambdas`` (a finer grid), and with ``--extend-edges N`` a
+   finalist whose best lambda is at an edge of the values tried gets up to N more past it.
 3. Finals: finalists and baselines with their chosen setting, seeds 0..S-1 (seed 0 is the
    screening run itself: same config), evaluated once on the unseen test classes.
 
@@ -405,6 +407,8 @@ class Plan:
     final_seeds: list[int] | None = None
     """The final seeds this process trains (None: 0 .. seeds-1); several processes sharing a
     cache split the finals this way, and ``--report-only`` then reads all of them."""
+    extend_edges: int = 0
+    """Up to this many lambdas tried past a finalist's grid edge while its best is there."""
 
     def values(self, cell: Cell) -> list[float]:
         return self.lrs if cell.is_baseline else self.lambdas
@@ -511,6 +515,24 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
                         screen[key][v] = rec
                         log(_progress(plan.dataset, "tune", cell, v, 0, rec))
         chosen = select(plan, screen)[0]
+    if plan.extend_edges:
+        # A best lambda at the edge of the values tried says the optimum may lie outside:
+        # step along the 1-3 series past that edge until the best is inside (or the budget).
+        for base in sorted(finalists):
+            for key in finalists[base]:
+                cell = Cell.from_key(key)
+                for _ in range(plan.extend_edges):
+                    runs = screen[key]
+                    best = max(runs, key=lambda v: runs[v]["val_map@r"])
+                    if len(runs) < 2 or min(runs) < best < max(runs):
+                        break
+                    v = series_step(best, up=best == max(runs))
+                    rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
+                    if rec is None:
+                        break
+                    runs[v] = rec
+                    log(_progress(plan.dataset, "edge", cell, v, 0, rec))
+        chosen = select(plan, screen)[0]
     finals: dict[str, dict[int, dict[str, Any]]] = {}
     final_cells = [Cell(b) for b in sorted(finalists)] + [
         Cell.from_key(k) for b in sorted(finalists) for k in finalists[b]
@@ -539,6 +561,19 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
         screen_cells(extra)
         chosen.update(select(plan, screen)[0])
     return {"screen": screen, "chosen": chosen, "finalists": finalists, "finals": finals}
+
+
+def series_step(v: float, up: bool) -> float:
+    """The neighbour of ``v`` on the 1-3 series (..., 0.1, 0.3, 1, 3, 10, ...) above or below.
+
+    Values off the series step to the nearest series value strictly beyond them.
+    """
+    # Parsed from text so that 0.3 is the float a user types (3 * 0.1 is 0.30000000000000004,
+    # which would make a cached trial's config differ).
+    series = [float(f"{m}e{e}") for e in range(-8, 9) for m in (1, 3)]
+    if up:
+        return next(x for x in series if x > v * (1 + 1e-9))
+    return next(x for x in reversed(series) if x < v * (1 - 1e-9))
 
 
 def _progress(
@@ -594,7 +629,11 @@ def _fmt(triple: Sequence[float], signed: bool = False, digits: int = 2) -> str:
 
 def screening_table(plan: Plan, result: dict[str, Any]) -> str:
     screen, chosen = result["screen"], result["chosen"]
-    lams = sorted(set(plan.lambdas) | set(plan.tune_lambdas))
+    lams = sorted(
+        set(plan.lambdas)
+        | set(plan.tune_lambdas)
+        | {v for k, runs in screen.items() if not Cell.from_key(k).is_baseline for v in runs}
+    )
     head = (
         "| cell | "
         + " | ".join(f"val λ={v:g}" for v in lams)
@@ -806,6 +845,12 @@ def report(
         n_screen = sum(len(v) for v in result["screen"].values())
         n_total = sum(len(plan.values(c)) for c in plan.cells)
         n_total += len(plan.tune_lambdas) * sum(len(f) for f in result["finalists"].values())
+        grid_values = set(plan.lambdas) | set(plan.tune_lambdas)
+        n_total += sum(  # edge extensions: counted once they ran
+            len(set(result["screen"].get(k, {})) - grid_values)
+            for f in result["finalists"].values()
+            for k in f
+        )
         text.append(f"### {plan.dataset}\n")
         text.append(
             f"Screening (seed 0; {n_screen} of {n_total} runs; val = validation-class MAP@R %, "
@@ -832,6 +877,7 @@ def report(
             "config": _comparable(plan.base_cfg),
             "lambdas": plan.lambdas,
             "tune_lambdas": plan.tune_lambdas,
+            "extend_edges": plan.extend_edges,
             "baseline_lrs": plan.lrs,
             "seeds": plan.seeds,
             "cells": [c.key for c in plan.cells],
@@ -890,6 +936,14 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=[],
         help="further lambdas tried for the finalists only (two-stage tuning)",
+    )
+    parser.add_argument(
+        "--extend-edges",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a finalist whose best lambda is at an edge of those tried gets up to N more, "
+        "past that edge on the 1-3 series (0.1, 0.3, 1, 3, 10, ...)",
     )
     parser.add_argument(
         "--dar-at-baseline-lr",
@@ -977,6 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
                 sorted(args.tune_lambdas),
                 args.dar_at_baseline_lr,
                 None if args.report_only else args.final_seeds,
+                args.extend_edges,
             )
         )
 
@@ -995,7 +1050,11 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(cache / plan.dataset, PRESETS[plan.dataset]["probe_per_class"])
         n_screen = sum(len(plan.values(c)) for c in plan.cells)
         n_screen += len(plan.measure_stage) * len(plan.lambdas) * len({c.base for c in plan.cells})
-        n_screen += len(plan.tune_lambdas) * args.finalists * len({c.base for c in plan.cells})
+        n_screen += (
+            (len(plan.tune_lambdas) + args.extend_edges)
+            * args.finalists
+            * len({c.base for c in plan.cells})
+        )
         n_final = (args.seeds - 1) * len({c.base for c in plan.cells}) * (1 + args.finalists)
         print(
             f"{plan.dataset}: {len(plan.cells)} cells, {n_screen} screening runs + "

@@ -62,6 +62,9 @@ def test_overrides_parse_and_apply() -> None:
         apply_overrides(ExperimentConfig(), {"optim.nope": 1})
     with pytest.raises(ConfigError, match=r"nope\.lr: unknown key|nope: unknown key"):
         apply_overrides(ExperimentConfig(), {"nope.lr": 1})
+    # load_config validates what the overrides make, compare block or not.
+    with pytest.raises(ConfigError, match=r"loss\.name: unknown value 'bogus'"):
+        load_config(None, ["compare=null", "loss.name=bogus"])
 
 
 def test_compare_variants_validated_up_front() -> None:

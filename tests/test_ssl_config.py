@@ -63,7 +63,10 @@ def test_command_line_overrides_per_variant() -> None:
     cfg = load_pretrain_config(None, ["compare.dasl_cf.dar.lam=0.3", "trainer.epochs=2"])
     assert cfg.compare["dasl_cf"]["dar.lam"] == 0.3 and cfg.trainer.epochs == 2
     # A key every variant sets would be ignored: refused, naming the variants.
-    with pytest.raises(ConfigError, match="set by the compare variant"):
+    with pytest.raises(ConfigError, match=r"compare block sets it per variant .*dasl_cf"):
         load_pretrain_config(None, ["dar.lam=0.3"])
+    # Without a compare block a bad override is refused where the config is made.
+    with pytest.raises(ConfigError, match=r"ssl\.method: unknown value 'bogus'"):
+        load_pretrain_config(None, ["compare=null", "ssl.method=bogus"])
     single = load_pretrain_config(None, ["compare=null", "ssl.method=dasl_cf", "dar.lam=1"])
     assert single.compare is None and single.ssl.method == "dasl_cf"

@@ -31,9 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+
+C = TypeVar("C")
+"""A config dataclass (:class:`ExperimentConfig` or the pretraining one)."""
 
 
 class ConfigError(ValueError):
@@ -498,12 +501,25 @@ def load_config(
     packaged: str = "default",
 ) -> ExperimentConfig:
     """Load a YAML config (the packaged config ``packaged`` when ``path`` is None: the
-    default demo unless told otherwise) and apply overrides."""
+    default demo unless told otherwise), apply overrides and validate the result."""
+    if path is None and packaged not in PACKAGED_CONFIGS:
+        raise ConfigError(f"no packaged config {packaged!r}; choose from {PACKAGED_CONFIGS}")
+    packaged_name = "the default config" if packaged == "default" else f"the {packaged} config"
+    raw, _ = read_config_mapping(path, f"configs/{packaged}.yaml", packaged_name)
+    cfg = config_from_dict(raw)
+    if overrides:
+        cfg = apply_command_line(cfg, overrides)
+    return check_splits(cfg)
+
+
+def read_config_mapping(
+    path: str | Path | None, packaged_file: str, packaged_name: str
+) -> tuple[dict[str, Any], str]:
+    """The top-level mapping of a YAML config file (``packaged_file`` inside the package when
+    ``path`` is None) and the name to cite it by; ``compare`` variants' keys flattened."""
     if path is None:
-        if packaged not in PACKAGED_CONFIGS:
-            raise ConfigError(f"no packaged config {packaged!r}; choose from {PACKAGED_CONFIGS}")
-        text = resources.files("dasl").joinpath(f"configs/{packaged}.yaml").read_text()
-        source = "the default config" if packaged == "default" else f"the {packaged} config"
+        text = resources.files("dasl").joinpath(packaged_file).read_text()
+        source = packaged_name
     else:
         p = Path(path)
         if not p.is_file():
@@ -526,17 +542,17 @@ def load_config(
             name: _normalize_compare_keys(ov) if isinstance(ov, dict) else ov
             for name, ov in raw["compare"].items()
         }
-    cfg = config_from_dict(raw)
-    if overrides:
-        cfg = apply_command_line(cfg, overrides)
-    return check_splits(cfg)
+    return raw, source
 
 
 COMPARE_PREFIX = "compare."
 
 
-def apply_command_line(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
-    """Apply ``KEY=VALUE`` texts to ``cfg``; later ones win.
+def apply_command_line(
+    cfg: C, overrides: list[str], rebuild: Callable[[dict[str, Any]], C] | None = None
+) -> C:
+    """Apply ``KEY=VALUE`` texts to ``cfg``; later ones win; the result is validated by
+    ``rebuild`` (a ``*_from_dict`` builder; default :func:`config_from_dict`).
 
     ``compare.<variant>.<key>=<value>`` sets a key of one ``compare`` variant. A plain key
     that a variant sets (or a section holding it) is refused: that variant would silently
@@ -591,9 +607,9 @@ def apply_command_line(cfg: ExperimentConfig, overrides: list[str]) -> Experimen
                 )
             compare[variant][rest] = value
         cfg = dataclasses.replace(cfg, compare=compare)
-    if cfg.compare:
-        cfg = config_from_dict(cfg.to_dict())
-    return cfg
+    # Validated whether or not there is a compare block: a bad override fails here, where
+    # the config is made, not after the data has loaded.
+    return (rebuild or config_from_dict)(cfg.to_dict())
 
 
 def variants(cfg: ExperimentConfig) -> list[tuple[str, ExperimentConfig]]:

@@ -10,24 +10,20 @@ regularizer, :class:`dasl.config.DARConfig`), ``clustering`` (read by ``dasl_cu`
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dasl.config import (
+    SCHEDULERS,
     ConfigError,
     DARConfig,
     TrainerConfig,
     _check_choice,
-    _normalize_compare_keys,
-    apply_overrides,
+    apply_command_line,
     build_with_variants,
-    parse_override,
+    read_config_mapping,
 )
 
 METHODS = ("simclr", "dasl_cf", "dasl_cu")
@@ -39,7 +35,6 @@ TEMPERATURE_LOSSES = ("ntxent", "dcl")
 RECIPES = ("auto", "fashion-mnist", "digits", "cifar", "stl10", "imagenet")
 OPTIMIZERS = ("sgd", "lars", "adamw")
 LR_SCALINGS = ("none", "linear")
-SCHEDULERS = ("cosine", "constant")
 CLUSTER_FEATURES = ("projection", "backbone")
 LINEAR_MODES = ("fast", "standard", "none")
 
@@ -265,61 +260,15 @@ def pretrain_config_from_dict(mapping: dict[str, Any]) -> PretrainConfig:
 def load_pretrain_config(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> PretrainConfig:
-    """A YAML pretraining config (None: the packaged demo) with dotted overrides applied."""
-    if path is None:
-        text = resources.files("dasl").joinpath("configs/pretrain_demo.yaml").read_text()
-        source = "the default pretraining config"
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        text = p.read_text()
-        source = str(p)
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
-    raw = copy.deepcopy(raw)
-    if isinstance(raw.get("compare"), dict):
-        raw["compare"] = {
-            name: _normalize_compare_keys(ov) if isinstance(ov, dict) else ov
-            for name, ov in raw["compare"].items()
-        }
+    """A YAML pretraining config (None: the packaged demo) with dotted overrides applied,
+    validated (the same reading and override rules as :func:`dasl.config.load_config`)."""
+    raw, source = read_config_mapping(
+        path, "configs/pretrain_demo.yaml", "the default pretraining config"
+    )
     try:
         cfg = pretrain_config_from_dict(raw)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     if overrides:
-        cfg = _apply_cli_overrides(cfg, dict(parse_override(o) for o in overrides))
-        pretrain_config_from_dict(cfg.to_dict())
+        cfg = apply_command_line(cfg, overrides, pretrain_config_from_dict)
     return cfg
-
-
-def _apply_cli_overrides(cfg: PretrainConfig, parsed: dict[str, Any]) -> PretrainConfig:
-    """Dotted overrides; ``compare.<variant>.<key>=v`` changes one variant, and a plain key
-    that a variant sets itself is refused (it would be silently ignored for that variant)."""
-    compare = copy.deepcopy(cfg.compare)
-    if "compare" in parsed and parsed["compare"] is None:
-        compare = None  # compare=null: the plain keys below apply to the single run
-    plain: dict[str, Any] = {}
-    for key, value in parsed.items():
-        if key.startswith("compare.") and key.count(".") >= 2:
-            _, variant, rest = key.split(".", 2)
-            if compare is None or variant not in compare:
-                valid = ", ".join(compare or {}) or "none"
-                raise ConfigError(f"{key}: no compare variant {variant!r} (variants: {valid})")
-            compare[variant][rest] = value
-            continue
-        shadowing = [n for n, ov in (compare or {}).items() if key in ov]
-        if shadowing and key != "compare":
-            raise ConfigError(
-                f"{key}: set by the compare variant(s) {', '.join(shadowing)}, so this override "
-                f"would be ignored; override it per variant (compare.{shadowing[0]}.{key}=...) "
-                "or drop the comparison (compare=null)"
-            )
-        plain[key] = value
-    if compare != cfg.compare:
-        cfg = dataclasses.replace(cfg, compare=compare)
-    return apply_overrides(cfg, plain) if plain else cfg

@@ -93,6 +93,56 @@ def test_dar_cells_train_at_the_baseline_lr_and_only_finalists_get_more_lambdas(
     assert {seed for _, _, seed in calls} == {0, 1}  # 0: the screening runs
 
 
+@pytest.mark.parametrize(
+    ("v", "up", "expected"),
+    [(3.0, True, 10.0), (1.0, True, 3.0), (0.1, False, 0.03), (0.03, False, 0.01),
+     (0.3, False, 0.1), (0.5, True, 1.0), (0.5, False, 0.3), (1e-3, False, 3e-4)],
+)  # fmt: skip
+def test_series_step_walks_the_1_3_series(v: float, up: bool, expected: float) -> None:
+    assert ab.series_step(v, up) == expected  # exactly: a cached config must compare equal
+
+
+def test_extend_edges_steps_past_an_edge_until_the_best_is_inside() -> None:
+    """``--extend-edges``: a finalist whose best lambda is the largest tried gets 10, then 30,
+    and stops once the best is inside; one whose best is inside gets nothing; the budget caps
+    the steps; the chosen lambda is the best over everything tried."""
+    from dasl.config import load_config
+
+    cells = ab.grid(["npair"], ["signed", "abs"], ["l2"], ["exact"], None)
+    plan = ab.Plan(
+        "digits", load_config(packaged="fmnist_demo"), cells, [1.0, 3.0], [1e-3], 1, 2,
+        extend_edges=3,
+    )  # fmt: skip
+    val = {
+        ("npair/baseline", 1e-3): 0.40,
+        ("npair/signed/l2/exact", 1.0): 0.50,
+        ("npair/signed/l2/exact", 3.0): 0.52,  # edge: best at the top
+        ("npair/signed/l2/exact", 10.0): 0.56,  # still the top: one more
+        ("npair/signed/l2/exact", 30.0): 0.30,  # inside now: stop
+        ("npair/abs/l2/exact", 1.0): 0.45,  # best at the bottom edge
+        ("npair/abs/l2/exact", 3.0): 0.41,
+        ("npair/abs/l2/exact", 0.3): 0.46,
+        ("npair/abs/l2/exact", 0.1): 0.47,
+        ("npair/abs/l2/exact", 0.03): 0.48,  # budget of 3 spent although still at the edge
+    }
+    tried: list[tuple[str, float]] = []
+
+    def fetch(tid: str, cfg):  # type: ignore[no-untyped-def]
+        key = tid.split("__v")[0].replace("__", "/")
+        value = cfg.optim.lr if key.endswith("baseline") else cfg.dar.lam
+        tried.append((key, value))
+        return {"val_map@r": val[(key, value)], "test": {"recall@1": 0.0, "map@r": 0.0},
+                "best_epoch": 0, "step_s": 0.1, "seconds": 1.0}  # fmt: skip
+
+    result = ab.execute(plan, fetch, log=lambda s: None)
+    assert set(result["screen"]["npair/signed/l2/exact"]) == {1.0, 3.0, 10.0, 30.0}
+    assert set(result["screen"]["npair/abs/l2/exact"]) == {0.03, 0.1, 0.3, 1.0, 3.0}
+    assert result["chosen"] == {
+        "npair/baseline": 1e-3, "npair/signed/l2/exact": 10.0, "npair/abs/l2/exact": 0.03
+    }  # fmt: skip
+    assert ("npair/signed/l2/exact", 10.0) in tried and ("npair/abs/l2/exact", 0.01) not in tried
+
+
 def test_smoke_run_on_digits_writes_tables_json_plots_and_resumes(tmp_path, monkeypatch) -> None:
     argv = [
         "--datasets", "digits", "--bases", "proxyanchor", "--differences", "signed",

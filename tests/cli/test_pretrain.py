@@ -29,9 +29,15 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "needle"),
     [
         (["pretrain", "ssl.methd=simclr"], "ssl.methd"),
-        (["pretrain", "ssl.method=byol"], "set by the compare variant(s) simclr, dasl_cf, dasl_cu"),
+        (
+            ["pretrain", "ssl.method=byol"],
+            "compare block sets it per variant (simclr, dasl_cf, dasl_cu)",
+        ),
         (["pretrain", "compare.dasl_cf.ssl.method=byol"], "compare.dasl_cf: ssl.method"),
-        (["pretrain", "compare.byol.dar.lam=1"], "no compare variant 'byol'"),
+        (
+            ["pretrain", "compare.byol.dar.lam=1"],
+            "compare.byol: no such variant; the compare block has simclr",
+        ),
         (["pretrain", "data.root=/nowhere/at/all"], "data.root"),
         (["pretrain", "trainer.epochs"], "KEY=VALUE"),
         (["pretrain", "--config", "/nowhere/c.yaml"], "c.yaml"),

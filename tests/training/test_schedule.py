@@ -2,8 +2,9 @@ import itertools
 import math
 
 import pytest
+import torch
 
-from dasl.training.schedule import warmup_cosine_factor
+from dasl.training.schedule import scheduler_config, warmup_cosine_factor
 
 
 def _reference(step, total, warmup, cosine):
@@ -34,3 +35,21 @@ def test_shape():
     assert f[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 99 / 100)))
     assert warmup_cosine_factor(500, 110, 10) == pytest.approx(0.0, abs=1e-15)
     assert warmup_cosine_factor(50, 110, 10, cosine=False) == 1.0
+
+
+def test_scheduler_config_converts_warmup_epochs_to_steps_and_names_a_bad_scheduler() -> None:
+    """100 steps over 4 epochs with 1 warm-up epoch: 25 warm-up steps, then cosine to 0."""
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=2.0)
+    conf = scheduler_config(opt, total_steps=100, max_epochs=4, warmup_epochs=1, scheduler="cosine")
+    assert conf["optimizer"] is opt and conf["lr_scheduler"]["interval"] == "step"
+    sched = conf["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(2.0 / 25) and lrs[24] == pytest.approx(2.0)
+    assert lrs[25] == pytest.approx(2.0) and lrs[99] < 0.01
+    with pytest.raises(ValueError, match=r"optim\.scheduler: unknown scheduler 'step'"):
+        scheduler_config(opt, 100, 4, 1, "step")

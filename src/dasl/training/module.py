@@ -14,21 +14,19 @@ in dataset order and every rank computes the same metrics.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor
 
 from dasl.config import ExperimentConfig, config_from_dict
 from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
 from dasl.models import build_model
-from dasl.training.datamodule import epoch_seed
+from dasl.training.epoch_log import EpochLoggedModule
 from dasl.training.evaluate import evaluate_embeddings, gather_shards
 from dasl.training.losses import build_criterion
-from dasl.training.schedule import warmup_cosine_factor
+from dasl.training.schedule import scheduler_config
 from dasl.utils.distributed import broadcast_buffers, step_generator, world
 
 
@@ -43,7 +41,7 @@ def step_loss(criterion: DASLLoss, z: Tensor, y: Tensor, seed: int, step: int) -
     return criterion(z, y)
 
 
-class MetricLearningModule(L.LightningModule):
+class MetricLearningModule(EpochLoggedModule):
     """Backbone + embedding head trained with ``DASLLoss``; validated by MAP@R.
 
     ``config`` is the resolved :class:`ExperimentConfig` as a plain dict (so that checkpoints
@@ -79,11 +77,6 @@ class MetricLearningModule(L.LightningModule):
         self.criterion.gather_distributed = self.cfg.trainer.global_batch_loss
         self._val_embeddings: list[Tensor] = []
         self._val_labels: list[Tensor] = []
-        self._epoch_sums: dict[str, Tensor] = {}
-        self._epoch_batches = 0
-        self._epoch_images = 0
-        self._epoch_start = 0.0
-        self.history: list[dict[str, float]] = []
 
     def forward(self, x: Tensor) -> Tensor:
         if self.cfg.model.channels_last and x.dim() == 4:
@@ -91,15 +84,6 @@ class MetricLearningModule(L.LightningModule):
         return self.model(x)
 
     # ------------------------------------------------------------------ training
-
-    def on_train_epoch_start(self) -> None:
-        # Dropout and augmentations in the main process (num_workers=0) draw from the global
-        # generator: reseeding per (seed, epoch, rank) keeps a resumed run exact.
-        torch.manual_seed(epoch_seed(self.cfg.seed, self.current_epoch, self.global_rank))
-        self._epoch_sums = {}
-        self._epoch_batches = 0
-        self._epoch_images = 0
-        self._epoch_start = time.perf_counter()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -110,26 +94,8 @@ class MetricLearningModule(L.LightningModule):
         terms = {"train/loss": loss.detach(), "train/base_loss": base}
         if self.cfg.dar.lam != 0 and dar is not None:
             terms["train/dar"] = dar
-        for key, value in terms.items():
-            self._epoch_sums[key] = self._epoch_sums.get(key, 0.0) + value.detach().float()
-        self._epoch_batches += 1
-        self._epoch_images += x.shape[0]
-        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
-        self.log_dict(terms, prog_bar=True, on_step=True, on_epoch=False, batch_size=x.shape[0])
-        self.log("img/s", self._epoch_images / elapsed, prog_bar=True, on_step=True)
+        self.log_step_terms(terms, x.shape[0])
         return loss
-
-    def on_train_epoch_end(self) -> None:
-        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
-        row: dict[str, float] = {"epoch": float(self.current_epoch)}
-        for key, total in self._epoch_sums.items():
-            row[key] = float(total) / max(self._epoch_batches, 1)
-        row["train/images_per_s"] = self._epoch_images / elapsed
-        row["train/epoch_s"] = elapsed
-        self.log_dict(
-            {f"{k}_epoch": v for k, v in row.items() if k.startswith("train/")}, sync_dist=True
-        )
-        self._merge_history(row)
 
     # ---------------------------------------------------------------- validation
 
@@ -181,20 +147,7 @@ class MetricLearningModule(L.LightningModule):
         # Every rank holds the same value; sync_dist only keeps Lightning's DDP check quiet.
         self.log_dict({k: v for k, v in logged.items() if k != "val/map@r"}, sync_dist=True)
         self.log("val/map@r", logged["val/map@r"], prog_bar=True, sync_dist=True)
-        self._merge_history({"epoch": float(self.current_epoch), **logged})
-
-    def _merge_history(self, row: dict[str, float]) -> None:
-        for existing in self.history:
-            if existing["epoch"] == row["epoch"]:
-                existing.update(row)
-                return
-        self.history.append(dict(row))
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["dasl_history"] = self.history
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.history = list(checkpoint.get("dasl_history", []))
+        self.merge_history({"epoch": float(self.current_epoch), **logged})
 
     # ---------------------------------------------------------------- optimizer
 
@@ -225,21 +178,13 @@ class MetricLearningModule(L.LightningModule):
             )
         groups = [g for g in groups if g["params"]]
         optimizer = torch.optim.AdamW(groups, lr=ocfg.lr, weight_decay=ocfg.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        epochs = max(1, self.trainer.max_epochs or 1)
-        warmup = round(ocfg.warmup_epochs * total / epochs)
-        cosine = ocfg.scheduler == "cosine"
-        if ocfg.scheduler not in ("cosine", "constant"):
-            raise ValueError(
-                f"optim.scheduler: unknown scheduler {ocfg.scheduler!r}; use 'cosine' or 'constant'"
-            )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine_factor(step, total, warmup, cosine)
+        return scheduler_config(
+            optimizer,
+            int(self.trainer.estimated_stepping_batches),
+            self.trainer.max_epochs or 1,
+            ocfg.warmup_epochs,
+            ocfg.scheduler,
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
 
 
 def load_module(path: str | Path, map_location: str = "cpu") -> MetricLearningModule:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import torch
 
 
 def warmup_cosine_factor(
@@ -20,3 +23,25 @@ def warmup_cosine_factor(
     span = max(1, total_steps - warmup_steps)
     t = min(1.0, (step - warmup_steps) / span)
     return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def scheduler_config(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    max_epochs: int,
+    warmup_epochs: float,
+    scheduler: str,
+) -> dict[str, Any]:
+    """Lightning's ``configure_optimizers`` dict: ``optimizer`` with the per-step schedule of
+    :func:`warmup_cosine_factor` (``warmup_epochs`` converted to steps)."""
+    if scheduler not in ("cosine", "constant"):
+        raise ValueError(
+            f"optim.scheduler: unknown scheduler {scheduler!r}; use 'cosine' or 'constant'"
+        )
+    total = max(1, total_steps)
+    warmup = round(warmup_epochs * total / max(1, max_epochs))
+    cosine = scheduler == "cosine"
+    lr_lambda = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine_factor(step, total, warmup, cosine)
+    )
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": lr_lambda, "interval": "step"}}

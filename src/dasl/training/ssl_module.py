@@ -16,11 +16,9 @@ projection head (lightly's ``SimCLRProjectionHead``) in one pass, and the
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 
@@ -28,7 +26,8 @@ from dasl.dar import DifferenceAlignmentRegularizer
 from dasl.models import build_model
 from dasl.ssl_config import PretrainConfig, pretrain_config_from_dict
 from dasl.training.datamodule import epoch_seed
-from dasl.training.schedule import warmup_cosine_factor
+from dasl.training.epoch_log import EpochLoggedModule
+from dasl.training.schedule import scheduler_config
 from dasl.training.ssl_objective import TwoViewObjective, build_base_loss
 
 
@@ -50,7 +49,7 @@ def build_backbone(cfg: PretrainConfig) -> nn.Module:
     )
 
 
-class SSLModule(L.LightningModule):
+class SSLModule(EpochLoggedModule):
     """Backbone + projection head trained with a two-view objective (see module docstring).
 
     ``config``: the resolved :class:`PretrainConfig` as a dict (checkpoints carry it);
@@ -94,11 +93,6 @@ class SSLModule(L.LightningModule):
         self.register_buffer(
             "pseudo_labels", torch.full((granularities, num_train), -1, dtype=torch.long)
         )
-        self.history: list[dict[str, float]] = []
-        self._epoch_sums: dict[str, Tensor] = {}
-        self._epoch_batches = 0
-        self._epoch_images = 0
-        self._epoch_start = 0.0
 
     def forward(self, x: Tensor) -> Tensor:
         if self.cfg.model.channels_last and x.dim() == 4:
@@ -120,15 +114,6 @@ class SSLModule(L.LightningModule):
 
     # ------------------------------------------------------------------ training
 
-    def on_train_epoch_start(self) -> None:
-        # Dropout and anything else drawing from the global generator in the main process:
-        # reseeded per (seed, epoch, rank) so that a resumed run is exact.
-        torch.manual_seed(epoch_seed(self.cfg.seed, self.current_epoch, self.global_rank))
-        self._epoch_sums = {}
-        self._epoch_batches = 0
-        self._epoch_images = 0
-        self._epoch_start = time.perf_counter()
-
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         x0, x1, index, _ = batch  # the true labels are never used for training
         # The same chain on every rank when DAR sees the global batch (it is then drawn over
@@ -144,40 +129,8 @@ class SSLModule(L.LightningModule):
         terms = {"train/loss": loss.detach(), "train/base_loss": self.objective.last_base_loss}
         if self.objective.last_regularizer is not None:
             terms["train/dar"] = self.objective.last_regularizer
-        for key, value in terms.items():
-            assert value is not None
-            self._epoch_sums[key] = self._epoch_sums.get(key, 0.0) + value.detach().float()
-        self._epoch_batches += 1
-        self._epoch_images += x0.shape[0]
-        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
-        self.log_dict(terms, prog_bar=True, on_step=True, on_epoch=False, batch_size=x0.shape[0])
-        self.log("img/s", self._epoch_images / elapsed, prog_bar=True, on_step=True)
+        self.log_step_terms(terms, x0.shape[0])
         return loss
-
-    def on_train_epoch_end(self) -> None:
-        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
-        row: dict[str, float] = {"epoch": float(self.current_epoch)}
-        for key, total in self._epoch_sums.items():
-            row[key] = float(total) / max(self._epoch_batches, 1)
-        row["train/images_per_s"] = self._epoch_images / elapsed
-        row["train/epoch_s"] = elapsed
-        self.log_dict(
-            {f"{k}_epoch": v for k, v in row.items() if k.startswith("train/")}, sync_dist=True
-        )
-        self.merge_history(row)
-
-    def merge_history(self, row: dict[str, float]) -> None:
-        for existing in self.history:
-            if existing["epoch"] == row["epoch"]:
-                existing.update(row)
-                return
-        self.history.append(dict(row))
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["dasl_history"] = self.history
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.history = list(checkpoint.get("dasl_history", []))
 
     # ---------------------------------------------------------------- optimizer
 
@@ -213,17 +166,13 @@ class SSLModule(L.LightningModule):
             optimizer = torch.optim.AdamW(groups, lr=lr)
         else:
             raise ValueError(f"optim.optimizer: unknown optimizer {ocfg.optimizer!r}")
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        epochs = max(1, self.trainer.max_epochs or 1)
-        warmup = round(ocfg.warmup_epochs * total / epochs)
-        cosine = ocfg.scheduler == "cosine"
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine_factor(step, total, warmup, cosine)
+        return scheduler_config(
+            optimizer,
+            int(self.trainer.estimated_stepping_batches),
+            self.trainer.max_epochs or 1,
+            ocfg.warmup_epochs,
+            ocfg.scheduler,
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
 
 
 def load_ssl_module(path: str | Path, map_location: str = "cpu") -> SSLModule:
