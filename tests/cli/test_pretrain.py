@@ -96,7 +96,7 @@ def test_demo_falls_back_to_digits(monkeypatch, capsys) -> None:
     from dasl.ssl_config import load_pretrain_config
 
     monkeypatch.setattr(dasl.data, "fashion_mnist_available", lambda root=None: None)
-    cfg = _demo_data(load_pretrain_config(None, ["trainer.epochs=3"]), {"trainer.epochs"})
+    cfg = _demo_data(load_pretrain_config(None, ["trainer.epochs=3"]), ["trainer.epochs=3"])
     assert cfg.data.name == "digits" and cfg.data.max_per_class is None
     assert cfg.trainer.epochs == 3  # what the user set wins over the digits budget
     assert "digits" in capsys.readouterr().err

@@ -13,7 +13,6 @@ input). A subcommand with a positional ``overrides`` list (``nargs="*"``) and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from dasl.cli.errors import (
     report_interrupt,
     run_command,
 )
+from dasl.cli.launch import demo_fallback, with_run_name
 from dasl.config import ExperimentConfig, apply_overrides, load_config, parse_override
 
 DIGITS_FALLBACK = {
@@ -61,7 +61,7 @@ def _check_paths(cfg: ExperimentConfig, *, pretrained_file: bool = True) -> None
         raise UserError(f"model.pretrained: no such file: {pretrained}")
 
 
-def _default_demo_data(cfg: ExperimentConfig, user_keys: set[str]) -> ExperimentConfig:
+def _default_demo_data(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
     """The demo's dataset when it can be loaded here, else sklearn's digits with a notice.
 
     The digits budget replaces the demo's, except for keys the user set on the command line.
@@ -71,14 +71,12 @@ def _default_demo_data(cfg: ExperimentConfig, user_keys: set[str]) -> Experiment
 
     if cfg.data.name != "glyphs" or cfg.data.root is not None or glyphs_available():
         return cfg
-    print(
-        "notice: the glyphs font packages are not installed (Debian, as root: "
+    notice = (
+        "the glyphs font packages are not installed (Debian, as root: "
         f"{install_hint(PACKAGES)}, which scripts/bootstrap.sh runs; or pass data.root=DIR "
-        "with font files); running the demo on scikit-learn's digits instead.",
-        file=sys.stderr,
+        "with font files); running the demo on scikit-learn's digits instead."
     )
-    fallback = {k: v for k, v in DIGITS_FALLBACK.items() if k not in user_keys}
-    return apply_overrides(cfg, fallback)
+    return demo_fallback(cfg, overrides, notice, DIGITS_FALLBACK)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -86,14 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     if args.config is None:
-        cfg = _default_demo_data(cfg, {parse_override(o)[0] for o in args.overrides})
-    extra = {}
-    if args.name is not None:
-        extra["name"] = args.name
-    if args.out_dir is not None:
-        extra["out_dir"] = args.out_dir
-    if extra:
-        cfg = dataclasses.replace(cfg, **extra)
+        cfg = _default_demo_data(cfg, args.overrides)
+    cfg = with_run_name(cfg, args)
     _check_paths(cfg)
     try:
         run_experiment(cfg, resume=args.resume)

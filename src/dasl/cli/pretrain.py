@@ -7,11 +7,11 @@ Registered by :mod:`dasl.cli.main` (``register``); user errors raise
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
+from dasl.cli.errors import report_interrupt
+from dasl.cli.launch import demo_fallback, with_run_name
 from dasl.config import ConfigError, apply_overrides, parse_override
 
 DIGITS_FALLBACK: dict[str, Any] = {
@@ -26,21 +26,19 @@ DIGITS_FALLBACK: dict[str, Any] = {
 """Overrides that fit the pretraining demo to sklearn's 1,797 digits (8x8)."""
 
 
-def _demo_data(cfg: Any, user_keys: set[str]) -> Any:
+def _demo_data(cfg: Any, overrides: list[str]) -> Any:
     """Fashion-MNIST when installed (or given by data.root), else digits with a notice."""
     from dasl.data import fashion_mnist_available
 
     default_fmnist = cfg.data.name == "fashion-mnist" and cfg.data.root is None
-    if default_fmnist and fashion_mnist_available() is None:
-        print(
-            "notice: Fashion-MNIST is not installed (Debian: apt-get install "
-            "dataset-fashion-mnist; or pass data.root=DIR with the four IDX .gz files); "
-            "running the pretraining demo on scikit-learn's digits instead.",
-            file=sys.stderr,
-        )
-        fallback = {k: v for k, v in DIGITS_FALLBACK.items() if k not in user_keys}
-        return apply_overrides(cfg, fallback)
-    return cfg
+    if not default_fmnist or fashion_mnist_available() is not None:
+        return cfg
+    notice = (
+        "Fashion-MNIST is not installed (Debian: apt-get install dataset-fashion-mnist; or "
+        "pass data.root=DIR with the four IDX .gz files); running the pretraining demo on "
+        "scikit-learn's digits instead."
+    )
+    return demo_fallback(cfg, overrides, notice, DIGITS_FALLBACK)
 
 
 def _check_root(root: str | None) -> None:
@@ -55,14 +53,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         parse_override(text)
     cfg = load_pretrain_config(args.config, args.overrides)
     if args.config is None:
-        cfg = _demo_data(cfg, {parse_override(o)[0] for o in args.overrides})
-    extra = {}
-    if args.name is not None:
-        extra["name"] = args.name
-    if args.out_dir is not None:
-        extra["out_dir"] = args.out_dir
-    if extra:
-        cfg = dataclasses.replace(cfg, **extra)
+        cfg = _demo_data(cfg, args.overrides)
+    cfg = with_run_name(cfg, args)
     _check_root(cfg.data.root)
     from dasl.training.run_folder import RunInterrupted
     from dasl.training.ssl_run import run_pretrain
@@ -70,8 +62,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     try:
         run_pretrain(cfg, resume=args.resume)
     except RunInterrupted as exc:
-        print(f"dasl: {exc}", file=sys.stderr)
-        return 130
+        return report_interrupt(str(exc))
     return 0
 
 

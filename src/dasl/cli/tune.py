@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
+from dasl.cli.errors import report_interrupt
+from dasl.cli.launch import with_run_name
 from dasl.config import ConfigError, ExperimentConfig, load_config, parse_override, variants
 
 DESCRIPTION = (
@@ -80,10 +81,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
                 f"{spec.key}: set by both --param and an override (the search would replace "
                 "the override); drop one"
             )
-    cfg = select_variant(load_config(args.config, args.overrides), args.variant)
-    extra = {k: v for k, v in (("name", args.name), ("out_dir", args.out_dir)) if v is not None}
-    if extra:
-        cfg = dataclasses.replace(cfg, **extra)
+    cfg = with_run_name(
+        select_variant(load_config(args.config, args.overrides), args.variant), args
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress line replaces its log
     try:
         result = tune(
@@ -95,8 +95,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             keep_checkpoints=args.keep_checkpoints,
         )
     except TuneInterrupted as exc:
-        print(f"dasl: {exc}", file=sys.stderr)
-        return 130
+        return report_interrupt(str(exc))
     if result.best_trial is None:
         print("no trial completed (all pruned or failed); best.yaml not written")
         return 1
