@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from cli_output import one_line_error
 
 import dasl
 from dasl.cli.main import main
@@ -20,13 +21,6 @@ from dasl.cli.main import main
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 FIXTURES = Path(__file__).parents[1] / "data"
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("dasl"), err
-    return err[0]
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def test_override_that_a_variant_sets_is_refused_with_its_spelling(
     capsys: pytest.CaptureFixture[str], captured_runs: list
 ) -> None:
     assert main(["train", "dar.lam=0.3", "trainer.epochs=1"]) == EXIT_USAGE
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys, prefix="dasl")
     assert "dar.lam" in line and "compare.dasl_pa.dar.lam=0.3" in line
     assert captured_runs == []
 
@@ -62,7 +56,7 @@ def test_per_variant_override_is_applied(captured_runs: list) -> None:
 
 def test_unknown_variant_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "compare.dasl_np.dar.lam=0.3"]) == EXIT_USAGE
-    assert "proxyanchor, dasl_pa" in _one_line_error(capsys)
+    assert "proxyanchor, dasl_pa" in one_line_error(capsys, prefix="dasl")
 
 
 # ----------------------------------------------------------- 6. options and overrides mix
@@ -93,7 +87,7 @@ def test_unknown_options_are_refused_in_one_line(
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == EXIT_USAGE
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys, prefix="dasl")
     assert "error:" in line and "--help" in line
 
 
@@ -118,7 +112,7 @@ def test_checkpoint_that_is_not_dasls(tmp_path: Path, capsys: pytest.CaptureFixt
     for path, what in cases.items():
         for command in (["eval"], ["embed", "--out", str(tmp_path / "e")]):
             assert main([*command, "--checkpoint", str(path)]) == EXIT_USAGE
-            line = _one_line_error(capsys)
+            line = one_line_error(capsys, prefix="dasl")
             assert str(path) in line and what in line, line
 
 
@@ -183,7 +177,7 @@ def test_output_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixtur
         return 0
 
     assert run_command(embed_into_file, None) == EXIT_USAGE
-    assert str(afile) in _one_line_error(capsys)
+    assert str(afile) in one_line_error(capsys, prefix="dasl")
 
 
 def test_worker_tracebacks_are_reduced_to_their_message() -> None:
@@ -229,7 +223,7 @@ def test_unreadable_image_during_training_names_it(
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert main(["train", "--config", str(path)]) == EXIT_USAGE
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys, prefix="dasl")
     assert f"cannot read image {root / 'a' / 'zero.jpg'}" in line, line
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from cli_output import one_line_error
 
 from dasl.cli.main import main
 
@@ -21,23 +22,16 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
     assert "usage: dasl" in capsys.readouterr().out
 
 
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("dasl: error: ")
-    return err[0]
-
-
 def test_unknown_key_exits_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "optim.lrr=0.1"]) == 2
-    assert "optim.lrr" in _one_line_error(capsys)
+    assert "optim.lrr" in one_line_error(capsys)
 
 
 def test_wrong_type_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("trainer:\n  epochs: ten\n")
     assert main(["train", "--config", str(cfg)]) == 2
-    assert "trainer.epochs" in _one_line_error(capsys)
+    assert "trainer.epochs" in one_line_error(capsys)
 
 
 def test_missing_data_root_exits_nonzero(
@@ -45,18 +39,18 @@ def test_missing_data_root_exits_nonzero(
 ) -> None:
     missing = tmp_path / "nowhere"
     assert main(["train", f"data.root={missing}", "data.name=cub200"]) == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "data.root" in line and str(missing) in line
 
 
 def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--config", str(tmp_path / "none.yaml")]) == 2
-    assert "none.yaml" in _one_line_error(capsys)
+    assert "none.yaml" in one_line_error(capsys)
 
 
 def test_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--checkpoint", str(tmp_path / "x.ckpt")]) == 2
-    assert "x.ckpt" in _one_line_error(capsys)
+    assert "x.ckpt" in one_line_error(capsys)
 
 
 def _modes(folder: Path) -> dict[str, int]:
@@ -142,7 +136,7 @@ def test_compare_train_eval_embed(tmp_path: Path, capsys: pytest.CaptureFixture[
     for bad, what in ((cut, "not a complete PyTorch checkpoint"), (path, "not a complete")):
         for command in (["eval"], ["embed", "--out", str(tmp_path / "e2")]):
             assert main([*command, "--checkpoint", str(bad)]) == 2
-            line = _one_line_error(capsys)
+            line = one_line_error(capsys)
             assert str(bad) in line and what in line, line
 
 

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_output import one_line_error
 
 from dasl.cli.main import main
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("dasl: error: ")
-    return err[0]
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,7 +40,7 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_user_errors_exit_2(argv: list[str], needle: str, capsys) -> None:
     assert main(argv) == 2
-    assert needle in _one_line_error(capsys)
+    assert needle in one_line_error(capsys)
 
 
 def test_pretrain_compare_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,7 +81,7 @@ def test_pretrain_compare_then_eval(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["eval", "--checkpoint", str(ckpt), "--protocol", "linear"]) == 0
     assert "linear_top1" in capsys.readouterr().out
     assert main(["eval", "--checkpoint", str(ckpt), "--protocol", "knn", "--split", "val"]) == 2
-    assert "--split" in _one_line_error(capsys)
+    assert "--split" in one_line_error(capsys)
 
 
 def test_demo_falls_back_to_digits(monkeypatch, capsys) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_output import one_line_error
 
 from dasl.cli.main import main
 from dasl.config import load_config
@@ -28,13 +29,6 @@ def _config(tmp_path: Path, compare: bool = True) -> str:
     path = tmp_path / ("cmp.yaml" if compare else "one.yaml")
     path.write_text(yaml.safe_dump(data))
     return str(path)
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("dasl: error: ")
-    return err[0]
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +54,7 @@ def test_errors_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
 ) -> None:
     assert main(["tune", "--config", _config(tmp_path), "--trials", "1", *args]) == 2
-    assert needle in _one_line_error(capsys)
+    assert needle in one_line_error(capsys)
     assert not (tmp_path / "runs").exists()  # refused before anything was written
 
 
@@ -70,9 +64,9 @@ def test_variant_without_compare_and_bad_trials(
     one = _config(tmp_path, compare=False)
     base = ["tune", "--config", one, "--param", "dar.lam=uniform:0:1"]
     assert main([*base, "--trials", "1", "--variant", "pa"]) == 2
-    assert "no compare" in _one_line_error(capsys)
+    assert "no compare" in one_line_error(capsys)
     assert main([*base, "--trials", "0"]) == 2
-    assert "--trials" in _one_line_error(capsys)
+    assert "--trials" in one_line_error(capsys)
     assert (
         main(
             [
@@ -87,7 +81,7 @@ def test_variant_without_compare_and_bad_trials(
         )
         == 2
     )
-    assert "no.yaml" in _one_line_error(capsys)
+    assert "no.yaml" in one_line_error(capsys)
 
 
 def test_tunes_one_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
