@@ -26,6 +26,9 @@ def test_quick_cpu_suite_runs_every_section(tmp_path) -> None:
     assert steps[0]["setting"] == "no DAR" and len(steps) == 1 + len(kernels)
     assert sections["cub_loop"]["ratio"] > 0
     assert math.isfinite(sections["ddp_sanity"]["map@r"])
+    # CPU float32 against CPU float64: the check the device runs against its own kernels.
+    agree = sections["cuda_agreement"]
+    assert agree["status"] == "ok" and agree["dar_cases"] == 26 and all(agree["targets"].values())
     md = (tmp_path / "gpu_suite.md").read_text()
     assert "## dar_kernels: ok" in md and "## ddp_sanity: ok" in md
 
