@@ -426,3 +426,19 @@ def test_exact_paths_have_no_data_dependent_ops(measure, difference, kernel):
     out = _finish(total, h_cols, "mean", z)
     out.backward()
     assert out.device.type == "meta" and z.grad is not None and z.grad.shape == z.shape
+
+
+def test_exact_l2_defaults_follow_the_device() -> None:
+    """CPU: Gram tiles from h >= 16 and 2M-entry tiles; an accelerator: matmul (columns) tiles
+    of 64M entries (what won on an H200; the values agree either way, gpu_suite checks it)."""
+    from dasl.dar.ctv import L2_BLOCK_ELEMENTS_ACCELERATOR, default_block_elements
+    from dasl.dar.exact_l2 import DEFAULT_BLOCK_ELEMENTS
+    from dasl.dar.regularizer import _use_gram
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert _use_gram(120, 512, "auto", cpu) and not _use_gram(120, 8, "auto", cpu)
+    assert not _use_gram(120, 512, "auto", cuda) and _use_gram(120, 512, "gram", cuda)
+    assert default_block_elements("l2", cpu) == DEFAULT_BLOCK_ELEMENTS
+    assert (
+        default_block_elements("l2", cuda) == L2_BLOCK_ELEMENTS_ACCELERATOR > DEFAULT_BLOCK_ELEMENTS
+    )

@@ -183,11 +183,18 @@ LINF_BLOCK_ELEMENTS = 1 << 22
 LINF_BLOCK_ELEMENTS_ACCELERATOR = 1 << 25
 
 
+#: exact l2 on an accelerator: 64M entries per temporary (256 MiB in float32). Measured on an
+#: H200 (forward + backward, float32): N=256, h=128 44 ms vs 99 ms with the CPU's 2M tiles,
+#: N=512 421 ms vs 905 ms; each tile is a dozen kernel launches, so fewer tiles is faster.
+L2_BLOCK_ELEMENTS_ACCELERATOR = 1 << 26
+
+
 def default_block_elements(measure: str, device: torch.device) -> int:
     """Tile budget (entries per temporary) when the caller gives none."""
+    cpu = device.type == "cpu"
     if measure == "linf":
-        return LINF_BLOCK_ELEMENTS if device.type == "cpu" else LINF_BLOCK_ELEMENTS_ACCELERATOR
-    return DEFAULT_BLOCK_ELEMENTS
+        return LINF_BLOCK_ELEMENTS if cpu else LINF_BLOCK_ELEMENTS_ACCELERATOR
+    return DEFAULT_BLOCK_ELEMENTS if cpu else L2_BLOCK_ELEMENTS_ACCELERATOR
 
 
 def ctv_sum_linf(
