@@ -24,4 +24,5 @@ def demo_fallback(cfg: C, overrides: list[str], notice: str, fallback: Mapping[s
     ``notice`` on stderr; settings the user gave on the command line are kept."""
     print(f"notice: {notice}", file=sys.stderr)
     user_keys = {parse_override(o)[0] for o in overrides}
-    return apply_overrides(cfg, {k: v for k, v in fallback.items() if k not in user_keys})  # type: ignore[arg-type,return-value]
+    kept = {k: v for k, v in fallback.items() if k not in user_keys}
+    return apply_overrides(cfg, kept)  # type: ignore[arg-type,return-value]
