@@ -370,8 +370,10 @@ def dasl_np(lam: float = 1.0, **regularizer_kwargs: Any) -> DASLLoss:
 
     ``lam=1`` with the regularizer's defaults is the poster's setting. Evidence
     (``benchmarks/RESULTS.md``, ``dar_ablation`` on glyphs): every reading collapses N-pair
-    embeddings at lambda 1; the best finalist, "npair/abs/l2sq/exact, lambda 0.1", changes
-    nothing (dMAP@R -0.09 +- 1.68, 5 paired seeds). Tune ``lam`` on validation classes."""
+    embeddings at lambda 1; the finalists of a per-cell lambda search change nothing:
+    "npair/abs/l2sq/exact, lambda 0.1" (dMAP@R -0.09 +- 1.68, 5 paired seeds) and
+    "npair/signed/l2sq/exact, lambda 0.03" (+0.63 +- 1.44). Tune ``lam`` on validation
+    classes (below 0.1 for N-pair)."""
     from pytorch_metric_learning.losses import NPairsLoss
 
     return DASLLoss(NPairsLoss(), DifferenceAlignmentRegularizer(**regularizer_kwargs), lam)
