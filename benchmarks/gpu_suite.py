@@ -18,7 +18,9 @@ and the targets of the issues with ``met`` true/false):
    path (process group, global-batch loss, sharded validation) end to end.
 7. ``cuda_sync``: ``tests/dar/test_cuda_sync.py`` (no host sync in a training step), when
    that test exists.
-8. ``cuda_agreement``: DAR values and gradients (every estimator x measure x difference, both
+8. ``step_syncs``: the synchronizing calls of a Lightning training step, per step and by
+   source line (CUDA only).
+9. ``cuda_agreement``: DAR values and gradients (every estimator x measure x difference, both
    exact-l2 kernels) and the retrieval metrics on the device against the CPU in float64.
 
 Writes ``DIR/gpu_suite.json`` and ``DIR/gpu_suite.md``. ``--device cpu --quick`` runs the
@@ -304,11 +306,10 @@ class _SyntheticImages(torch.utils.data.Dataset):
         return f"synthetic: {len(self)} images, {self.num_classes} classes"
 
 
-def cub_loop(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
+def _cub_setup(device: str, quick: bool, epochs: int = 2) -> tuple[Any, Any, Any, int]:
+    """The CUB-sized config, synthetic images and data of ``cub_loop`` and ``step_syncs``."""
     from dasl.config import config_from_dict
-    from dasl.training.datamodule import MetricLearningData, train_loader
-    from dasl.training.module import MetricLearningModule, step_loss
-    from dasl.training.run import _Batches, build_trainer
+    from dasl.training.datamodule import MetricLearningData
 
     size, classes, per_class = (32, 8, 6) if quick else (224, 100, 59)  # CUB: 5,864 train
     batch, m, batches = (16, 4, 3) if quick else (120, 4, 20)
@@ -329,7 +330,7 @@ def cub_loop(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
             "loss": {"name": "proxyanchor"},
             "dar": {"lam": 1.0, "estimator": "chain"},
             "trainer": {
-                "epochs": 2,
+                "epochs": epochs,
                 "accelerator": _accel(device),
                 "progress_bar": False,
                 "log_every_n_steps": 50,
@@ -339,6 +340,15 @@ def cub_loop(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
     ds = _SyntheticImages(classes, per_class, size)
     data = MetricLearningData.__new__(MetricLearningData)
     data.cfg, data.seed, data.train, data.val = cfg.data, cfg.seed, ds, None
+    return cfg, ds, data, classes
+
+
+def cub_loop(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    from dasl.training.datamodule import train_loader
+    from dasl.training.module import MetricLearningModule, step_loss
+    from dasl.training.run import _Batches, build_trainer
+
+    cfg, ds, data, classes = _cub_setup(device, quick)
 
     # dasl: Lightning fit, 2 epochs; epoch 0 is warm-up.
     module = MetricLearningModule(cfg.to_dict(), num_classes=classes)
@@ -384,6 +394,39 @@ def cub_loop(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
     if not quick:
         out["targets"] = {"dasl loop >= 0.95x plain": ratio >= 0.95}
     return out
+
+
+# ------------------------------------------------------------------ step syncs
+
+
+def step_syncs(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    """Where a Lightning training step waits for the GPU: every synchronizing call in one
+    epoch of the ``cub_loop`` setting (``torch.cuda.set_sync_debug_mode("warn")``), counted
+    per step and grouped by the Python line that made it (the top 12)."""
+    if not device.startswith("cuda"):
+        return {"status": "skipped: sync counting needs a CUDA device"}
+    import warnings
+    from collections import Counter
+
+    from dasl.training.module import MetricLearningModule
+    from dasl.training.run import _Batches, build_trainer
+
+    cfg, _, data, classes = _cub_setup(device, quick, epochs=1)
+    module = MetricLearningModule(cfg.to_dict(), num_classes=classes)
+    trainer, _ = build_trainer(cfg, workdir / "step_syncs", has_val=False)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            trainer.fit(module, datamodule=_Batches(data))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
+    where = Counter(f"{Path(w.filename).name}:{w.lineno}" for w in syncs)
+    steps = max(1, trainer.global_step)
+    rows = [{"where": k, "per_step": n / steps} for k, n in where.most_common(12)]
+    return {"rows": rows, "steps": steps, "syncs_per_step": len(syncs) / steps}
 
 
 # ------------------------------------------------------------------ 7. CUDA sync test
@@ -495,6 +538,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "dar_kernels": lambda d, q, w: dar_kernels(d, q),
     "step_overhead": lambda d, q, w: step_overhead(d, q),
     "cub_loop": cub_loop,
+    "step_syncs": step_syncs,
     "ddp_sanity": ddp_sanity,
     "demo": demo,
     "ssl_demo": ssl_demo,
