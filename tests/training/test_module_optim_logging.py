@@ -124,3 +124,32 @@ def test_dar_logged_per_step_and_averaged_per_epoch(fit):
     # the epoch means are not all equal: they come from different batches
     assert res.history[0]["train/dar"] != res.history[1]["train/dar"]
     assert torch.isfinite(torch.tensor([r["train/dar"] for r in res.history])).all()
+
+
+def test_step_values_reach_lightning_every_log_every_n_steps(tmp_path):
+    """Every step-logged tensor costs a device sync in Lightning: with log_every_n_steps=2
+    the step values are logged on steps 2, 4, 6 only, while the epoch means use every step."""
+    cfg = tiny_digits_config(
+        tmp_path / "runs",
+        **{"trainer.epochs": 2, "data.batches_per_epoch": 3, "trainer.log_every_n_steps": 2},
+    )
+
+    class Seen(L.Callback):
+        def __init__(self) -> None:
+            self.logged: list[bool] = []
+            self.dar: list[float] = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            dar = float(pl_module.criterion.last_regularizer)
+            shown = trainer.callback_metrics.get("train/dar")
+            # A step that logged shows its own value; the others still show an older one.
+            self.logged.append(shown is not None and float(shown) == pytest.approx(dar, rel=1e-6))
+            self.dar.append(dar)
+
+    seen = Seen()
+    res = train_variant(cfg, tmp_path / "run", callbacks=[seen], log=lambda s: None)
+    assert seen.logged == [False, True, False, True, False, True]
+    for epoch in range(2):
+        row = next(r for r in res.history if r["epoch"] == epoch)
+        mean = sum(seen.dar[3 * epoch : 3 * epoch + 3]) / 3
+        assert row["train/dar"] == pytest.approx(mean, rel=1e-6)
