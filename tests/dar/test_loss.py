@@ -61,7 +61,8 @@ def test_lam_positive_is_base_plus_lam_dar():
     bare, wrapped = _pa_pair()
     wrapped.lam = 0.3
     v_base, g_base = _value_and_grad(bare, z, y)
-    v_dar, g_dar = _value_and_grad(difference_alignment, z, y)
+    measure = wrapped.regularizer.measure  # dasl_pa's default: l2sq
+    v_dar, g_dar = _value_and_grad(lambda x, t: difference_alignment(x, t, measure), z, y)
     v, g = _value_and_grad(wrapped, z, y)
     assert torch.allclose(v, v_base + 0.3 * v_dar, rtol=1e-6)
     assert torch.allclose(g, g_base + 0.3 * g_dar, rtol=1e-5, atol=1e-7)
@@ -322,3 +323,18 @@ def test_ordered_differences_need_labels_with_indices_tuple():
     )
     with pytest.raises(ValueError, match="ordered"):
         wrapped(z, None, pairs)
+
+
+def test_dasl_pa_defaults_are_the_evidence_setting_and_overridable():
+    """dasl_pa's defaults are the glyphs ablation's best finalist (l2sq, signed, exact,
+    lambda 3); the poster's setting is one call away."""
+    pa = dasl_pa(num_classes=5, embedding_size=8)
+    reg = pa.regularizer
+    assert pa.lam == 3.0 and reg.measure == "l2sq"
+    assert (reg.difference, reg.estimator) == ("signed", "exact")
+    poster = dasl_pa(5, 8, lam=1.0, measure="l2")
+    assert poster.lam == 1.0 and poster.regularizer.measure == "l2"
+    # The same value as an explicit DASLLoss with those settings.
+    z, y = _batch(n=10, classes=5)
+    explicit = DASLLoss(pa.base_loss, DifferenceAlignmentRegularizer(measure="l2sq"), 3.0)
+    torch.testing.assert_close(pa(z, y), explicit(z, y))
