@@ -476,11 +476,9 @@ def cuda_agreement(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
         for estimator in ("exact", "chain"):
             for measure in measures:
                 for difference in ("signed", "abs", "ordered"):
-                    kernels = (
-                        ["gram", "columns"] if measure == "l2" and difference != "abs" else ["auto"]
-                    )
-                    if estimator == "chain":
-                        kernels = ["auto"]
+                    # Both exact-l2 kernels where the Gram one applies (signed/ordered).
+                    two = estimator == "exact" and measure == "l2" and difference != "abs"
+                    kernels = ["gram", "columns"] if two else ["auto"]
                     for kernel in kernels:
                         res = []
                         for dev, dtype in (("cpu", torch.float64), (device, torch.float32)):

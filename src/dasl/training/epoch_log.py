@@ -1,4 +1,5 @@
-"""The per-epoch log both Lightning modules keep: training-term means, throughput, history.
+"""The Lightning base both modules share: the per-epoch log (training-term means,
+throughput, history) and the per-step learning-rate schedule.
 
 ``history`` is one row per epoch (``{"epoch": e, "train/loss": ..., "val/map@r": ...}``),
 merged from the training and validation hooks and any callback, and saved in checkpoints
@@ -15,14 +16,16 @@ import torch
 from torch import Tensor
 
 from dasl.training.datamodule import epoch_seed
+from dasl.training.schedule import scheduler_config
 
 
 class EpochLoggedModule(L.LightningModule):
     """Base of :class:`MetricLearningModule` and :class:`SSLModule`.
 
-    Subclasses hold ``cfg`` with a ``seed`` and call :meth:`log_step_terms` from their
-    ``training_step``; each epoch's row holds the mean of every term over its batches,
-    ``train/images_per_s`` and ``train/epoch_s``.
+    Subclasses hold ``cfg`` with a ``seed`` and ``optim.warmup_epochs`` / ``optim.scheduler``,
+    call :meth:`log_step_terms` from their ``training_step`` and return
+    :meth:`with_schedule` from ``configure_optimizers``; each epoch's row holds the mean of
+    every term over its batches, ``train/images_per_s`` and ``train/epoch_s``.
     """
 
     cfg: Any
@@ -86,3 +89,15 @@ class EpochLoggedModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("dasl_history", []))
+
+    def with_schedule(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """``configure_optimizers``' answer: ``optimizer`` with the config's warm-up and
+        cosine/constant schedule, stepped per optimizer step over the whole fit."""
+        ocfg = self.cfg.optim
+        return scheduler_config(
+            optimizer,
+            int(self.trainer.estimated_stepping_batches),
+            self.trainer.max_epochs or 1,
+            ocfg.warmup_epochs,
+            ocfg.scheduler,
+        )

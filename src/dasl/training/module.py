@@ -26,7 +26,6 @@ from dasl.models import build_model
 from dasl.training.epoch_log import EpochLoggedModule
 from dasl.training.evaluate import evaluate_embeddings, gather_shards
 from dasl.training.losses import build_criterion
-from dasl.training.schedule import scheduler_config
 from dasl.utils.distributed import broadcast_buffers, step_generator, world
 
 
@@ -178,13 +177,7 @@ class MetricLearningModule(EpochLoggedModule):
             )
         groups = [g for g in groups if g["params"]]
         optimizer = torch.optim.AdamW(groups, lr=ocfg.lr, weight_decay=ocfg.weight_decay)
-        return scheduler_config(
-            optimizer,
-            int(self.trainer.estimated_stepping_batches),
-            self.trainer.max_epochs or 1,
-            ocfg.warmup_epochs,
-            ocfg.scheduler,
-        )
+        return self.with_schedule(optimizer)
 
 
 def load_module(path: str | Path, map_location: str = "cpu") -> MetricLearningModule:

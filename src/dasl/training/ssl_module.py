@@ -27,7 +27,6 @@ from dasl.models import build_model
 from dasl.ssl_config import PretrainConfig, pretrain_config_from_dict
 from dasl.training.datamodule import epoch_seed
 from dasl.training.epoch_log import EpochLoggedModule
-from dasl.training.schedule import scheduler_config
 from dasl.training.ssl_objective import TwoViewObjective, build_base_loss
 
 
@@ -166,13 +165,7 @@ class SSLModule(EpochLoggedModule):
             optimizer = torch.optim.AdamW(groups, lr=lr)
         else:
             raise ValueError(f"optim.optimizer: unknown optimizer {ocfg.optimizer!r}")
-        return scheduler_config(
-            optimizer,
-            int(self.trainer.estimated_stepping_batches),
-            self.trainer.max_epochs or 1,
-            ocfg.warmup_epochs,
-            ocfg.scheduler,
-        )
+        return self.with_schedule(optimizer)
 
 
 def load_ssl_module(path: str | Path, map_location: str = "cpu") -> SSLModule:
