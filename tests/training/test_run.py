@@ -7,11 +7,13 @@ import json
 
 import lightning as L
 import pytest
+import torch
+from pytorch_metric_learning import losses as pml_losses
 from training_configs import tiny_digits_config
 
 from dasl.training.datamodule import MetricLearningData, eval_loader
 from dasl.training.evaluate import embed, evaluate_embeddings
-from dasl.training.module import MetricLearningModule
+from dasl.training.module import MetricLearningModule, step_loss
 from dasl.training.run import train_variant
 from dasl.utils.io import atomic_write_json
 
@@ -83,7 +85,28 @@ def test_resume_matches_uninterrupted(tmp_path) -> None:
 
 
 def test_baseline_without_dar_is_plain_loss(tmp_path) -> None:
+    """With ``dar.lam = 0`` the module's training loss is PML's own ProxyAnchorLoss: the same
+    value and the same gradients (embeddings and proxies) as a bare PML loss holding the same
+    proxies, on a batch with several classes; and no DAR term is logged."""
     cfg = tiny_digits_config(tmp_path / "runs", **{"dar.lam": 0.0, "trainer.epochs": 1})
+    module = MetricLearningModule(cfg.to_dict(), num_classes=5)
+    plain = pml_losses.ProxyAnchorLoss(
+        num_classes=5, embedding_size=cfg.model.embedding_dim, margin=0.1, alpha=32.0
+    )
+    with torch.no_grad():
+        plain.proxies.copy_(module.criterion.base_loss.proxies)
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(24, cfg.model.embedding_dim, generator=gen)
+    y = torch.arange(24) % 5
+    z_ours = z.clone().requires_grad_(True)
+    z_plain = z.clone().requires_grad_(True)
+    ours = step_loss(module.criterion, z_ours, y, cfg.seed, 0)
+    want = plain(z_plain, y)
+    ours.backward()
+    want.backward()
+    assert ours.item() == pytest.approx(want.item(), rel=1e-6)
+    torch.testing.assert_close(z_ours.grad, z_plain.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(module.criterion.base_loss.proxies.grad, plain.proxies.grad)
     res = train_variant(cfg, tmp_path / "pa", log=lambda s: None)
     assert all("train/dar" not in row for row in res.history)
 
