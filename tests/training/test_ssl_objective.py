@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightly import loss as lightly_loss
 from pytorch_metric_learning.losses import NTXentLoss
 
 from dasl.dar import DifferenceAlignmentRegularizer, TwoViewDASLLoss
@@ -117,15 +118,38 @@ def test_lam_zero_is_the_base_loss_and_gradients_finite() -> None:
     assert torch.isfinite(z.grad).all()
 
 
-@pytest.mark.parametrize("name", ["dcl", "vicreg", "barlowtwins"])
+_LIGHTLY = {
+    "dcl": lambda: lightly_loss.DCLLoss(temperature=0.1, gather_distributed=False),
+    "vicreg": lambda: lightly_loss.VICRegLoss(gather_distributed=False),
+    "barlowtwins": lambda: lightly_loss.BarlowTwinsLoss(gather_distributed=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LIGHTLY))
 def test_other_base_losses_plug_in(name: str) -> None:
+    """``base + lam * DAR`` against lightly's own loss built here and the exact regularizer's
+    float64 loop reference on the unit-normalized views with instance ids; gradients against
+    autograd through lightly's loss plus an independently built regularizer."""
     z0, z1 = _views(8, 6)
     t = 0.1 if name == "dcl" else None
-    obj = TwoViewObjective(build_base_loss(name, t, False), lam=0.3)
-    loss = obj(z0, z1)
-    assert torch.isfinite(loss)
-    expected = obj.last_base_loss.item() + 0.3 * obj.last_regularizer.item()
-    assert loss.item() == pytest.approx(expected)
+    obj = TwoViewObjective(
+        build_base_loss(name, t, False), DifferenceAlignmentRegularizer(estimator="exact"), lam=0.3
+    )
+    a0, a1 = z0.clone().requires_grad_(True), z1.clone().requires_grad_(True)
+    loss = obj(a0, a1)
+    reg = exact_ref(_unit(torch.cat([z0, z1])), list(range(8)) * 2, "l2", "signed", "mean")
+    base = _LIGHTLY[name]()(z0, z1).item()
+    assert loss.item() == pytest.approx(base + 0.3 * reg, rel=1e-5)
+    b0, b1 = z0.clone().requires_grad_(True), z1.clone().requires_grad_(True)
+    unit = torch.nn.functional.normalize(torch.cat([b0, b1]), dim=1)
+    ids = torch.arange(8).repeat(2)
+    want = _LIGHTLY[name]()(b0, b1) + 0.3 * DifferenceAlignmentRegularizer(estimator="exact")(
+        unit, ids
+    )
+    loss.backward()
+    want.backward()
+    torch.testing.assert_close(a0.grad, b0.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(a1.grad, b1.grad, rtol=1e-5, atol=1e-7)
 
 
 def test_shape_errors() -> None:
