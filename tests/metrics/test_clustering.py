@@ -38,7 +38,7 @@ def test_seed_reaches_kmeans():
     for s, clusters in partitions.items():
         assert values[s] == pytest.approx(_nmi_loops(y.tolist(), clusters.tolist()), abs=1e-12)
     distinct = {round(v, 12) for v in values.values()}
-    assert len(distinct) > 1, "k-means gave one partition for every seed: make the blobs overlap more"
+    assert len(distinct) > 1, "one partition for every seed: make the blobs overlap more"
 
 
 def test_matches_pml_with_its_faiss_seed():

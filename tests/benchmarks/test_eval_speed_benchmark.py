@@ -1,11 +1,7 @@
 """Keeps benchmarks/eval_speed.py runnable: its functions at toy size, no timing asserts."""
 
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks import eval_speed
 

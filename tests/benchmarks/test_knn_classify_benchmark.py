@@ -5,10 +5,6 @@ on the CI machine); the agreement with lightly is what the benchmark itself repo
 """
 
 import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks import knn_classify_scale
 from dasl.metrics import knn_classify
