@@ -195,3 +195,12 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert _reproduce(tmp_path, out, *extra) == 2, extra
         assert needle in one_line_error(capsys), extra
     assert not out.exists()
+
+
+def test_help_lists_tables_and_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "cub200, cars196, sop, inshop, imagenet100" in out
+    assert "imagenet100: simclr, dasl_cf, dasl_cu" in out and "95% t-interval" in out
