@@ -83,3 +83,18 @@ def test_write_is_atomic_with_normal_permissions(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(json_path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_in_shop_has_no_poster_numbers_and_says_so(tmp_path: Path) -> None:
+    table = TABLES["inshop"]
+    row = table.rows[0]
+    runs = [RowRuns(row, row.config, {0: "r"}, {0: {"recall@1": 0.9, "recall@10": 0.95}})]
+    report = build_report(table, runs, [0], command="c", overrides=[], out_dir=tmp_path)
+    cell = report["rows"][0]["columns"]["recall@1"]
+    assert cell["mean"] == pytest.approx(90.0) and cell["poster"] is None and cell["gap"] is None
+    assert (
+        report["notes"][0] == "The poster has no In-Shop Clothes Retrieval numbers for these rows."
+    )
+    md = render_markdown(report)
+    assert "| N-pair | 90.00 | — | — | 95.00 | — | — |" in md
+    assert "OML" in md and "Settings changed" not in md
