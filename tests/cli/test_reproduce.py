@@ -181,6 +181,14 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = one_line_error(capsys)
     assert "missing" in line and "CUB_200_2011/images.txt" in line
     assert not out.exists()
+    # A partial copy: the reader's count check, with the setting that accepts it.
+    root = _cub(tmp_path)
+    assert main(["reproduce", "cub200", "--root", str(root), "--out", str(out)]) == 2
+    line = one_line_error(capsys)
+    assert "expected 5,864 / 100" in line and line.endswith(
+        "pass data.allow_subset=true to accept subsets."
+    )
+    assert not out.exists()
 
     cases = [
         (["--rows", "npair,arcface"], "its rows: npair, dasl_np, proxyanchor, dasl_pa"),

@@ -121,7 +121,8 @@ def _data_problem(name: str, exc: Exception) -> str:
     if first.endswith(marker):
         missing = first[: -len(marker)].rstrip(".")
         first = f"{missing}; `dasl data check {name} --root DIR` shows the expected layout"
-    return first
+    # the readers speak of their own option; here it is a config setting
+    return first.replace("pass allow_subset=True", "pass data.allow_subset=true")
 
 
 def check_data(table: Table, cfg: Any) -> None:
