@@ -361,10 +361,17 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def add_reproduce(sub: argparse._SubParsersAction) -> None:
+    from dasl.cli.reproduce import register
+
+    register(sub)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train,
     add_tune,
     add_pretrain,
+    add_reproduce,
     add_eval,
     add_embed,
     add_data,
