@@ -124,9 +124,8 @@ def test_kernel_compiles_for_a_gpu_without_one():
 
     sig = {name: "*fp32" for name in ("dhi", "dlo", "xn", "xc", "wn", "wc", "part")}
     sig.update({"codes": "*i32", "blk_i": "*i32", "blk_j": "*i32", "n": "i32"})
-    sig.update({"num_blocks": "i32", "ORDERED": "constexpr", "B": "constexpr"})
-    sig["SPLIT"] = "constexpr"
-    consts = {"ORDERED": True, "B": 4, "SPLIT": 2}
+    sig.update({"nb": "i32", "ORDERED": "constexpr", "B": "constexpr"})
+    consts = {"ORDERED": True, "B": 4}
     src = ASTSource(fn=triton.jit(triton_l2._kernel), signature=sig, constexprs=consts)
     try:
         compiled = triton.compile(src, target=GPUTarget("cuda", 80, 32))

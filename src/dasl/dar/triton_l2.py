@@ -62,8 +62,6 @@ _SUM = None if tl is None else tl.standard._sum_combine
 #: N=24, h=16, 1 thread: 0.27 s against 0.47 s with 8 and 3.9 s with 4).
 BLOCK = 8
 INTERPRETER_BLOCK = 16
-#: Programs per ``(I, J)`` block along the ``(K, L)`` loop (load balance on a GPU).
-GPU_SPLIT = 8
 
 
 def triton_available() -> bool:
@@ -82,16 +80,19 @@ def _kernel(  # pragma: no cover - runs as a Triton kernel (interpreted on CPU i
     wc,
     part,
     n,
-    num_blocks,
+    nb,
     ORDERED: tl.constexpr,
     B: tl.constexpr,
-    SPLIT: tl.constexpr,
 ):
+    # Program (t, bk): the (I, J) = (blk_i[t], blk_j[t]) block of columns p against the
+    # (K, L) blocks with K = bk and L running; (K, L) >= (I, J) and L >= K.
     t = tl.program_id(0)
-    s = tl.program_id(1)
+    bk = tl.program_id(1)
+    bi = tl.load(blk_i + t)
+    bj = tl.load(blk_j + t)
     r = tl.arange(0, B)
-    ii = tl.load(blk_i + t) * B + r
-    jj = tl.load(blk_j + t) * B + r
+    ii = bi * B + r
+    jj = bj * B + r
     mi = ii < n
     mj = jj < n
     ci = tl.load(codes + ii, mask=mi, other=-1)
@@ -110,12 +111,23 @@ def _kernel(  # pragma: no cover - runs as a Triton kernel (interpreted on CPU i
     wp_c = tl.full((B, B), 0.0, tl.float32)
     total = 0.0
     comp = 0.0
-    for u in range(t + s, num_blocks, SPLIT):
-        kk = tl.load(blk_i + u) * B + r
-        ll = tl.load(blk_j + u) * B + r
-        mk = kk < n
+    kk = bk * B + r
+    mk = kk < n
+    ck = tl.load(codes + kk, mask=mk, other=-3)
+    mik = mi[:, None] & mk[None, :]
+    mjk = mj[:, None] & mk[None, :]
+    off_ik = ii[:, None] * n + kk[None, :]
+    off_jk = jj[:, None] * n + kk[None, :]
+    # X's (i, k) and (j, k) blocks do not change along the L loop: summed here, added once.
+    xik_n = tl.full((B, B), 0.0, tl.float32)
+    xjk_n = tl.full((B, B), 0.0, tl.float32)
+    xik_c = tl.full((B, B), 0.0, tl.float32)
+    xjk_c = tl.full((B, B), 0.0, tl.float32)
+    start = tl.where(bk == bi, bj, bk)
+    start = tl.where(bk < bi, nb, start)
+    for bl in range(start, nb):
+        ll = bl * B + r
         ml = ll < n
-        ck = tl.load(codes + kk, mask=mk, other=-3)
         cl = tl.load(codes + ll, mask=ml, other=-4)
         mkl = mk[:, None] & ml[None, :]
         qmask = mkl & (kk[:, None] < ll[None, :]) & (ck[:, None] != cl[None, :])
@@ -123,14 +135,10 @@ def _kernel(  # pragma: no cover - runs as a Triton kernel (interpreted on CPU i
             sq = tl.where(ck[:, None] < cl[None, :], 1.0, -1.0)
         else:
             sq = tl.full((B, B), 1.0, tl.float32)
-        mik = mi[:, None] & mk[None, :]
         mil = mi[:, None] & ml[None, :]
-        mjk = mj[:, None] & mk[None, :]
         mjl = mj[:, None] & ml[None, :]
         off_kl = kk[:, None] * n + ll[None, :]
-        off_ik = ii[:, None] * n + kk[None, :]
         off_il = ii[:, None] * n + ll[None, :]
-        off_jk = jj[:, None] * n + kk[None, :]
         off_jl = jj[:, None] * n + ll[None, :]
         hkl = tl.load(dhi + off_kl, mask=mkl, other=0.0)[None, None, :, :]
         lkl = tl.load(dlo + off_kl, mask=mkl, other=0.0)[None, None, :, :]
@@ -172,7 +180,8 @@ def _kernel(  # pragma: no cover - runs as a Triton kernel (interpreted on CPU i
         e5 = (a - (s5 - bb)) + (b - bb)
         low = ((lik + lil) + (ljl + ljk)) + (lij[:, :, None, None] + lkl)
         d2 = s5 + ((((e1 + e2) + (e3 + e4)) + e5) + low)
-        order = (u > t) | (local_p[:, :, None, None] < local_p[None, None, :, :])
+        later = (bk > bi) | (bl > bj)  # block (K, L) after block (I, J)
+        order = later | (local_p[:, :, None, None] < local_p[None, None, :, :])
         keep = pmask[:, :, None, None] & qmask[None, None, :, :] & order & (d2 > 0.0)
         dist = tl.sqrt(tl.where(keep, d2, 1.0))
         w = tl.where(keep, 1.0 / dist, 0.0)
@@ -199,7 +208,7 @@ def _kernel(  # pragma: no cover - runs as a Triton kernel (interpreted on CPU i
         w_s = tl.where(shared, w, 0.0)
         w_c = tl.where(cancel & (w_s == 0.0), w, 0.0)
         w_n = w - w_c - w_s
-        if (tl.load(blk_i + t) == tl.load(blk_i + u)) | (tl.load(blk_j + t) == tl.load(blk_j + u)):
+        if (bi == bk) | (bj == bl):
             # t > 0: j = l leaves (i, k), i = k leaves (j, l); the pair's class decides
             # whether its weight multiplies z or the class residuals.
             pos = tl.where(tt > 0.0, w_s, 0.0)
@@ -225,7 +234,7 @@ def _kernel(  # pragma: no cover - runs as a Triton kernel (interpreted on CPU i
                 tl.reduce(tl.reduce(tl.where(eq_ik, ws_n, 0.0), 2, _SUM), 0, _SUM),
                 mask=mjl,
             )
-        if (tl.load(blk_i + t) == tl.load(blk_j + u)) | (tl.load(blk_j + t) == tl.load(blk_i + u)):
+        if (bi == bl) | (bj == bk):
             # t < 0: i = l leaves (j, k), j = k leaves (i, l).
             neg = tl.where(tt > 0.0, 0.0, w_s)
             ws_c = tl.where(swapped, neg, 0.0)
@@ -257,20 +266,26 @@ def _kernel(  # pragma: no cover - runs as a Triton kernel (interpreted on CPU i
         tw = tt * w_n
         red3 = tl.reduce(tw, 3, _SUM)  # (i, j, k)
         red2 = tl.reduce(tw, 2, _SUM)  # (i, j, l)
-        tl.atomic_add(xn + off_ik, tl.reduce(red3, 1, _SUM), mask=mik)
-        tl.atomic_add(xn + off_jk, -tl.reduce(red3, 0, _SUM), mask=mjk)
+        xik_n += tl.reduce(red3, 1, _SUM)
+        xjk_n -= tl.reduce(red3, 0, _SUM)
         tl.atomic_add(xn + off_il, -tl.reduce(red2, 1, _SUM), mask=mil)
         tl.atomic_add(xn + off_jl, tl.reduce(red2, 0, _SUM), mask=mjl)
         tw = tt * w_c
         red3 = tl.reduce(tw, 3, _SUM)
         red2 = tl.reduce(tw, 2, _SUM)
-        tl.atomic_add(xc + off_ik, tl.reduce(red3, 1, _SUM), mask=mik)
-        tl.atomic_add(xc + off_jk, -tl.reduce(red3, 0, _SUM), mask=mjk)
+        xik_c += tl.reduce(red3, 1, _SUM)
+        xjk_c -= tl.reduce(red3, 0, _SUM)
         tl.atomic_add(xc + off_il, -tl.reduce(red2, 1, _SUM), mask=mil)
         tl.atomic_add(xc + off_jl, tl.reduce(red2, 0, _SUM), mask=mjl)
     tl.atomic_add(wn + off_ij, wp_n, mask=mij)
     tl.atomic_add(wc + off_ij, wp_c, mask=mij)
-    tl.store(part + t * SPLIT + s, total)
+    tl.atomic_add(xn + off_ik, xik_n, mask=mik)
+    tl.atomic_add(xn + off_jk, xjk_n, mask=mjk)
+    tl.atomic_add(xc + off_ik, xik_c, mask=mik)
+    tl.atomic_add(xc + off_jk, xjk_c, mask=mjk)
+    # The sum and its Kahan correction, added in float64 on the host.
+    tl.store(part + 2 * (t * nb + bk), total)
+    tl.store(part + 2 * (t * nb + bk) + 1, -comp)
 
 
 @functools.cache
@@ -320,12 +335,12 @@ def fused_l2_forward(
     dhi, dlo = split_float(dist * dist)
     bi, bj = _block_table(n, block, device)
     num_blocks = int(bi.shape[0])
-    split = GPU_SPLIT if device.type == "cuda" else 1
+    nb = -(-n // block)
     zeros = [torch.zeros(n, n, dtype=torch.float32, device=device) for _ in range(4)]
     xn, xc, wn, wc = zeros
-    part = torch.zeros(num_blocks * split, dtype=torch.float32, device=device)
+    part = torch.zeros(2 * num_blocks * nb, dtype=torch.float32, device=device)
     kernel = _compiled(device.type == "cpu")
-    kernel[(num_blocks, split)](
+    kernel[(num_blocks, nb)](
         dhi,
         dlo,
         codes.to(torch.int32).contiguous(),
@@ -337,10 +352,9 @@ def fused_l2_forward(
         wc,
         part,
         n,
-        num_blocks,
+        nb,
         ORDERED=ordered,
         B=block,
-        SPLIT=split,
     )
     total = part.to(torch.float64).sum()
     if not need_grad:
