@@ -583,9 +583,10 @@ def cuda_agreement(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
                         for dev, dtype in (("cpu", torch.float64), (device, torch.float32)):
                             z = z64.to(dev, dtype, copy=True).requires_grad_()
                             gen = torch.Generator().manual_seed(1)
+                            # The torch kernels: the fused one has its own section.
                             value = difference_alignment(
                                 z, labels.to(dev), measure, estimator, difference,
-                                generator=gen, l2_kernel=kernel,
+                                generator=gen, l2_kernel=kernel, backend="torch",
                             )  # fmt: skip
                             value.backward()
                             res.append((value, z.grad))
