@@ -20,6 +20,9 @@ and the targets of the issues with ``met`` true/false):
    that test exists.
 8. ``step_syncs``: the synchronizing calls of a Lightning training step, per step and by
    source line (CUDA only).
+10. ``fused_l2``: the fused exact-l2 Triton kernel (#19) in float32 against the float64 torch
+   path and straightforward autograd at N = 120, 256, 512, 1024: ms and its error; targets:
+   N=512/h=128 forward+backward <= 10 ms (stretch 3 ms), N=120/h=512 <= 1 ms, 1e-6 relative.
 9. ``cuda_agreement``: DAR values and gradients (every estimator x measure x difference, both
    exact-l2 kernels) and the retrieval metrics on the device against the CPU in float64.
 
@@ -115,6 +118,102 @@ def dar_kernels(device: str, quick: bool) -> dict[str, Any]:
             "exact l2 N=512 h=128 <= 50 ms": target["dasl_ms"] <= 50,
             "stretch: <= 10 ms": target["dasl_ms"] <= 10,
         }
+    return out
+
+
+# ------------------------------------------------------------------ fused exact l2 (#19)
+
+FUSED_CASES = [(120, 512, 60), (256, 128, 64), (512, 128, 256), (1024, 128, 512)]
+QUICK_FUSED_CASES = [(24, 16, 6)]
+
+
+def _norm_rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    return float((a - b).norm() / b.norm().clamp_min(1e-300))
+
+
+def _fused_impls(
+    labels: torch.Tensor,
+) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor], torch.dtype]]:
+    from dasl.dar import difference_alignment
+
+    def fused(x: torch.Tensor) -> torch.Tensor:
+        return difference_alignment(x, labels, "l2", backend="triton")
+
+    def torch64(x: torch.Tensor) -> torch.Tensor:  # no column cap: N=1024 is measured
+        return difference_alignment(x, labels, "l2", backend="torch", max_columns=1 << 40)
+
+    def autograd(x: torch.Tensor) -> torch.Tensor:
+        return baseline_fn("exact", "l2", x, labels)
+
+    return [
+        ("fused_f32", fused, torch.float32),
+        ("torch_f64", torch64, torch.float64),
+        ("autograd_f32", autograd, torch.float32),
+    ]
+
+
+def fused_l2(device: str, quick: bool) -> dict[str, Any]:
+    """The fused exact-l2 Triton kernel (``backend="triton"``, float32 input) against dasl's
+    float64 torch path (``backend="torch"``) and straightforward autograd (``baseline_fn``):
+    forward + backward ms, and the fused kernel's value / gradient error relative to the
+    float64 path. On the CPU the kernel runs in Triton's interpreter (toy sizes only)."""
+    from dasl.dar.triton_l2 import triton_available
+
+    if not triton_available():
+        return {"status": "skipped: triton is not installed"}
+    cases = QUICK_FUSED_CASES if quick else FUSED_CASES
+    repeats = 1 if quick else 5
+    rows: list[dict[str, Any]] = []
+    for n, h, classes in cases:
+        z, labels = make_inputs(n, h, classes, device)
+        row: dict[str, Any] = {"N": n, "h": h, "classes": classes}
+        results = {}
+        impls = _fused_impls(labels)
+        pairs = _h_cols(n, classes) ** 2 / 2
+        for name, fn, dtype in impls:
+            if name == "autograd_f32" and 4 * pairs * 2 > BASELINE_MAX_BYTES:
+                row[f"{name}_ms"] = f"skipped (keeps {8 * pairs / 1e9:.0f} GB of tiles)"
+                continue
+            x = z.detach().to(dtype).requires_grad_()
+
+            def step(fn: Callable[[torch.Tensor], torch.Tensor] = fn, x: torch.Tensor = x) -> None:
+                x.grad = None
+                fn(x).backward()
+
+            try:
+                reps = 1 if name == "torch_f64" and n >= 1024 else repeats
+                t = median_time(step, repeats=reps, warmup=1, device=device, max_seconds=20)
+                row[f"{name}_ms"] = 1e3 * t["median_s"]
+                x.grad = None
+                value = fn(x)
+                value.backward()
+                results[name] = (value.detach(), x.grad)
+            except torch.OutOfMemoryError:
+                row[f"{name}_ms"] = "out of memory"
+                torch.cuda.empty_cache()
+        if "fused_f32" in results and "torch_f64" in results:
+            (v, g), (v64, g64) = results["fused_f32"], results["torch_f64"]
+            row["value_rel"] = _norm_rel(v, v64)
+            row["grad_rel"] = _norm_rel(g, g64)
+        rows.append(row)
+    out: dict[str, Any] = {"rows": rows}
+    by_size = {(r["N"], r["h"]): r for r in rows}
+    targets: dict[str, bool] = {}
+    accurate = [r for r in rows if "grad_rel" in r]
+    if accurate:
+        targets["value and gradient within 1e-6 of the float64 path"] = all(
+            r["value_rel"] <= 1e-6 and r["grad_rel"] <= 1e-6 for r in accurate
+        )
+    for (n, h), limit, label in (
+        ((512, 128), 10.0, "fused l2 N=512 h=128 fwd+bwd <= 10 ms"),
+        ((512, 128), 3.0, "stretch: N=512 h=128 <= 3 ms"),
+        ((120, 512), 1.0, "fused l2 N=120 h=512 fwd+bwd <= 1 ms"),
+    ):
+        ms = by_size.get((n, h), {}).get("fused_f32_ms")
+        if isinstance(ms, float):
+            targets[label] = ms <= limit
+    out["targets"] = targets
     return out
 
 
@@ -484,9 +583,10 @@ def cuda_agreement(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
                         for dev, dtype in (("cpu", torch.float64), (device, torch.float32)):
                             z = z64.to(dev, dtype, copy=True).requires_grad_()
                             gen = torch.Generator().manual_seed(1)
+                            # The torch kernels: the fused one has its own section.
                             value = difference_alignment(
                                 z, labels.to(dev), measure, estimator, difference,
-                                generator=gen, l2_kernel=kernel,
+                                generator=gen, l2_kernel=kernel, backend="torch",
                             )  # fmt: skip
                             value.backward()
                             res.append((value, z.grad))
@@ -534,6 +634,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "cuda_agreement": cuda_agreement,
     "cuda_sync": cuda_sync,
     "dar_kernels": lambda d, q, w: dar_kernels(d, q),
+    "fused_l2": lambda d, q, w: fused_l2(d, q),
     "step_overhead": lambda d, q, w: step_overhead(d, q),
     "cub_loop": cub_loop,
     "step_syncs": step_syncs,

@@ -115,6 +115,8 @@ class DARConfig:
     difference: str = "signed"
     reduction: str = "mean"
     num_chains: int = 1
+    backend: str = "auto"
+    """Exact l2 kernel: "auto" (Triton on CUDA), "triton" or "torch" (#19)."""
 
 
 @dataclass
@@ -329,7 +331,7 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
     Run for the base config and each ``compare`` variant before anything trains, so a typo
     in the last variant does not surface after the first has trained for an hour.
     """
-    from dasl.dar.measures import DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
+    from dasl.dar.measures import BACKENDS, DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
     from dasl.data.registry import DATASET_NAMES
     from dasl.data.transforms import KINDS
     from dasl.metrics.validation import DISTANCES
@@ -350,6 +352,7 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
             "dar.estimator": ESTIMATORS,
             "dar.difference": DIFFERENCES,
             "dar.reduction": REDUCTIONS,
+            "dar.backend": BACKENDS,
             "optim.scheduler": SCHEDULERS,
             "eval.distance": DISTANCES,
         }

@@ -161,7 +161,7 @@ class PretrainConfig:
 
 def validate_pretrain(cfg: PretrainConfig, prefix: str = "") -> PretrainConfig:
     """Every named choice exists and the settings fit together (before anything trains)."""
-    from dasl.dar.measures import DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
+    from dasl.dar.measures import BACKENDS, DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
     from dasl.data.classification import CLASSIFICATION_DATASETS
     from dasl.data.registry import DATASET_NAMES
     from dasl.models.backbones import BACKBONES
@@ -181,6 +181,7 @@ def validate_pretrain(cfg: PretrainConfig, prefix: str = "") -> PretrainConfig:
             "dar.estimator": ESTIMATORS,
             "dar.difference": DIFFERENCES,
             "dar.reduction": REDUCTIONS,
+            "dar.backend": BACKENDS,
             "clustering.features": CLUSTER_FEATURES,
             "optim.optimizer": OPTIMIZERS,
             "optim.lr_scaling": LR_SCALINGS,

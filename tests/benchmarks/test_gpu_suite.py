@@ -25,6 +25,9 @@ def test_quick_cpu_suite_runs_every_section(tmp_path) -> None:
     steps = sections["step_overhead"]["rows"]
     assert steps[0]["setting"] == "no DAR" and len(steps) == 1 + len(kernels)
     assert sections["cub_loop"]["ratio"] > 0
+    fused = sections["fused_l2"]  # the Triton kernel in the interpreter, against float64
+    assert fused["status"] == "ok", fused
+    assert all(fused["targets"].values()) and fused["rows"][0]["grad_rel"] < 1e-6
     assert math.isfinite(sections["ddp_sanity"]["map@r"])
     # CPU float32 against CPU float64: the check the device runs against its own kernels.
     agree = sections["cuda_agreement"]

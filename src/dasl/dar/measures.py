@@ -12,6 +12,8 @@ MEASURES: tuple[str, ...] = ("l2", "l1", "linf", "l2sq")
 REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 ESTIMATORS: tuple[str, ...] = ("exact", "chain")
 DIFFERENCES: tuple[str, ...] = ("signed", "abs", "ordered")
+#: Exact-estimator kernels: "auto" (Triton on CUDA when it imports, else torch) or forced (#19).
+BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
 
 
 def check_choice(kind: str, value: object, valid: tuple[str, ...]) -> str:

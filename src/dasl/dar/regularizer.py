@@ -11,7 +11,14 @@ from torch import Tensor, nn
 
 from dasl.dar.ctv import ctv_sum, default_block_elements, num_column_pairs, zero_like_graph
 from dasl.dar.exact_l2 import ctv_l2_pairs_gram
-from dasl.dar.measures import DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS, check_choice
+from dasl.dar.measures import (
+    BACKENDS,
+    DIFFERENCES,
+    ESTIMATORS,
+    MEASURES,
+    REDUCTIONS,
+    check_choice,
+)
 from dasl.dar.pairs import chain_from_permutation, inter_class_pairs, orient_by_label
 from dasl.dar.validation import check_batch, check_finite, check_max_columns, check_num_chains
 
@@ -36,6 +43,45 @@ def _use_gram(n: int, h: int, kernel: str, device: torch.device | None = None) -
     if device is not None and device.type != "cpu":
         return False
     return h >= 16
+
+
+def fused_supported(measure: str, difference: str) -> bool:
+    """The fused Triton kernel covers exact l2 with signed or ordered differences; abs
+    differences (``|z_i - z_j|`` elementwise) break its pairwise-distance identity, and l1,
+    linf, l2sq keep their torch paths (#19)."""
+    return measure == "l2" and difference != "abs"
+
+
+def use_triton(backend: str, device: torch.device) -> bool:
+    """``"auto"``: Triton on CUDA when it imports; ``"triton"``: always (the interpreter on
+    the CPU; a clear error when triton is missing); ``"torch"``: never."""
+    from dasl.dar.triton_l2 import triton_available
+
+    if backend == "torch":
+        return False
+    if backend == "auto":
+        return device.type == "cuda" and triton_available()
+    if not triton_available():
+        raise ValueError(
+            "backend='triton' needs the triton package (it ships with torch's CUDA wheels): "
+            "install triton, or use backend='torch'"
+        )
+    return True
+
+
+def _exact_fused(
+    z: Tensor, labels: Tensor, difference: str, max_columns: int
+) -> tuple[Tensor, Tensor]:
+    """The fused kernel's ``(S, H)``, ``H`` a device scalar (no host sync)."""
+    from dasl.dar.triton_l2 import ctv_l2_fused
+
+    n = labels.shape[0]
+    if z.device.type == "cpu":  # the interpreter: bound its O(N^4) work like the torch paths
+        check_max_columns(n * (n - 1) // 2, max_columns, "l2")
+    codes, counts, _ = class_codes(labels)
+    cnt = counts.to(z.dtype)
+    h_cols = (n * n - (cnt * cnt).sum()) / 2
+    return ctv_l2_fused(z, codes, difference == "ordered"), h_cols
 
 
 def _differences(z: Tensor, src: Tensor, dst: Tensor, difference: str) -> Tensor:
@@ -120,9 +166,12 @@ def _exact(
     l2_kernel: str,
     max_columns: int,
     masked: bool,
+    backend: str = "torch",
 ) -> tuple[Tensor, int | Tensor]:
     if measure == "l2sq" and difference != "abs":
         return _l2sq_oriented_exact(z, labels, difference)
+    if fused_supported(measure, difference) and use_triton(backend, z.device):
+        return _exact_fused(z, labels, difference, max_columns)
     valid: Tensor | None = None
     if masked:
         # All N(N-1)/2 pairs, intra-class ones masked out: the shapes do not depend on the
@@ -227,6 +276,7 @@ def difference_alignment(
     block_elements: int | None = None,
     max_columns: int = MAX_EXACT_COLUMNS,
     masked_pairs: bool | None = None,
+    backend: str = "auto",
 ) -> Tensor:
     """The difference alignment regularizer ``R_align`` of one batch (a float scalar).
 
@@ -266,6 +316,12 @@ def difference_alignment(
     CPU, selecting the ``H`` inter-class pairs is free and does less work). The chain
     estimator reads the labels on the host once per call.
 
+    ``backend`` (exact estimator, l2, signed/ordered differences): ``"triton"`` runs the fused
+    kernel of ``dasl.dar.triton_l2`` (compiled on CUDA; Triton's interpreter on the CPU, slow:
+    for tests at small N), ``"torch"`` the blocked torch kernels, ``"auto"`` (default) Triton
+    on CUDA when it imports, else torch. Other measures and ``"abs"`` differences always use
+    the torch paths (abs breaks the kernel's pairwise-distance identity).
+
     Example:
         >>> import torch
         >>> from dasl.dar import difference_alignment
@@ -282,6 +338,7 @@ def difference_alignment(
     check_choice("difference", difference, DIFFERENCES)
     check_choice("reduction", reduction, REDUCTIONS)
     check_choice("l2_kernel", l2_kernel, L2_KERNELS)
+    check_choice("backend", backend, BACKENDS)
     num_chains = check_num_chains(num_chains)
     check_finite(embeddings)
     out_dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
@@ -294,7 +351,15 @@ def difference_alignment(
         else:
             masked = labels.device.type != "cpu" if masked_pairs is None else masked_pairs
             total, h_cols = _exact(
-                z, labels, measure, difference, block_elements, l2_kernel, max_columns, masked
+                z,
+                labels,
+                measure,
+                difference,
+                block_elements,
+                l2_kernel,
+                max_columns,
+                masked,
+                backend,
             )
             out = _finish(total, h_cols, reduction, z)
         return out.to(out_dtype)
@@ -311,6 +376,8 @@ class DifferenceAlignmentRegularizer(nn.Module):
         reduction: ``"mean"`` (per column pair) or ``"sum"`` (the literal ``||M||_ctv``).
         num_chains: chains averaged by the chain estimator.
         generator: ``torch.Generator`` for the chain permutations (reproducible draws).
+        backend: ``"auto"`` (default: the fused Triton kernel on CUDA when triton imports),
+            ``"triton"`` or ``"torch"``: the exact l2 kernel for signed/ordered differences.
 
     The defaults are the poster's literal reading (signed differences, l2, all pairs), kept:
     the evidence (``benchmarks/RESULTS.md``, ``dar_ablation`` on glyphs) is for another
@@ -337,8 +404,10 @@ class DifferenceAlignmentRegularizer(nn.Module):
         reduction: str = "mean",
         num_chains: int = 1,
         generator: torch.Generator | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        self.backend = check_choice("backend", backend, BACKENDS)
         self.measure = check_choice("measure", measure, MEASURES)
         self.estimator = check_choice("estimator", estimator, ESTIMATORS)
         self.difference = check_choice("difference", difference, DIFFERENCES)
@@ -360,13 +429,14 @@ class DifferenceAlignmentRegularizer(nn.Module):
             reduction=self.reduction,
             num_chains=self.num_chains,
             generator=self.generator,
+            backend=self.backend,
         )
 
     def extra_repr(self) -> str:
         return (
             f"measure={self.measure!r}, estimator={self.estimator!r}, "
             f"difference={self.difference!r}, reduction={self.reduction!r}, "
-            f"num_chains={self.num_chains}"
+            f"num_chains={self.num_chains}, backend={self.backend!r}"
         )
 
 

@@ -56,5 +56,6 @@ def build_criterion(
         difference=dar_cfg.difference,
         reduction=dar_cfg.reduction,
         num_chains=dar_cfg.num_chains,
+        backend=dar_cfg.backend,
     )
     return DASLLoss(base, regularizer=regularizer, lam=dar_cfg.lam)

@@ -79,6 +79,7 @@ class SSLModule(EpochLoggedModule):
             difference=dcfg.difference,
             reduction=dcfg.reduction,
             num_chains=dcfg.num_chains,
+            backend=dcfg.backend,
             generator=self._chain_generator,
         )
         self.objective = TwoViewObjective(
