@@ -99,7 +99,7 @@ def search_faiss_index(
     idx = np.take_along_axis(idx, order, axis=1).astype(np.int64)
     key = np.take_along_axis(key, order, axis=1)
     if distance == "cosine":
-        dist = 1.0 + key  # key = -cos
+        dist = np.maximum(1.0 + key, 0.0)  # key = -cos; rounding may dip below 0
     elif distance == "euclidean":
         dist = np.sqrt(np.maximum(key, 0.0))
     else:
