@@ -173,6 +173,8 @@ def test_search_bad_input_one_line(
     assert str(text) in line and "not an image" in line
     line = _refused(["search", "--index", str(index), str(tmp_path / "q.png")], capsys)
     assert "q.png" in line and "no such file" in line
+    line = _refused(["search", "--index", str(index), str(tmp_path)], capsys)
+    assert "a folder; pass image files" in line
     line = _refused(["search", "--index", str(index), query, "-k", "0"], capsys)
     assert "-k" in line
 
@@ -233,7 +235,7 @@ def test_embed_without_faiss_cannot_be_searched(
 
 
 def test_in_memory_datasets_are_referenced_by_split_position(
-    trained: dict[str, Path], tmp_path: Path
+    trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "digits"
     argv = ["embed", "--checkpoint", str(trained["ckpt"]), "--dataset", "digits"]
@@ -242,6 +244,17 @@ def test_in_memory_datasets_are_referenced_by_split_position(
     n = record["shape"][0]
     assert record["items"] == [f"digits:test[{i}]" for i in range(n)]
     assert record["preprocessing"]["input_size"] == [8, 8]  # arrays: one size for all
+    # A query of another size is resized to the model's input size, with a note.
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.fromarray(np.full((16, 16), 200, dtype=np.uint8), "L").save(big)
+    capsys.readouterr()
+    assert main(["search", "--index", str(out), str(big), "-k", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert f"note: {big}: resized from 16x16 to 8x8 px" in captured.err
+    hits = json.loads(captured.out)["queries"][0]["neighbors"]
+    assert [h["path"] for h in hits] == [record["items"][h["item"]] for h in hits]
 
 
 def _test_images(trained: dict[str, Path], count: int) -> tuple[list[str], np.ndarray]:

@@ -133,9 +133,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     shape = "x".join(str(v) for v in x.shape)
     print(f"checked: max |exported - PyTorch| = {diff:.2e} on a {shape} batch")
     if not diff <= CHECK_TOLERANCE:
+        out.unlink(missing_ok=True)  # an unfaithful model must not be left for use
+        mx.sidecar_path(out).unlink(missing_ok=True)
         raise UserError(
             f"{out}: the exported model's embeddings differ from PyTorch's by {diff:.2e} "
-            f"(more than {CHECK_TOLERANCE:g}); the export is not faithful, do not use it"
+            f"(more than {CHECK_TOLERANCE:g}); not faithful, so removed (please report it)"
         )
     return EXIT_OK
 

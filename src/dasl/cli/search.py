@@ -29,6 +29,8 @@ def _embed_queries(folder: Any, paths: list[str]) -> Any:  # -> (Q, d) float32 n
     from dasl.training.checkpoint_io import CheckpointError, load_checked_module
 
     for path in paths:
+        if Path(path).is_dir():
+            raise UserError(f"query image {path}: a folder; pass image files")
         if not Path(path).is_file():
             raise UserError(f"query image: no such file: {path}")
     ckpt = folder.check_checkpoint()
