@@ -33,7 +33,7 @@ def run_checkpoint(path: Path) -> Path:
     if variants:
         raise UserError(
             f"--checkpoint {path}: a comparison run of {len(variants)} variants "
-            f"({', '.join(variants)}); pass one, e.g. --checkpoint {path / variants[-1]}"
+            f"({', '.join(variants)}); pass one, e.g. --checkpoint {path / variants[0]}"
         )
     raise UserError(
         f"--checkpoint {path}: a folder without checkpoints/best.ckpt or "
