@@ -1,4 +1,5 @@
-"""The ``dasl`` command: ``train``, ``tune``, ``pretrain``, ``eval``, ``embed``, ``data check``.
+"""The ``dasl`` command: ``train``, ``tune``, ``pretrain``, ``eval``, ``embed``, ``search``,
+``export``, ``data check``.
 
 Thin by design: it turns arguments into a config and calls the library. Exit codes follow
 :mod:`dasl.cli.errors` (0 ok, 2 bad input or data problem, 130 interrupted, 1 a bug).
@@ -142,13 +143,17 @@ class _Embedder:
         self.module = module.to(self.device)
         self.norm = MetricLearningData.normalization_for(self.cfg)
 
-    def __call__(self, split: str):  # -> (embeddings, labels) as numpy arrays
-        from dasl.training.datamodule import eval_loader, load_split
+    def dataset(self, split: str):  # -> the split with the evaluation transform
+        from dasl.training.datamodule import load_split
+
+        return load_split(self.cfg.data, split, False, self.cfg.seed, self.norm)
+
+    def __call__(self, split: str, dataset=None):  # -> (embeddings, labels) as numpy arrays
+        from dasl.training.datamodule import eval_loader
         from dasl.training.evaluate import embed
 
-        cfg = self.cfg
-        ds = load_split(cfg.data, split, False, cfg.seed, self.norm)
-        return embed(self.module, eval_loader(ds, cfg.data), self.device)
+        ds = self.dataset(split) if dataset is None else dataset
+        return embed(self.module, eval_loader(ds, self.cfg.data), self.device)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -189,13 +194,16 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from dasl.deploy import index_folder
+    from dasl.deploy.preprocessing import preprocessing_for
     from dasl.metrics import build_faiss_index, save_faiss_index
     from dasl.utils.io import atomic_write_bytes, atomic_write_json
 
     embedder = _Embedder(args)
     cfg = embedder.cfg
     split = args.split or cfg.data.test_split
-    emb, labels = embedder(split)
+    dataset = embedder.dataset(split)
+    emb, labels = embedder(split, dataset)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # embed.json goes first and comes back last: while it is absent the folder may hold a
@@ -216,17 +224,17 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'index.faiss'} ({index.ntotal} vectors, {cfg.eval.distance})")
     else:
         (out / "index.faiss").unlink(missing_ok=True)  # an old index would not match
-    atomic_write_json(
-        manifest,
-        {
-            "checkpoint": str(Path(args.checkpoint).resolve()),
-            "dataset": cfg.data.name,
-            "split": split,
-            "shape": list(emb.shape),
-            "distance": cfg.eval.distance,
-            "sha256": files,
-        },
+    d = cfg.data
+    pre = preprocessing_for(d.transform, d.image_size, d.in_channels, embedder.norm, dataset)
+    record = index_folder.manifest(
+        checkpoint=args.checkpoint,
+        dataset=dataset,
+        shape=emb.shape,
+        distance=cfg.eval.distance,
+        preprocessing=pre,
+        files=files,
     )
+    atomic_write_json(manifest, record)
     return EXIT_OK
 
 
@@ -316,7 +324,9 @@ def add_embed(sub: argparse._SubParsersAction) -> None:
         help="write embeddings and labels (.npy) and optionally a faiss index",
         description="Embed a split with a trained checkpoint; write embeddings.npy, labels.npy "
         "and, with --faiss, index.faiss (inner product on normalized vectors for cosine), then "
-        "embed.json last: the outputs are complete when embed.json exists.",
+        "embed.json last: the outputs are complete when embed.json exists. embed.json records "
+        "what dasl search needs: the checkpoint and its SHA-256, the preprocessing, the metric, "
+        "and each row's image path (DATASET:SPLIT[i] for in-memory datasets) and class.",
     )
     _add_model_data_args(em)
     em.add_argument("--out", required=True, help="output folder")
@@ -367,6 +377,18 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def add_search(sub: argparse._SubParsersAction) -> None:
+    from dasl.cli.search import register
+
+    register(sub)
+
+
+def add_export(sub: argparse._SubParsersAction) -> None:
+    from dasl.cli.export import register
+
+    register(sub)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train,
     add_tune,
@@ -374,6 +396,8 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_reproduce,
     add_eval,
     add_embed,
+    add_search,
+    add_export,
     add_data,
 ]
 """Each adds one subcommand to the ``dasl`` parser; other modules append theirs."""
