@@ -17,8 +17,15 @@ def test_quick_cpu_suite_runs_every_section(tmp_path) -> None:
     for name, sec in sections.items():
         # ok, or skipped with its reason (no `dasl pretrain` / CUDA test in this build)
         assert sec["status"] == "ok" or sec["status"].startswith("skipped: "), (name, sec)
-    for name in ("dar_kernels", "step_overhead", "demo", "cub_loop", "ddp_sanity"):
+    for name in (
+        "dar_kernels", "step_overhead", "demo", "cub_loop", "ddp_sanity", "loader", "knn_scale",
+    ):  # fmt: skip
         assert sections[name]["status"] == "ok", name
+    (load,) = sections["loader"]["rows"]
+    assert load["loader_images_per_s"] > 0 and load["step_images_per_s"] > 0
+    knn = {r["method"]: r for r in sections["knn_scale"]["rows"]}
+    assert set(knn) == {"dasl", "lightly"}
+    assert abs(knn["dasl"]["top1"] - knn["lightly"]["top1"]) <= 0.01
     kernels = sections["dar_kernels"]["rows"]
     assert len(kernels) == len(gpu_suite.COMBOS)
     assert all(isinstance(r["dasl_ms"], float) and r["dasl_ms"] > 0 for r in kernels)
@@ -34,9 +41,24 @@ def test_quick_cpu_suite_runs_every_section(tmp_path) -> None:
     assert agree["status"] == "ok" and agree["dar_cases"] == 26 and all(agree["targets"].values())
     md = (tmp_path / "gpu_suite.md").read_text()
     assert "## dar_kernels: ok" in md and "## ddp_sanity: ok" in md
+    assert "## Targets" in md
 
 
 def test_cuda_request_without_a_gpu_is_a_clear_error(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(gpu_suite.torch.cuda, "is_available", lambda: False)
     assert gpu_suite.main(["--out", str(tmp_path)]) == 2
     assert "no CUDA device is visible; use --device cpu" in capsys.readouterr().err
+
+
+def test_glyph_cache_without_a_cache_is_a_clear_error(tmp_path, capsys) -> None:
+    args = ["--out", str(tmp_path), "--device", "cpu", "--glyph-cache", str(tmp_path)]
+    assert gpu_suite.main(args) == 2
+    assert "holds no glyphs.npz + manifest.json" in capsys.readouterr().err
+
+
+def test_sections_past_the_budget_are_skipped_with_a_line(tmp_path, capsys) -> None:
+    args = ["--out", str(tmp_path), "--device", "cpu", "--budget-s", "0", "--only", "knn_scale"]
+    assert gpu_suite.main(args) == 0
+    sec = json.loads((tmp_path / "gpu_suite.json").read_text())["sections"]["knn_scale"]
+    assert sec["status"].startswith("skipped: time budget spent (")
+    assert "knn_scale: skipped: time budget spent" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import torch
 from dasl.dar.pairs import (
     chain_from_permutation,
     chain_order,
+    chain_steps,
     inter_class_pairs,
     orient_by_label,
 )
@@ -58,12 +59,51 @@ def test_chain_order_reaches_minimum_equal_neighbours(labels):
         assert eq == best, (perm, order)
 
 
-def test_chain_keeps_permutation_order_when_free():
+def test_chain_order_lists_classes_then_interleaves():
     labels = [0, 1, 2, 3, 0, 1]
     perm = [5, 0, 3, 1, 2, 4]
-    assert chain_order(perm, labels) == perm
-    src, dst = chain_from_permutation(perm, labels)
-    assert list(zip(src, dst, strict=True)) == list(itertools.pairwise(perm))
+    # dominant: class 1 (2 items, first seen at 0; class 0 has 2 items, first seen at 1);
+    # listed 5, 1 | 0, 4 | 3 | 2; evens take 5, 1, 0; odds take 4, 3, 2.
+    assert chain_order(perm, labels) == [5, 4, 1, 3, 0, 2]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [0, 0, 0, 1, 1],
+        [0, 0, 0, 0, 1, 2],
+        [0, 1, 1, 2, 2, 2],
+        [0, 0, 0, 0, 0, 1],
+        [5, 5, 6],
+        [3, 1, 2, 3],
+        [7, 7, 7],
+        [4],
+        [0, 9],
+    ],
+)
+def test_chain_steps_match_loop_reference_for_every_permutation(labels):
+    y = torch.tensor(labels)
+    for perm in itertools.permutations(range(len(labels))):
+        src, dst, valid = chain_steps(torch.tensor(perm), y)
+        order = chain_order(list(perm), labels)
+        assert src.tolist() == order[:-1] and dst.tolist() == order[1:]
+        assert valid.tolist() == [labels[a] != labels[b] for a, b in itertools.pairwise(order)]
+        kept = [
+            (a, b) for a, b, v in zip(src.tolist(), dst.tolist(), valid.tolist(), strict=True) if v
+        ]
+        ref_src, ref_dst = chain_from_permutation(list(perm), labels)
+        assert kept == list(zip(ref_src, ref_dst, strict=True))
+
+
+def test_chain_steps_match_loop_reference_on_larger_batches():
+    g = torch.Generator().manual_seed(0)
+    for n, classes in [(120, 60), (64, 3), (33, 2), (50, 50), (17, 1)]:
+        for _ in range(20):
+            labels = torch.randint(0, classes, (n,), generator=g) * 3 - 5
+            perm = torch.randperm(n, generator=g)
+            src, dst, _ = chain_steps(perm, labels)
+            order = chain_order(perm.tolist(), labels.tolist())
+            assert src.tolist() == order[:-1] and dst.tolist() == order[1:]
 
 
 def test_chain_drops_equal_label_steps():

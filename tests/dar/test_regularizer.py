@@ -428,6 +428,20 @@ def test_exact_paths_have_no_data_dependent_ops(measure, difference, kernel):
     assert out.device.type == "meta" and z.grad is not None and z.grad.shape == z.shape
 
 
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("difference", DIFFS)
+def test_chain_paths_have_no_data_dependent_ops(measure, difference):
+    """The chain (#19) on meta tensors: built from the labels by tensor ops, equal-label
+    steps masked, forward and backward: nothing waits for the device on a GPU."""
+    from dasl.dar.regularizer import _chain
+
+    z = torch.randn(12, 20, dtype=torch.float64, device="meta", requires_grad=True)
+    y = torch.tensor([0, 0, 0, 0, 0, 0, 0, 1, 2, 2, 3, 3]).to("meta")
+    out = _chain(z, y, measure, difference, "mean", 2, None, None)
+    out.backward()
+    assert out.device.type == "meta" and z.grad is not None and z.grad.shape == z.shape
+
+
 def test_exact_l2_defaults_follow_the_device() -> None:
     """CPU: Gram tiles from h >= 16 and 2M-entry tiles; an accelerator: matmul (columns) tiles
     of 64M entries (what won on an H200; the values agree either way, gpu_suite checks it)."""

@@ -261,3 +261,33 @@ def test_options_are_checked(font_dir: Path, cache_env: Path) -> None:
         load_dataset("glyphs", font_dir, "test", size=4)
     with pytest.raises(ValueError, match="'size' does not apply"):
         load_dataset("digits", None, "test", size=16)
+
+
+def test_shipped_cache_loads_without_fonts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rendered cache copied to a machine without the fonts (a GPU lease, #19) is read as
+    it is from ``root``; other rendering options are refused in one line."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    for path in FONTS[:9]:
+        (fonts / path.name).write_bytes(path.read_bytes())
+    kw = {"code_points": LATIN, "min_faces": 4, "size": 16}
+    rendered = load_dataset("glyphs", fonts, "test", **kw)
+    (folder,) = (tmp_path / "cache" / "dasl" / "glyphs").iterdir()
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in glyphs_mod.CACHE_FILES:
+        (shipped / name).write_bytes((folder / name).read_bytes())
+    for path in fonts.iterdir():
+        path.unlink()
+    glyphs_mod._MEMO.clear()
+    monkeypatch.setattr(glyphs_mod, "PACKAGES", ("fonts-no-such-package",))
+    assert glyphs_mod.glyphs_available(shipped) and not glyphs_mod.glyphs_available(fonts)
+    again = load_dataset("glyphs", shipped, "test", **kw)
+    assert np.array_equal(rendered.labels, again.labels)
+    assert rendered.class_names == again.class_names
+    with pytest.raises(ValueError, match=r"was made with .* this run asks for"):
+        load_dataset("glyphs", shipped, "test", **{**kw, "size": 32})
+    (shipped / "glyphs.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="incomplete or damaged rendered cache"):
+        load_dataset("glyphs", shipped, "test", **kw)

@@ -4,9 +4,10 @@
   row-major order. These index the columns ``d(i, j)`` of the poster's matrix ``M``.
 - ``orient_by_label``: the ``"ordered"`` reading, each pair oriented from the smaller label to
   the larger, so the column set does not depend on the batch order.
-- ``chain_from_permutation``: the poster's stochastic form; a chain ``b_0 .. b_n`` built
-  deterministically from a permutation of the batch, so that its expectation over uniformly
-  random permutations can be enumerated exactly on tiny batches.
+- ``chain_steps`` (tensor ops, on the device) and ``chain_from_permutation`` (its loop
+  reference): the poster's stochastic form; a chain ``b_0 .. b_n`` built deterministically
+  from a permutation of the batch, so that its expectation over uniformly random
+  permutations can be enumerated exactly on tiny batches.
 """
 
 from __future__ import annotations
@@ -48,47 +49,41 @@ def orient_by_label(labels: Tensor, src: Tensor, dst: Tensor) -> tuple[Tensor, T
 
 
 def chain_order(perm: Sequence[int], labels: Sequence[int]) -> list[int]:
-    """Rearrange ``perm`` so that consecutive labels differ wherever that is possible.
+    """Arrange ``perm`` so that consecutive labels differ wherever that is possible (#19).
 
-    Greedy, deterministic given ``perm`` (the only source of randomness). Items are taken from
-    the front of the remaining permutation; at each step with ``m`` items left and previous
-    label ``prev``:
+    Deterministic given ``perm`` (the only source of randomness); explicit loops, the
+    reference for :func:`chain_steps`, which builds the same chain with tensor ops:
 
-    1. if some label ``c`` holds more than half of the remaining items (``2 n_c > m``) and
-       ``c != prev``, take the first remaining item of ``c`` (otherwise it could not be
-       interleaved any more);
-    2. else take the first remaining item whose label differs from ``prev``;
-    3. else (only ``prev``'s label is left) take the first remaining item.
+    1. list the items grouped by class: first the dominant class (the most items; among
+       equal counts, the one appearing first in ``perm``), then the other classes in order of
+       first appearance in ``perm``; within a class, in ``perm`` order;
+    2. put the first ``E = ceil(N / 2)`` listed items at the even positions ``0, 2, ..`` and
+       the rest at the odd positions ``1, 3, ..`` (in reverse, ``.., 3, 1``, when the dominant
+       class holds more than ``E`` items: its surplus then sits at the end).
 
-    This reaches the minimum possible number of equal-label neighbours,
-    ``max(0, 2 n_max - N - 1)``, while keeping the order of the permutation as far as rule 1
-    allows.
+    Two items of one class land next to each other only where the dominant class has a
+    surplus: this reaches the minimum possible number of equal-label neighbours,
+    ``max(0, 2 n_max - N - 1)``.
     """
-    remaining = list(perm)
+    n = len(perm)
+    pos = {item: t for t, item in enumerate(perm)}
     counts: dict[int, int] = {}
-    for i in remaining:
-        counts[labels[i]] = counts.get(labels[i], 0) + 1
-    max_bound = max(counts.values()) if counts else 0  # counts only shrink: an upper bound
-    order: list[int] = []
-    prev: int | None = None
-    while remaining:
-        m = len(remaining)
-        pick = -1
-        if 2 * max_bound > m:
-            max_bound = max(counts.values())
-            if 2 * max_bound > m:
-                dominant = next(c for c, k in counts.items() if k == max_bound)
-                if dominant != prev:
-                    pick = next(t for t, i in enumerate(remaining) if labels[i] == dominant)
-        if pick < 0:
-            pick = next((t for t, i in enumerate(remaining) if labels[i] != prev), 0)
-        item = remaining.pop(pick)
+    first: dict[int, int] = {}
+    for t, item in enumerate(perm):
         lab = labels[item]
-        counts[lab] -= 1
-        if counts[lab] == 0:
-            del counts[lab]
-        order.append(item)
-        prev = lab
+        counts[lab] = counts.get(lab, 0) + 1
+        first.setdefault(lab, t)
+    if not counts:
+        return []
+    dominant = min(counts, key=lambda c: (-counts[c], first[c]))
+    listed = sorted(perm, key=lambda i: (labels[i] != dominant, first[labels[i]], pos[i]))
+    evens = (n + 1) // 2
+    odd_slots = list(range(1, n, 2))
+    if counts[dominant] > evens:
+        odd_slots.reverse()
+    order = [-1] * n
+    for t, item in enumerate(listed):
+        order[2 * t if t < evens else odd_slots[t - evens]] = item
     return order
 
 
@@ -97,9 +92,10 @@ def chain_from_permutation(
 ) -> tuple[list[int], list[int]]:
     """Chain steps ``(b_t, b_{t+1})`` between different labels, from a permutation of the batch.
 
-    The chain ``b_0 .. b_{N-1}`` is ``chain_order(perm, labels)``; steps joining equal labels are
-    dropped, so the result holds ``n <= N - 1`` index pairs ``(src, dst)``; the chain's columns
-    are ``d(src_t, dst_t) = z_{src_t} - z_{dst_t}`` (or their absolute values).
+    The chain ``b_0 .. b_{N-1}`` is ``chain_order(perm, labels)``; the steps joining equal
+    labels are left out here (the regularizer masks them: :func:`chain_steps`), so the result
+    holds ``n <= N - 1`` index pairs ``(src, dst)``; the chain's columns are
+    ``d(src_t, dst_t) = z_{src_t} - z_{dst_t}`` (or their absolute values).
     """
     perm_list = perm.tolist() if isinstance(perm, Tensor) else list(perm)
     lab_list = labels.tolist() if isinstance(labels, Tensor) else list(labels)
@@ -115,3 +111,52 @@ def chain_from_permutation(
             src.append(a)
             dst.append(b)
     return src, dst
+
+
+def class_codes(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Dense class codes in label order, class sizes and within-class ranks, without host sync.
+
+    Returns ``codes`` (N,) with ``codes[i] < codes[j]`` iff ``labels[i] < labels[j]``,
+    ``counts`` (N,) the size of each code (zero past the number of classes: the length is N
+    so no output size depends on the data) and ``rank`` (N,) the number of earlier batch items
+    of the same class.
+    """
+    n = labels.shape[0]
+    sorted_lab, order = torch.sort(labels, stable=True)
+    new = torch.ones(n, dtype=torch.int64, device=labels.device)
+    new[1:] = (sorted_lab[1:] != sorted_lab[:-1]).to(torch.int64)
+    code_sorted = new.cumsum(0) - 1
+    codes = torch.empty_like(code_sorted).scatter_(0, order, code_sorted)
+    counts = torch.zeros(n, dtype=torch.int64, device=labels.device)
+    counts.index_add_(0, codes, torch.ones_like(codes))
+    starts = counts.cumsum(0) - counts
+    rank_sorted = torch.arange(n, device=labels.device) - starts[code_sorted]
+    rank = torch.empty_like(rank_sorted).scatter_(0, order, rank_sorted)
+    return codes, counts, rank
+
+
+def chain_steps(perm: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """All ``N - 1`` steps ``(src, dst)`` of the chain ``chain_order(perm, labels)`` and a mask
+    ``valid = labels[src] != labels[dst]``, by tensor ops on the labels' device: no host sync,
+    no shape that depends on the labels (steps between equal labels are masked, not dropped).
+
+    ``perm`` (N,) int64 on the labels' device.
+    """
+    n = labels.shape[0]
+    dev = labels.device
+    t = torch.arange(n, device=dev)
+    codes, counts, _ = class_codes(labels)
+    pos = torch.empty_like(t).scatter_(0, perm, t)  # pos[i]: where item i is in perm
+    first = torch.full_like(t, n).scatter_reduce_(0, codes, pos, "amin")
+    # Dominant class: most items, then earliest first appearance (a unique maximum).
+    dominant = torch.argmax(counts * (n + 1) - first)
+    class_key = torch.where(t == dominant, 0, first + 1)
+    listed = torch.argsort(class_key.index_select(0, codes) * n + pos)  # keys are distinct
+    evens = (n + 1) // 2
+    odd_t = t - evens
+    forward = torch.where(t < evens, 2 * t, 2 * odd_t + 1)
+    backward = torch.where(t < evens, 2 * t, 2 * (n - evens - 1 - odd_t) + 1)
+    slot = torch.where(counts.max() > evens, backward, forward)
+    order = torch.empty_like(t).scatter_(0, slot, listed)
+    src, dst = order[:-1], order[1:]
+    return src, dst, labels.index_select(0, src) != labels.index_select(0, dst)

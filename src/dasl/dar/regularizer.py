@@ -19,7 +19,7 @@ from dasl.dar.measures import (
     REDUCTIONS,
     check_choice,
 )
-from dasl.dar.pairs import chain_from_permutation, inter_class_pairs, orient_by_label
+from dasl.dar.pairs import chain_steps, class_codes, inter_class_pairs, orient_by_label
 from dasl.dar.validation import check_batch, check_finite, check_max_columns, check_num_chains
 
 #: ``l2`` kernel choice: "auto" picks per regime (see ``_use_gram``), or force one.
@@ -87,28 +87,6 @@ def _exact_fused(
 def _differences(z: Tensor, src: Tensor, dst: Tensor, difference: str) -> Tensor:
     d = z.index_select(0, src) - z.index_select(0, dst)
     return d.abs() if difference == "abs" else d
-
-
-def class_codes(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Dense class codes in label order, class sizes and within-class ranks, without host sync.
-
-    Returns ``codes`` (N,) with ``codes[i] < codes[j]`` iff ``labels[i] < labels[j]``,
-    ``counts`` (N,) the size of each code (zero past the number of classes: the length is N
-    so no output size depends on the data) and ``rank`` (N,) the number of earlier batch items
-    of the same class.
-    """
-    n = labels.shape[0]
-    sorted_lab, order = torch.sort(labels, stable=True)
-    new = torch.ones(n, dtype=torch.int64, device=labels.device)
-    new[1:] = (sorted_lab[1:] != sorted_lab[:-1]).to(torch.int64)
-    code_sorted = new.cumsum(0) - 1
-    codes = torch.empty_like(code_sorted).scatter_(0, order, code_sorted)
-    counts = torch.zeros(n, dtype=torch.int64, device=labels.device)
-    counts.index_add_(0, codes, torch.ones_like(codes))
-    starts = counts.cumsum(0) - counts
-    rank_sorted = torch.arange(n, device=labels.device) - starts[code_sorted]
-    rank = torch.empty_like(rank_sorted).scatter_(0, order, rank_sorted)
-    return codes, counts, rank
 
 
 def _l2sq_oriented_exact(z: Tensor, labels: Tensor, difference: str) -> tuple[Tensor, Tensor]:
@@ -199,21 +177,16 @@ def _exact(
     return ctv_sum(m, measure, block, valid), h_cols
 
 
-def _chain_steps(
-    labels: list[int], n: int, difference: str, num_chains: int, generator: torch.Generator | None
-) -> list[tuple[list[int], list[int]]]:
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    chains = []
-    for _ in range(num_chains):
-        perm = torch.randperm(n, generator=generator, device=gen_device).tolist()
-        src, dst = chain_from_permutation(perm, labels)
-        if difference == "ordered":  # orient each step from the smaller label to the larger
-            src, dst = (
-                [a if labels[a] < labels[b] else b for a, b in zip(src, dst, strict=True)],
-                [b if labels[a] < labels[b] else a for a, b in zip(src, dst, strict=True)],
-            )
-        chains.append((src, dst))
-    return chains
+def _chain_perm(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """A uniform permutation on ``device``: drawn there when the generator lives there (or is
+    None), else drawn by the generator and copied (pinned, non-blocking: no host sync)."""
+    gen_device = generator.device if generator is not None else device
+    perm = torch.randperm(n, generator=generator, device=gen_device)
+    if perm.device != device:
+        if device.type == "cuda":
+            perm = perm.pin_memory()
+        perm = perm.to(device, non_blocking=True)
+    return perm
 
 
 def _chain(
@@ -227,25 +200,17 @@ def _chain(
     block: int | None,
 ) -> Tensor:
     n = z.shape[0]
-    lab = labels.detach().cpu().tolist()  # the chain is built on the host (one label copy)
-    chains = _chain_steps(lab, n, difference, num_chains, generator)
-    # All chains' indices go to the device in one copy (pinned + non-blocking on CUDA).
-    flat = torch.tensor([i for src, dst in chains for i in (*src, *dst)] or [0], dtype=torch.int64)
-    if z.device.type == "cuda":
-        flat = flat.pin_memory()
-    flat = flat.to(z.device, non_blocking=True)
     total = zero_like_graph(z)
-    offset = 0
-    for src, _ in chains:
-        length = len(src)
-        src_t = flat[offset : offset + length]
-        dst_t = flat[offset + length : offset + 2 * length]
-        offset += 2 * length
-        if length < 2:
-            continue
-        value = ctv_sum(_differences(z, src_t, dst_t, difference), measure, block)
+    if n < 3:  # fewer than two steps: no column pair
+        return total
+    for _ in range(num_chains):
+        src, dst, valid = chain_steps(_chain_perm(n, generator, z.device), labels)
+        if difference == "ordered":
+            src, dst = orient_by_label(labels, src, dst)
+        value = ctv_sum(_differences(z, src, dst, difference), measure, block, valid)
         if reduction == "mean":
-            value = value / num_column_pairs(length)
+            cols = valid.sum().to(z.dtype)  # a chain with < 2 columns has value 0 already
+            value = value / (cols * (cols - 1) / 2).clamp_min(1.0)
         total = total + value
     return total / num_chains
 
@@ -290,10 +255,11 @@ def difference_alignment(
       the sum of ``G(d(i,j) - d(k,l))`` over ordered pairs of distinct inter-class pairs is
       ``2 ||M||_ctv``. ``reduction="mean"`` divides by ``H (H - 1) / 2``.
     - ``estimator="chain"``: per chain, a random permutation (``torch.randperm`` with
-      ``generator``) arranged by ``pairs.chain_from_permutation`` into ``b_0 .. b_n`` with
-      differing consecutive labels; CTV of the ``n`` columns ``d(b_t, b_{t+1})`` (mean: divided
-      by ``n (n - 1) / 2``), averaged over ``num_chains`` chains (a chain with fewer than two
-      columns counts as 0). Labels are read on the host to build the chain (one device sync).
+      ``generator``, on its device) arranged by ``pairs.chain_steps`` into ``b_0 .. b_{N-1}``
+      with differing consecutive labels wherever possible; CTV of the ``n`` columns
+      ``d(b_t, b_{t+1})`` between different labels (mean: divided by ``n (n - 1) / 2``),
+      averaged over ``num_chains`` chains (a chain with fewer than two columns counts as 0).
+      Built with tensor ops on the device, equal-label steps masked: no host sync.
       With ``"ordered"`` each step is oriented by label.
 
     ``G`` is ``measure``: ``"l2"``, ``"l1"``, ``"linf"`` (norms) or ``"l2sq"`` (squared l2,
@@ -314,7 +280,7 @@ def difference_alignment(
     labels are not on the CPU) visits all ``N (N - 1) / 2`` pairs with the intra-class ones
     masked out, so no shape depends on the labels and nothing waits for the device (on the
     CPU, selecting the ``H`` inter-class pairs is free and does less work). The chain
-    estimator reads the labels on the host once per call.
+    estimator never waits for the device.
 
     ``backend`` (exact estimator, l2, signed/ordered differences): ``"triton"`` runs the fused
     kernel of ``dasl.dar.triton_l2`` (compiled on CUDA; Triton's interpreter on the CPU, slow:

@@ -8,7 +8,10 @@ depend on (renderer version, size, options, package versions, each font file's p
 mtime, Pillow/FreeType/fontTools versions), so a changed font or option builds a new cache.
 
 ``root``: ``None`` renders the Debian packages of ``glyphs_fonts.PACKAGES``; a folder renders
-every font file under it instead (the cache stays in the user cache directory).
+every font file under it instead (the cache stays in the user cache directory); a folder
+holding a rendered cache itself (``glyphs.npz`` + ``manifest.json``, copied from another
+machine: ``python -m benchmarks.ship_glyph_cache``) is read as it is, no fonts needed, if it
+was rendered with the options asked for.
 
 Split (hash-free, documented in docs/DATA-glyphs.md): classes sorted by code point get ranks
 ``r = 0, 1, ...``; even ranks are training classes, odd ranks test classes. The catalog lists
@@ -87,9 +90,22 @@ def source_description(root: str | Path | None) -> dict[str, Any]:
     return {"packages": packages, "font_files": font_files, "versions": _versions()}
 
 
+CACHE_FILES = ("glyphs.npz", "manifest.json")
+
+
+def is_rendered_cache(root: str | Path | None) -> bool:
+    """Whether ``root`` is a folder holding a rendered glyph cache (:data:`CACHE_FILES`)."""
+    if root is None:
+        return False
+    folder = Path(root).expanduser()
+    return all((folder / name).is_file() for name in CACHE_FILES)
+
+
 def glyphs_available(root: str | Path | None = None) -> bool:
     """Whether ``glyphs`` can be built here: its font packages are installed (one
-    ``dpkg-query`` call), or ``root`` is a folder holding font files."""
+    ``dpkg-query`` call), or ``root`` is a folder holding font files or a rendered cache."""
+    if is_rendered_cache(root):
+        return True
     if root is not None:
         try:
             return bool(folder_font_files(Path(root).expanduser().resolve()))
@@ -142,6 +158,8 @@ def build_cache(
         "min_faces": min_faces,
         "code_points": None if code_points is None else sorted(set(code_points)),
     }
+    if root is not None and is_rendered_cache(root):
+        return _read_shipped(Path(root).expanduser(), options)
     description = source_description(root)
     key = cache_key(description, options)
     if key in _MEMO:
@@ -152,6 +170,26 @@ def build_cache(
         cached = _render_and_store(folder, key, root, description, options, workers)
     _MEMO.clear()  # one dataset in memory at a time: they are ~100 MB
     _MEMO[key] = cached
+    return cached
+
+
+def _read_shipped(
+    folder: Path, options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A rendered cache copied from elsewhere: trusted for its fonts (they may be absent
+    here), checked for the rendering options and its own completeness."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    cached = _read_cache(folder, str(manifest.get("key")))
+    if cached is None:
+        raise ValueError(
+            f"glyphs: {folder} holds an incomplete or damaged rendered cache; copy "
+            "glyphs.npz and manifest.json again"
+        )
+    if manifest.get("options") != options:
+        raise ValueError(
+            f"glyphs: the rendered cache in {folder} was made with {manifest.get('options')}, "
+            f"this run asks for {options}; ship the cache rendered with these options"
+        )
     return cached
 
 

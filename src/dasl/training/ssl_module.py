@@ -93,6 +93,8 @@ class SSLModule(EpochLoggedModule):
         self.register_buffer(
             "pseudo_labels", torch.full((granularities, num_train), -1, dtype=torch.long)
         )
+        self._clustered_key: tuple[int, int] | None = None
+        self._clustered_cached = False
 
     def forward(self, x: Tensor) -> Tensor:
         if self.cfg.model.channels_last and x.dim() == 4:
@@ -104,9 +106,19 @@ class SSLModule(EpochLoggedModule):
 
     def dar_labels(self, index: Tensor) -> Tensor:
         """Labels DAR sees for the images ``index`` of the training set: ``(B,)`` or ``(G, B)``."""
-        if self.cfg.ssl.method == "dasl_cu" and bool((self.pseudo_labels[:, 0] >= 0).all()):
+        if self.cfg.ssl.method == "dasl_cu" and self._clustered_this_epoch():
             return self.pseudo_labels[:, index]
         return index
+
+    def _clustered_this_epoch(self) -> bool:
+        """:attr:`clustered`, read once per training epoch (a host sync) rather than every
+        step (#19): the clustering only changes at an epoch's start (``ClusterRefresh``)."""
+        if self._trainer is None:
+            return self.clustered
+        key = (id(self._trainer), self.current_epoch)
+        if self._clustered_key != key:
+            self._clustered_key, self._clustered_cached = key, self.clustered
+        return self._clustered_cached
 
     @property
     def clustered(self) -> bool:
