@@ -63,6 +63,10 @@ from dasl.utils.io import atomic_write_json, atomic_write_text
 
 BASES = ("npair", "proxyanchor")
 BASE_TITLES = {"npair": "N-pair", "proxyanchor": "ProxyAnchor"}
+CONTROLS = ("compact_inter", "batch_variance", "within_scatter")
+"""Compaction controls (issue #18; ``dasl.dar.controls``): cells ``BASE/control/KIND``."""
+BASE_OPTIONS = ("alpha", "margin")
+"""Loss options a base may carry, ``proxyanchor~alpha16~margin0.2`` (issue #18)."""
 DIFFERENCES = ("signed", "abs", "ordered")
 MEASURES = ("l2", "l1", "l2sq")
 ESTIMATORS = ("exact", "chain")
@@ -156,34 +160,69 @@ def paired_difference(
 # ---------------------------------------------------------------------- the grid
 
 
+def parse_base(base: str) -> tuple[str, dict[str, float]]:
+    """``"proxyanchor~alpha16~margin0.2"`` -> ``("proxyanchor", {"alpha": 16, "margin": 0.2})``."""
+    name, *opts = base.split("~")
+    options: dict[str, float] = {}
+    for opt in opts:
+        key = next((k for k in BASE_OPTIONS if opt.startswith(k)), None)
+        if key is None:
+            raise ValueError(f"base {base!r}: unknown option {opt!r} (known: {BASE_OPTIONS})")
+        options[key] = float(opt[len(key) :])
+    return name, options
+
+
+def base_name(name: str, options: dict[str, float]) -> str:
+    """The inverse of :func:`parse_base` (options in ``BASE_OPTIONS`` order)."""
+    return "".join([name] + [f"~{k}{options[k]:g}" for k in BASE_OPTIONS if k in options])
+
+
+def base_title(base: str) -> str:
+    name, options = parse_base(base)
+    extra = ", ".join(f"{k} {v:g}" for k, v in options.items())
+    return BASE_TITLES[name] + (f" ({extra})" if extra else "")
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One reading of DAR on one base loss; ``difference is None`` is the bare base loss."""
+    """One reading of DAR on one base loss; ``difference is None`` is the bare base loss;
+    ``control`` (with ``difference is None``) a compaction control in DAR's place."""
 
     base: str
     difference: str | None = None
     measure: str | None = None
     estimator: str | None = None
+    control: str | None = None
 
     @property
     def is_baseline(self) -> bool:
-        return self.difference is None
+        return self.difference is None and self.control is None
+
+    @property
+    def is_control(self) -> bool:
+        return self.control is not None
 
     @property
     def key(self) -> str:
+        if self.is_control:
+            return f"{self.base}/control/{self.control}"
         if self.is_baseline:
             return f"{self.base}/baseline"
         return f"{self.base}/{self.difference}/{self.measure}/{self.estimator}"
 
     @property
     def title(self) -> str:
+        if self.is_control:
+            return f"{base_title(self.base)} + {self.control}"
         if self.is_baseline:
-            return BASE_TITLES[self.base]
-        return f"{BASE_TITLES[self.base]} + DAR {self.difference} {self.measure} {self.estimator}"
+            return base_title(self.base)
+        return f"{base_title(self.base)} + DAR {self.difference} {self.measure} {self.estimator}"
 
     @classmethod
     def from_key(cls, key: str) -> Cell:
         parts = key.split("/")
+        if parts[1] == "control":
+            return cls(parts[0], control=parts[2])
         return cls(parts[0]) if parts[1] == "baseline" else cls(*parts)
 
 
@@ -215,9 +254,15 @@ def trial_config(
 ) -> ExperimentConfig:
     """The config of ``cell`` at tuning value ``value`` (lambda for DAR, lr for a baseline);
     ``lr`` (DAR cells): the learning rate, else the config's."""
-    overrides: dict[str, Any] = {"loss.name": cell.base, "seed": seed}
+    name, options = parse_base(cell.base)
+    overrides: dict[str, Any] = {"loss.name": name, "seed": seed}
+    overrides.update({f"loss.{k}": v for k, v in options.items()})
     if cell.is_baseline:
         overrides.update({"dar.lam": 0.0, "optim.lr": value})
+    elif cell.is_control:
+        if lr is not None:
+            overrides["optim.lr"] = lr
+        overrides.update({"dar.lam": value, "dar.kind": cell.control})
     else:
         if lr is not None:
             overrides["optim.lr"] = lr
@@ -372,6 +417,17 @@ class Runner:
             "val_map@r": val.get(best_epoch, float("nan")),
             "train_map@r": train.get(best_epoch, float("nan")),
             "gap_map@r": train.get(best_epoch, float("nan")) - test["map@r"],
+            # Per-epoch means of the logged training terms (loss, base, regularizer, and the
+            # squared-l2 DAR decomposition of #18: class-mean, within-class, orientation).
+            "train_terms": [
+                {
+                    k: v
+                    for k, v in r.items()
+                    if k == "epoch" or (k.startswith("train/") and not k.endswith("_s"))
+                }
+                for r in res.history
+                if any(k.startswith("train/") for k in r)
+            ],
             "interclass": {k: float(stats[k]) for k in ("mean", "std", "cv")},
             "step_s": statistics.median(callback.step_times) if callback.step_times else None,
             "steps": len(callback.step_times),
@@ -383,8 +439,14 @@ class Runner:
 
 
 def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The config as stored in the cache (JSON round-trip, so lists and tuples compare)."""
-    return json.loads(json.dumps(cfg.to_dict()))
+    """The config as stored in the cache (JSON round-trip, so lists and tuples compare).
+
+    ``dar.kind`` (#18) is left out at its default ``"dar"``, so the runs cached before the key
+    existed keep matching their configs."""
+    d = json.loads(json.dumps(cfg.to_dict()))
+    if d.get("dar", {}).get("kind") == "dar":
+        del d["dar"]["kind"]
+    return d
 
 
 # ---------------------------------------------------------------------- the protocol
@@ -412,6 +474,11 @@ class Plan:
 
     def values(self, cell: Cell) -> list[float]:
         return self.lrs if cell.is_baseline else self.lambdas
+
+    @property
+    def control_keys(self) -> list[str]:
+        """Control cells (#18): each tuned like a finalist and always in the finals."""
+        return [c.key for c in self.cells if c.is_control]
 
 
 def base_config(dataset: str, extra: dict[str, Any]) -> ExperimentConfig:
@@ -441,7 +508,7 @@ def select(
     for base in {c.base for c in plan.cells}:
         best_by_diff: dict[str, tuple[float, str]] = {}
         for cell in plan.cells:
-            if cell.base != base or cell.is_baseline or cell.key not in chosen:
+            if cell.base != base or cell.is_baseline or cell.is_control or cell.key not in chosen:
                 continue
             score = screen[cell.key][chosen[cell.key]]["val_map@r"]
             if cell.difference not in best_by_diff or score > best_by_diff[cell.difference][0]:
@@ -457,7 +524,7 @@ def best_difference(
     """The difference type of ``base``'s best screened cell (validation MAP@R)."""
     best: tuple[float, str] | None = None
     for cell in plan.cells:
-        if cell.base != base or cell.is_baseline:
+        if cell.base != base or cell.is_baseline or cell.is_control:
             continue
         for rec in screen.get(cell.key, {}).values():
             if best is None or rec["val_map@r"] > best[0]:
@@ -501,42 +568,42 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
                 base_lr[Cell.from_key(key).base] = max(runs, key=lambda v: runs[v]["val_map@r"])
     screen_cells([c for c in plan.cells if not c.is_baseline])
     chosen, finalists = select(plan, screen)
+    # The controls (#18) are tuned exactly like the finalists and always run the finals.
+    tuned = [k for b in sorted(finalists) for k in finalists[b]] + [
+        k for k in plan.control_keys if screen.get(k)
+    ]
     if plan.tune_lambdas:
         # Two-stage tuning: every cell screened on ``lambdas``, the finalists (the cells
         # whose seeds are paid for) also on ``tune_lambdas``; the finalist set stays fixed.
-        for base in sorted(finalists):
-            for key in finalists[base]:
-                cell = Cell.from_key(key)
-                for v in plan.tune_lambdas:
-                    if v in screen[key]:
-                        continue
-                    rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
-                    if rec is not None:
-                        screen[key][v] = rec
-                        log(_progress(plan.dataset, "tune", cell, v, 0, rec))
+        for key in tuned:
+            cell = Cell.from_key(key)
+            for v in plan.tune_lambdas:
+                if v in screen[key]:
+                    continue
+                rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
+                if rec is not None:
+                    screen[key][v] = rec
+                    log(_progress(plan.dataset, "tune", cell, v, 0, rec))
         chosen = select(plan, screen)[0]
     if plan.extend_edges:
         # A best lambda at the edge of the values tried says the optimum may lie outside:
         # step along the 1-3 series past that edge until the best is inside (or the budget).
-        for base in sorted(finalists):
-            for key in finalists[base]:
-                cell = Cell.from_key(key)
-                for _ in range(plan.extend_edges):
-                    runs = screen[key]
-                    best = max(runs, key=lambda v: runs[v]["val_map@r"])
-                    if len(runs) < 2 or min(runs) < best < max(runs):
-                        break
-                    v = series_step(best, up=best == max(runs))
-                    rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
-                    if rec is None:
-                        break
-                    runs[v] = rec
-                    log(_progress(plan.dataset, "edge", cell, v, 0, rec))
+        for key in tuned:
+            cell = Cell.from_key(key)
+            for _ in range(plan.extend_edges):
+                runs = screen[key]
+                best = max(runs, key=lambda v: runs[v]["val_map@r"])
+                if len(runs) < 2 or min(runs) < best < max(runs):
+                    break
+                v = series_step(best, up=best == max(runs))
+                rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
+                if rec is None:
+                    break
+                runs[v] = rec
+                log(_progress(plan.dataset, "edge", cell, v, 0, rec))
         chosen = select(plan, screen)[0]
     finals: dict[str, dict[int, dict[str, Any]]] = {}
-    final_cells = [Cell(b) for b in sorted(finalists)] + [
-        Cell.from_key(k) for b in sorted(finalists) for k in finalists[b]
-    ]
+    final_cells = [Cell(b) for b in sorted(finalists)] + [Cell.from_key(k) for k in tuned]
     # Seed-major, so that a run stopped early leaves every final cell with the same seeds.
     for seed in plan.final_seeds if plan.final_seeds is not None else range(plan.seeds):
         for cell in final_cells:
@@ -561,6 +628,87 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
         screen_cells(extra)
         chosen.update(select(plan, screen)[0])
     return {"screen": screen, "chosen": chosen, "finalists": finalists, "finals": finals}
+
+
+def parse_base_grid(items: Sequence[str]) -> dict[str, list[float]]:
+    """``["alpha=8,16", "margin=0,0.2"]`` -> ``{"alpha": [8.0, 16.0], "margin": [0.0, 0.2]}``."""
+    out: dict[str, list[float]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or key not in BASE_OPTIONS:
+            raise ValueError(
+                f"--base-grid {item!r}: expected OPTION=V1,V2 with OPTION in {BASE_OPTIONS}"
+            )
+        try:
+            out[key] = [float(v) for v in values.split(",") if v]
+        except ValueError:
+            raise ValueError(f"--base-grid {item!r}: values must be numbers") from None
+    return out
+
+
+BASE_DEFAULTS = {"proxyanchor": {"alpha": 32.0, "margin": 0.1}}
+"""PML's ProxyAnchor defaults, which ``build_base_loss`` uses when ``loss.alpha``/``margin``
+are unset: the untuned base is named without options (its cached runs keep their names)."""
+
+
+def tune_bases(
+    plan: Plan, base_grid: dict[str, list[float]], fetch: Fetch, log: Callable[[str], None] = print
+) -> dict[str, dict[str, Any]]:
+    """Tune each baseline cell's loss options on validation (seed 0, its first learning rate).
+
+    Stage 1 moves one option at a time away from the defaults; stage 2 tries the best value of
+    each option together when more than one option moved. The variant with the best validation
+    MAP@R is chosen (ties: the first tried, the defaults first). The untuned base keeps its
+    plain name, so its cached runs are reused.
+    """
+    return {
+        c.base: _tune_base(plan, c.base, base_grid, fetch, log) for c in plan.cells if c.is_baseline
+    }
+
+
+def _tune_base(
+    plan: Plan,
+    base: str,
+    base_grid: dict[str, list[float]],
+    fetch: Fetch,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    lr = plan.lrs[0]
+    name, fixed = parse_base(base)
+    defaults = {**BASE_DEFAULTS.get(name, {}), **fixed}
+    runs: dict[str, dict[str, Any]] = {}
+
+    def variant(opts: dict[str, float]) -> str:
+        return base_name(name, {k: v for k, v in opts.items() if defaults.get(k) != v})
+
+    def trial(opts: dict[str, float]) -> float | None:
+        b = variant(opts)
+        if b not in runs:
+            c = Cell(b)
+            rec = fetch(trial_id(c, lr, 0), trial_config(plan.base_cfg, c, lr, 0))
+            if rec is None:
+                return None
+            runs[b] = rec
+            log(_progress(plan.dataset, "base", c, lr, 0, rec))
+        return float(runs[b]["val_map@r"])
+
+    trial(dict(defaults))
+    moved: dict[str, float] = {}
+    for key, values in base_grid.items():
+        scored = {v: trial({**defaults, key: v}) for v in [defaults.get(key), *values]}
+        scored = {v: sc for v, sc in scored.items() if v is not None and sc is not None}
+        if scored:
+            best = max(scored, key=lambda v: scored[v])
+            if best != defaults.get(key):
+                moved[key] = best
+    if len(moved) > 1:
+        trial({**defaults, **moved})
+    return {
+        "chosen": max(runs, key=lambda b: runs[b]["val_map@r"]) if runs else base,
+        "lr": lr,
+        "val_map@r": {b: r["val_map@r"] for b, r in runs.items()},
+        "test_map@r": {b: r["test"]["map@r"] for b, r in runs.items()},
+    }
 
 
 def series_step(v: float, up: bool) -> float:
@@ -732,7 +880,9 @@ def plot_all(
     screen = result["screen"]
     for base in sorted({c.base for c in plan.cells}):
         cells = [
-            c for c in plan.cells if c.base == base and not c.is_baseline and screen.get(c.key)
+            c
+            for c in plan.cells
+            if c.base == base and not c.is_baseline and not c.is_control and screen.get(c.key)
         ]
         if not cells:
             continue
@@ -766,7 +916,7 @@ def plot_all(
             ax.set_ylabel("MAP@R %")
             ax.legend(fontsize=6)
         fig.suptitle(
-            f"{plan.dataset}, {BASE_TITLES[base]} + DAR: MAP@R vs λ, seed 0 (λ chosen on val; "
+            f"{plan.dataset}, {base_title(base)} + DAR: MAP@R vs λ, seed 0 (λ chosen on val; "
             "test shown for reporting only)",
             fontsize=9,
         )
@@ -911,7 +1061,29 @@ def _slim(rec: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["glyphs", "fashion-mnist"])
-    parser.add_argument("--bases", nargs="+", default=list(BASES), choices=BASES)
+    parser.add_argument(
+        "--bases",
+        nargs="+",
+        default=list(BASES),
+        help=f"base losses of {BASES}, optionally with options: proxyanchor~alpha16~margin0.2",
+    )
+    parser.add_argument(
+        "--controls",
+        nargs="+",
+        default=[],
+        choices=CONTROLS,
+        help="compaction controls (#18), each a cell tuned over the lambdas like a finalist",
+    )
+    parser.add_argument(
+        "--base-grid",
+        nargs="+",
+        default=[],
+        metavar="OPTION=V1,V2",
+        help="tune each base's loss options first (#18), e.g. alpha=8,16,64 margin=0,0.2: "
+        "one option at a time around the config's values, then the best of each together; "
+        "seed 0, the baseline's learning rate, validation MAP@R; the rest of the plan runs "
+        "on the chosen base",
+    )
     parser.add_argument("--differences", nargs="+", default=list(DIFFERENCES))
     parser.add_argument("--measures", nargs="+", default=list(MEASURES))
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS))
@@ -1012,11 +1184,21 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        bases = [b for b in args.bases if parse_base(b)[0] in BASES]
+        base_grid = parse_base_grid(args.base_grid)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if len(bases) != len(args.bases):
+        print(f"error: --bases: each must start with one of {BASES}", file=sys.stderr)
+        return 2
     extra = dict(parse_override(o) for o in args.overrides)
     plans = []
     for ds in args.datasets:
         cfg = base_config(ds, extra)
-        cells = grid(args.bases, differences, args.measures, args.estimators, args.chain_measures)
+        cells = grid(bases, differences, args.measures, args.estimators, args.chain_measures)
+        cells += [Cell(b, control=k) for b in bases for k in args.controls]
         lrs = args.baseline_lrs or [cfg.optim.lr]
         plans.append(
             Plan(
@@ -1063,6 +1245,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.plan:
             continue
+        if base_grid:
+            fetch = runner.cached if args.report_only else runner.run
+            tuning = tune_bases(plan, base_grid, fetch, log=lambda s: print(s, flush=True))
+            chosen_bases = [t["chosen"] for t in tuning.values()]
+            plan.cells = [dataclasses.replace(c, base=tuning[c.base]["chosen"]) for c in plan.cells]
+            print(f"{plan.dataset}: tuned bases {chosen_bases}", flush=True)
         if args.report_only:
             results[plan.dataset] = execute(plan, runner.cached, log=lambda s: None)
             results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)

@@ -13,6 +13,7 @@ from torch import nn
 
 from dasl.config import DARConfig, LossConfig
 from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
+from dasl.dar.controls import ControlRegularizer
 
 LOSS_NAMES = ("proxyanchor", "npair", "triplet", "multisimilarity", "supcon", "contrastive")
 """Base losses selectable by ``loss.name`` (pytorch-metric-learning implementations)."""
@@ -48,8 +49,11 @@ def build_base_loss(cfg: LossConfig, num_classes: int, embedding_dim: int) -> nn
 def build_criterion(
     loss_cfg: LossConfig, dar_cfg: DARConfig, num_classes: int, embedding_dim: int
 ) -> DASLLoss:
-    """``base + lam * DAR`` with the configured regularizer (``lam = 0``: the bare base loss)."""
+    """``base + lam * DAR`` with the configured regularizer (``lam = 0``: the bare base loss;
+    ``dar.kind`` other than ``"dar"``: a compaction control in DAR's place)."""
     base = build_base_loss(loss_cfg, num_classes, embedding_dim)
+    if dar_cfg.kind != "dar":
+        return DASLLoss(base, regularizer=ControlRegularizer(dar_cfg.kind), lam=dar_cfg.lam)
     regularizer = DifferenceAlignmentRegularizer(
         measure=dar_cfg.measure,
         estimator=dar_cfg.estimator,

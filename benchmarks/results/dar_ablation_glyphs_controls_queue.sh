@@ -1,0 +1,17 @@
+#!/bin/bash
+# The control runs of issue #18 in priority order (each step reuses the cache of the ones before).
+# Run from the repository root: nohup bash benchmarks/results/dar_ablation_glyphs_controls_queue.sh &
+export PYTHONPATH=$PWD/src
+COMMON="--datasets glyphs --bases proxyanchor --baseline-lrs 0.01 --dar-at-baseline-lr --seeds 5 --threads 1 --cache benchmarks/results/dar_ablation_glyphs_cache --no-plots"
+NARROW="--differences signed --measures l2sq --estimators exact --finalists 1"
+LOG=benchmarks/results/dar_ablation_log_glyphs_controls.txt
+# 1. compact_inter near DAR's optimum first (lambda 1, 3, 10, as DAR's top), then its finals
+nice -n 5 .venv/bin/python -m benchmarks.dar_ablation $COMMON $NARROW --lambdas 1 3 10 --extend-edges 2 \
+  --controls compact_inter --name dar_ablation_glyphs_controls_step1 >> $LOG 2>&1
+# 2. within_scatter and batch_variance the same way
+nice -n 5 .venv/bin/python -m benchmarks.dar_ablation $COMMON $NARROW --lambdas 1 3 10 --extend-edges 2 \
+  --controls within_scatter batch_variance --name dar_ablation_glyphs_controls_step2 >> $LOG 2>&1
+# 3. the full two-stage grid of DAR (0.01 0.1 1, then 0.03 0.3 3, edges) for every control
+nice -n 5 .venv/bin/python -m benchmarks.dar_ablation $COMMON $NARROW --lambdas 0.01 0.1 1 \
+  --tune-lambdas 0.03 0.3 3 --extend-edges 2 --controls compact_inter within_scatter batch_variance \
+  --name dar_ablation_glyphs_controls >> $LOG 2>&1
