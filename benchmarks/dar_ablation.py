@@ -767,6 +767,95 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     return rows
 
 
+def contrast_pairs(
+    result: dict[str, Any], extra: Sequence[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
+    """``(treated, control)`` final-cell pairs: every cell vs its base loss, every DAR finalist
+    vs every control of the same base (#18: "a control matches DAR" is the decision rule),
+    then ``extra`` (e.g. across bases: a tuned baseline vs the untuned one)."""
+    finals = result["finals"]
+    keys = list(finals)
+    pairs = [(k, Cell(Cell.from_key(k).base).key) for k in keys if not Cell.from_key(k).is_baseline]
+    for k in keys:
+        cell = Cell.from_key(k)
+        if cell.is_baseline or cell.is_control:
+            continue
+        pairs += [
+            (k, c)
+            for c in keys
+            if Cell.from_key(c).is_control and Cell.from_key(c).base == cell.base
+        ]
+    pairs += [p for p in extra if p[0] in finals and p[1] in finals]
+    return [p for p in pairs if p[1] in finals]
+
+
+def contrasts(result: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Paired differences (same seed) of R@1, MAP@R, NMI (points) and of the inter-class
+    distance mean and CV for each pair, with the 95% t-interval and the Bonferroni-corrected
+    one for ``3 x len(pairs)`` comparisons (the three accuracy metrics of every pair)."""
+    from scipy.stats import t as student_t
+
+    finals = result["finals"]
+    m = 3 * max(len(pairs), 1)
+    rows = []
+    for treated, control in pairs:
+        row: dict[str, Any] = {"treated": treated, "control": control, "comparisons": m}
+        for metric, _ in REPORTED:
+            a = {s: 100 * r["test"][metric] for s, r in finals[treated].items()}
+            b = {s: 100 * r["test"][metric] for s, r in finals[control].items()}
+            mean, std, half, n = paired_difference(a, b)
+            bonf = (
+                float(student_t.ppf(1 - 0.05 / (2 * m), n - 1)) * std / math.sqrt(n)
+                if n >= 2
+                else float("nan")
+            )
+            row[metric] = {"mean": mean, "std": std, "ci95": half, "bonferroni": bonf, "n": n}
+        for stat in ("mean", "cv"):
+            a = {s: r["interclass"][stat] for s, r in finals[treated].items()}
+            b = {s: r["interclass"][stat] for s, r in finals[control].items()}
+            mean, std, half, n = paired_difference(a, b)
+            row[f"interclass_{stat}"] = {"mean": mean, "std": std, "ci95": half, "n": n}
+        rows.append(row)
+    return rows
+
+
+def contrasts_table(rows: Sequence[dict[str, Any]], chosen: dict[str, float]) -> str:
+    """Markdown: one line per pair, ``Δ (±95% CI) [±Bonferroni]``."""
+
+    def setting(key: str) -> str:
+        v = chosen.get(key)
+        if v is None:
+            return ""
+        return f" (lr {v:g})" if Cell.from_key(key).is_baseline else f" (λ {v:g})"
+
+    head = (
+        "| treated − control | seeds | Δ R@1 | Δ MAP@R | Δ NMI | Δ inter-class mean | Δ CV |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        cells = []
+        for metric, _ in REPORTED:
+            d = r[metric]
+            cells.append(
+                f"{d['mean']:+.2f} (±{d['ci95']:.2f}) [±{d['bonferroni']:.2f}]"
+                if not math.isnan(d["ci95"])
+                else f"{d['mean']:+.2f}"
+            )
+        for stat in ("mean", "cv"):
+            d = r[f"interclass_{stat}"]
+            cells.append(
+                f"{d['mean']:+.3f} (±{d['ci95']:.3f})"
+                if not math.isnan(d["ci95"])
+                else f"{d['mean']:+.3f}"
+            )
+        lines.append(
+            f"| {r['treated']}{setting(r['treated'])} − {r['control']}{setting(r['control'])} | "
+            f"{r[REPORTED[0][0]]['n']} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
 def _fmt(triple: Sequence[float], signed: bool = False, digits: int = 2) -> str:
     mean, _, half = triple[:3]
     if isinstance(mean, float) and math.isnan(mean):
@@ -982,7 +1071,12 @@ def plot_all(
 
 
 def report(
-    plans: list[Plan], results: dict[str, dict[str, Any]], out: Path, name: str, plots: bool = True
+    plans: list[Plan],
+    results: dict[str, dict[str, Any]],
+    out: Path,
+    name: str,
+    plots: bool = True,
+    extra_contrasts: Sequence[tuple[str, str]] = (),
 ) -> str:
     """Markdown (printed and written) + JSON + plots for every dataset that has results."""
     text: list[str] = []
@@ -1012,6 +1106,24 @@ def report(
             "difference to the base loss, same seed):\n"
         )
         text.append(finals_table(rows) + "\n")
+        pairs = contrast_pairs(result, extra_contrasts)
+        contrast_rows = contrasts(result, pairs)
+        if contrast_rows:
+            text.append(
+                "Paired differences (test classes, points; same seed), 95% t-interval in (), "
+                f"Bonferroni-corrected for {contrast_rows[0]['comparisons']} comparisons in []:\n"
+            )
+            text.append(contrasts_table(contrast_rows, result["chosen"]) + "\n")
+        if result.get("base_tuning"):
+            text.append(
+                "Base-loss options tuned on validation (seed 0; validation / test MAP@R %):\n"
+            )
+            for base, t in result["base_tuning"].items():
+                tried = ", ".join(
+                    f"{b}: {100 * v:.2f} / {100 * t['test_map@r'][b]:.2f}"
+                    for b, v in t["val_map@r"].items()
+                )
+                text.append(f"- {base} (lr {t['lr']:g}): {tried}; chosen **{t['chosen']}**\n")
         raw = result.get("raw_pixels")
         if raw is not None:
             t = raw["test"]
@@ -1042,6 +1154,8 @@ def report(
                 for k, by_seed in result["finals"].items()
             },
             "summary": rows,
+            "contrasts": contrast_rows,
+            "base_tuning": result.get("base_tuning"),
             "raw_pixels": result.get("raw_pixels"),
             "plots": [p.name for p in paths],
         }
@@ -1135,6 +1249,16 @@ def main(argv: list[str] | None = None) -> int:
         help="datasets after the first screen only the first one's finalists (their lambda "
         "re-tuned on their own validation classes) and the baselines",
     )
+    parser.add_argument(
+        "--contrast",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("TREATED", "CONTROL"),
+        help="an extra paired comparison of two final cells, e.g. proxyanchor~alpha8/baseline "
+        "proxyanchor/baseline (repeatable; every cell vs its base and every DAR finalist vs "
+        "every control are always reported)",
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--final-seeds",
@@ -1194,6 +1318,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --bases: each must start with one of {BASES}", file=sys.stderr)
         return 2
     extra = dict(parse_override(o) for o in args.overrides)
+    contrast_extra = [(a, b) for a, b in args.contrast]
     plans = []
     for ds in args.datasets:
         cfg = base_config(ds, extra)
@@ -1251,20 +1376,24 @@ def main(argv: list[str] | None = None) -> int:
             chosen_bases = [t["chosen"] for t in tuning.values()]
             plan.cells = [dataclasses.replace(c, base=tuning[c.base]["chosen"]) for c in plan.cells]
             print(f"{plan.dataset}: tuned bases {chosen_bases}", flush=True)
+        else:
+            tuning = {}
         if args.report_only:
             results[plan.dataset] = execute(plan, runner.cached, log=lambda s: None)
             results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
+            results[plan.dataset]["base_tuning"] = tuning
             continue
         try:
             results[plan.dataset] = execute(plan, runner.run, log=lambda s: print(s, flush=True))
             results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
+            results[plan.dataset]["base_tuning"] = tuning
         except FileNotFoundError as exc:  # a dataset that is not installed
             print(f"{plan.dataset}: skipped: {exc}", flush=True)
         # Write the report after each dataset, so a later failure keeps the earlier one.
-        report(plans, results, out, args.name, plots=not args.no_plots)
+        report(plans, results, out, args.name, not args.no_plots, contrast_extra)
     if args.plan:
         return 0
-    md = report(plans, results, out, args.name, plots=not args.no_plots)
+    md = report(plans, results, out, args.name, not args.no_plots, contrast_extra)
     print(md)
     print(json.dumps({"environment": environment()}))
     return 0

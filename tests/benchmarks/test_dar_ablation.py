@@ -192,3 +192,94 @@ def test_bad_variant_is_one_line_and_status_2(capsys) -> None:
     assert ab.main(["--plan", "--measure-stage", "l3/exact"]) == 2
     out = capsys.readouterr().err
     assert out.count("\n") == 1 and "l3/exact" in out and "MEASURE/ESTIMATOR" in out
+
+
+def test_control_cells_and_base_options_round_trip_into_configs() -> None:
+    """#18: ``BASE/control/KIND`` cells set ``dar.kind`` at the base's lr; a base with options
+    (``proxyanchor~alpha16~margin0``) sets ``loss.alpha``/``loss.margin``; the untuned base
+    keeps the plain name, and its configs match the runs cached before ``dar.kind`` existed."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    ctl = ab.Cell("proxyanchor", control="compact_inter")
+    assert ctl.key == "proxyanchor/control/compact_inter" and not ctl.is_baseline
+    assert ab.Cell.from_key(ctl.key) == ctl
+    cfg = ab.trial_config(base_cfg, ctl, 3.0, 2, lr=0.01)
+    assert (cfg.dar.kind, cfg.dar.lam, cfg.optim.lr, cfg.seed) == ("compact_inter", 3.0, 0.01, 2)
+    assert ab.parse_base("proxyanchor~alpha16~margin0") == (
+        "proxyanchor",
+        {"alpha": 16.0, "margin": 0.0},
+    )
+    assert (
+        ab.base_name("proxyanchor", {"margin": 0.2, "alpha": 8.0}) == "proxyanchor~alpha8~margin0.2"
+    )
+    tuned = ab.Cell("proxyanchor~alpha16")
+    cfg = ab.trial_config(base_cfg, tuned, 0.01, 0)
+    assert (cfg.loss.alpha, cfg.loss.margin, cfg.dar.lam) == (16.0, None, 0.0)
+    plain = ab._comparable(ab.trial_config(base_cfg, ab.Cell("proxyanchor"), 0.01, 0))
+    assert "kind" not in plain["dar"]  # so the earlier cache entries still match
+    assert ab._comparable(cfg)["loss"]["alpha"] == 16.0
+    with pytest.raises(ValueError, match="unknown option"):
+        ab.parse_base("proxyanchor~beta3")
+    with pytest.raises(ValueError, match="OPTION=V1,V2"):
+        ab.parse_base_grid(["gamma=1,2"])
+
+
+def _fake_fetch(val: dict[tuple[str, float], float], calls: list):  # type: ignore[no-untyped-def]
+    def fetch(tid: str, cfg):  # type: ignore[no-untyped-def]
+        key = tid.split("__v")[0].replace("__", "/")
+        value = cfg.optim.lr if key.endswith("baseline") else cfg.dar.lam
+        calls.append((key, value, cfg.seed))
+        score = val.get((key, value), 0.1)
+        return {"val_map@r": score, "test": {"recall@1": 0.5, "map@r": score}, "best_epoch": 0,
+                "step_s": 0.1, "seconds": 1.0}  # fmt: skip
+
+    return fetch
+
+
+def test_controls_are_tuned_like_finalists_and_run_the_finals() -> None:
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    cells = ab.grid(["proxyanchor"], ["signed"], ["l2sq"], ["exact"], None)
+    cells.append(ab.Cell("proxyanchor", control="compact_inter"))
+    plan = ab.Plan("digits", base_cfg, cells, [0.1, 1.0], [0.01], 2, 1, [], [3.0], True, None, 1)
+    ctl = "proxyanchor/control/compact_inter"
+    val = {(ctl, 0.1): 0.2, (ctl, 1.0): 0.3, (ctl, 3.0): 0.4, (ctl, 10.0): 0.35}
+    calls: list = []
+    result = ab.execute(plan, _fake_fetch(val, calls), log=lambda s: None)
+    # screened on the grid, tuned on --tune-lambdas, one edge step past 3 (best at the edge)
+    assert [v for k, v, s in calls if k == ctl and s == 0] == [0.1, 1.0, 3.0, 10.0]
+    assert result["chosen"][ctl] == 3.0
+    assert result["finalists"] == {"proxyanchor": ["proxyanchor/signed/l2sq/exact"]}
+    assert sorted(result["finals"][ctl]) == [0, 1]
+    rows = ab.summarize(result)
+    assert rows[ctl]["delta_map@r"][3] == 2  # paired with the baseline's seeds
+
+
+def test_base_tuning_one_option_at_a_time_then_together() -> None:
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    plan = ab.Plan("digits", base_cfg, [ab.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
+    val = {
+        ("proxyanchor/baseline", 0.01): 0.50,
+        ("proxyanchor~alpha16/baseline", 0.01): 0.55,
+        ("proxyanchor~alpha64/baseline", 0.01): 0.40,
+        ("proxyanchor~margin0.2/baseline", 0.01): 0.52,
+        ("proxyanchor~margin0/baseline", 0.01): 0.45,
+        ("proxyanchor~alpha16~margin0.2/baseline", 0.01): 0.54,
+    }
+    calls: list = []
+    grid = ab.parse_base_grid(["alpha=16,64", "margin=0,0.2"])
+    out = ab.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
+    tried = [k.split("/")[0] for k, _, _ in calls]
+    assert tried == [
+        "proxyanchor",
+        "proxyanchor~alpha16",
+        "proxyanchor~alpha64",
+        "proxyanchor~margin0",
+        "proxyanchor~margin0.2",
+        "proxyanchor~alpha16~margin0.2",  # both moved: tried together
+    ]
+    assert out["proxyanchor"]["chosen"] == "proxyanchor~alpha16"  # 0.55 beats the pair's 0.54

@@ -27,7 +27,9 @@ def _ref_terms(z: list[list[float]], y: list[int], difference: str) -> dict[str,
     zbar = [sum(z[i][k] for i in range(n)) / n for k in range(h)]
     classes = sorted(set(y))
     members = {a: [i for i in range(n) if y[i] == a] for a in classes}
-    mu = {a: [sum(z[i][k] for i in members[a]) / len(members[a]) for k in range(h)] for a in classes}
+    mu = {
+        a: [sum(z[i][k] for i in members[a]) / len(members[a]) for k in range(h)] for a in classes
+    }
     class_sum = n * sum(
         len(members[a]) * sum((mu[a][k] - zbar[k]) ** 2 for k in range(h)) for a in classes
     )
