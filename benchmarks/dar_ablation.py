@@ -62,10 +62,20 @@ from dasl.training.evaluate import embed, evaluate_embeddings
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
 BASES = ("npair", "proxyanchor")
-BASE_TITLES = {"npair": "N-pair", "proxyanchor": "ProxyAnchor"}
+"""The poster's two base losses: the default of ``--bases``."""
+ALL_BASES = (*BASES, "arcface", "multisimilarity", "contrastive", "supcon")
+"""Every base loss ``--bases`` accepts (#18: beyond the poster's two)."""
+BASE_TITLES = {
+    "npair": "N-pair",
+    "proxyanchor": "ProxyAnchor",
+    "arcface": "ArcFace",
+    "multisimilarity": "MultiSimilarity",
+    "contrastive": "Contrastive",
+    "supcon": "SupCon",
+}
 CONTROLS = ("compact_inter", "batch_variance", "within_scatter")
 """Compaction controls (issue #18; ``dasl.dar.controls``): cells ``BASE/control/KIND``."""
-BASE_OPTIONS = ("alpha", "margin")
+BASE_OPTIONS = ("alpha", "margin", "scale")
 """Loss options a base may carry, ``proxyanchor~alpha16~margin0.2`` (issue #18)."""
 DIFFERENCES = ("signed", "abs", "ordered")
 MEASURES = ("l2", "l1", "l2sq")
@@ -646,8 +656,11 @@ def parse_base_grid(items: Sequence[str]) -> dict[str, list[float]]:
     return out
 
 
-BASE_DEFAULTS = {"proxyanchor": {"alpha": 32.0, "margin": 0.1}}
-"""PML's ProxyAnchor defaults, which ``build_base_loss`` uses when ``loss.alpha``/``margin``
+BASE_DEFAULTS = {
+    "proxyanchor": {"alpha": 32.0, "margin": 0.1},
+    "arcface": {"margin": 28.6, "scale": 64.0},
+}
+"""PML's defaults, which ``build_base_loss`` uses when ``loss.alpha``/``margin``/``scale``
 are unset: the untuned base is named without options (its cached runs keep their names)."""
 
 
@@ -1179,7 +1192,7 @@ def main(argv: list[str] | None = None) -> int:
         "--bases",
         nargs="+",
         default=list(BASES),
-        help=f"base losses of {BASES}, optionally with options: proxyanchor~alpha16~margin0.2",
+        help=f"base losses of {ALL_BASES}, optionally with options: proxyanchor~alpha16~margin0.2",
     )
     parser.add_argument(
         "--controls",
@@ -1200,6 +1213,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--differences", nargs="+", default=list(DIFFERENCES))
     parser.add_argument("--measures", nargs="+", default=list(MEASURES))
+    parser.add_argument(
+        "--no-dar",
+        action="store_true",
+        help="no DAR cells: only the baselines (and --controls), e.g. a tuned base's finals",
+    )
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS))
     parser.add_argument(
         "--chain-measures",
@@ -1309,20 +1327,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        bases = [b for b in args.bases if parse_base(b)[0] in BASES]
+        bases = [b for b in args.bases if parse_base(b)[0] in ALL_BASES]
         base_grid = parse_base_grid(args.base_grid)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if len(bases) != len(args.bases):
-        print(f"error: --bases: each must start with one of {BASES}", file=sys.stderr)
+        print(f"error: --bases: each must start with one of {ALL_BASES}", file=sys.stderr)
         return 2
     extra = dict(parse_override(o) for o in args.overrides)
     contrast_extra = [(a, b) for a, b in args.contrast]
     plans = []
     for ds in args.datasets:
         cfg = base_config(ds, extra)
-        cells = grid(bases, differences, args.measures, args.estimators, args.chain_measures)
+        cells = grid(
+            bases,
+            [] if args.no_dar else differences,
+            args.measures,
+            args.estimators,
+            args.chain_measures,
+        )
         cells += [Cell(b, control=k) for b in bases for k in args.controls]
         lrs = args.baseline_lrs or [cfg.optim.lr]
         plans.append(

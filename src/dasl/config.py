@@ -99,9 +99,12 @@ class LossConfig:
     name: str = "proxyanchor"
     """One of :data:`dasl.training.losses.LOSS_NAMES`."""
     margin: float | None = None
-    """Loss margin; ``None`` keeps the loss's own default (ProxyAnchor 0.1)."""
+    """Loss margin; ``None`` keeps the loss's own default (ProxyAnchor 0.1, ArcFace 28.6
+    degrees)."""
     alpha: float | None = None
     """ProxyAnchor alpha; ``None`` keeps 32."""
+    scale: float | None = None
+    """ArcFace scale; ``None`` keeps 64."""
     temperature: float | None = None
     """SupCon temperature; ``None`` keeps the loss default."""
 
@@ -264,8 +267,9 @@ def _build(cls: Any, mapping: Any, prefix: str) -> Any:
 SAMPLERS = ("m_per_class", "random")
 SCHEDULERS = ("cosine", "constant")
 LOSS_SETTINGS = {
-    "margin": ("proxyanchor", "triplet"),
+    "margin": ("proxyanchor", "triplet", "arcface"),
     "alpha": ("proxyanchor",),
+    "scale": ("arcface",),
     "temperature": ("supcon",),
 }
 """Which losses each optional ``loss.*`` setting applies to (elsewhere it is an error)."""

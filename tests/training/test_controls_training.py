@@ -50,3 +50,29 @@ def test_decomposition_terms_are_logged_and_add_up_to_the_regularizer(tmp_path, 
         )
         assert row["train/dar"] == pytest.approx(total, rel=1e-5)
         assert row["train/l2sq_orientation"] >= 0.0
+
+
+def test_arcface_is_pml_arcface_with_its_settings(tmp_path) -> None:
+    """``loss.name=arcface`` builds PML's ArcFaceLoss with the configured margin and scale: the
+    criterion's value (DAR off) is PML's own on the same weights."""
+    import torch
+    from pytorch_metric_learning.losses import ArcFaceLoss
+
+    cfg = validate(
+        apply_overrides(
+            tiny_digits_config(tmp_path),
+            {"loss.name": "arcface", "loss.margin": 20.0, "loss.scale": 16.0, "dar.lam": 0.0},
+        )
+    )
+    crit = build_criterion(cfg.loss, cfg.dar, 5, 8)
+    ref = ArcFaceLoss(num_classes=5, embedding_size=8, margin=20.0, scale=16.0)
+    ref.load_state_dict(crit.base_loss.state_dict())
+    assert list(crit.loss_parameters())  # class weights: the proxy learning-rate group
+    z = torch.randn(10, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    assert float(crit(z, y)) == pytest.approx(float(ref(z, y)), rel=1e-6)
+    wrong = ArcFaceLoss(num_classes=5, embedding_size=8)  # PML defaults: another value
+    wrong.load_state_dict(crit.base_loss.state_dict())
+    assert float(crit(z, y)) != pytest.approx(float(wrong(z, y)), rel=1e-3)
+    with pytest.raises(ConfigError, match=r"loss\.scale: not used by loss 'proxyanchor'"):
+        validate(apply_overrides(tiny_digits_config(tmp_path), {"loss.scale": 8.0}))
