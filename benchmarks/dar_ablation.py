@@ -384,7 +384,7 @@ class Runner:
         if not path.is_file():
             return None
         rec = json.loads(path.read_text())
-        return rec if rec.get("config") == _comparable(cfg) else None
+        return rec if _normalized(rec.get("config") or {}) == _comparable(cfg) else None
 
     def run(self, tid: str, cfg: ExperimentConfig) -> dict[str, Any]:
         hit = self.cached(tid, cfg)
@@ -448,15 +448,22 @@ class Runner:
         return rec
 
 
-def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The config as stored in the cache (JSON round-trip, so lists and tuples compare).
+LATER_KEYS = {("dar", "kind"): "dar", ("loss", "scale"): None}
+"""Config keys added after runs were cached (#18), with the default that leaves a run as it
+was: dropped from cache records at that default, so the earlier runs keep matching."""
 
-    ``dar.kind`` (#18) is left out at its default ``"dar"``, so the runs cached before the key
-    existed keep matching their configs."""
-    d = json.loads(json.dumps(cfg.to_dict()))
-    if d.get("dar", {}).get("kind") == "dar":
-        del d["dar"]["kind"]
+
+def _normalized(d: dict[str, Any]) -> dict[str, Any]:
+    for (section, key), default in LATER_KEYS.items():
+        if key in d.get(section, {}) and d[section][key] == default:
+            del d[section][key]
     return d
+
+
+def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The config as stored in the cache (JSON round-trip, so lists and tuples compare),
+    without the :data:`LATER_KEYS` at their defaults."""
+    return _normalized(json.loads(json.dumps(cfg.to_dict())))
 
 
 # ---------------------------------------------------------------------- the protocol
@@ -716,8 +723,29 @@ def _tune_base(
                 moved[key] = best
     if len(moved) > 1:
         trial({**defaults, **moved})
+    chosen = max(runs, key=lambda b: runs[b]["val_map@r"]) if runs else base
+    # As for a finalist's lambda: a chosen option at the edge of the values tried gets up to
+    # ``plan.extend_edges`` steps past it (x2 for alpha and scale, the grid's last gap for
+    # margin), the other options as chosen.
+    for key in base_grid:
+        for _ in range(plan.extend_edges):
+            opts = {**defaults, **parse_base(chosen)[1]}
+            tried = sorted({defaults.get(key), *base_grid[key]} - {None})
+            tried = sorted(
+                set(tried) | {parse_base(b)[1].get(key, defaults.get(key)) for b in runs}
+            )
+            v = opts[key]
+            if len(tried) < 2 or tried[0] < v < tried[-1]:
+                break
+            up = v == tried[-1]
+            nxt = tried[-2] if up else tried[1]
+            step = (v * v / nxt) if key in ("alpha", "scale") else (2 * v - nxt)
+            if key == "margin" and step < 0:
+                break
+            trial({**opts, key: round(step, 10)})
+            chosen = max(runs, key=lambda b: runs[b]["val_map@r"])
     return {
-        "chosen": max(runs, key=lambda b: runs[b]["val_map@r"]) if runs else base,
+        "chosen": chosen,
         "lr": lr,
         "val_map@r": {b: r["val_map@r"] for b, r in runs.items()},
         "test_map@r": {b: r["test"]["map@r"] for b, r in runs.items()},

@@ -248,8 +248,9 @@ def test_controls_are_tuned_like_finalists_and_run_the_finals() -> None:
     val = {(ctl, 0.1): 0.2, (ctl, 1.0): 0.3, (ctl, 3.0): 0.4, (ctl, 10.0): 0.35}
     calls: list = []
     result = ab.execute(plan, _fake_fetch(val, calls), log=lambda s: None)
-    # screened on the grid, tuned on --tune-lambdas, one edge step past 3 (best at the edge)
-    assert [v for k, v, s in calls if k == ctl and s == 0] == [0.1, 1.0, 3.0, 10.0]
+    # screened on the grid, tuned on --tune-lambdas, one edge step past 3 (best at the edge),
+    # then the seed-0 final at the chosen 3 (a cache hit in a real run: the same trial)
+    assert [v for k, v, s in calls if k == ctl and s == 0] == [0.1, 1.0, 3.0, 10.0, 3.0]
     assert result["chosen"][ctl] == 3.0
     assert result["finalists"] == {"proxyanchor": ["proxyanchor/signed/l2sq/exact"]}
     assert sorted(result["finals"][ctl]) == [0, 1]
@@ -283,3 +284,24 @@ def test_base_tuning_one_option_at_a_time_then_together() -> None:
         "proxyanchor~alpha16~margin0.2",  # both moved: tried together
     ]
     assert out["proxyanchor"]["chosen"] == "proxyanchor~alpha16"  # 0.55 beats the pair's 0.54
+
+
+def test_base_tuning_steps_past_an_edge_like_lambda() -> None:
+    """With ``extend_edges``, a chosen option at the edge of its grid gets steps past it (the
+    grid's last gap for margin) until the best is inside or the steps are used up."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    plan = ab.Plan("digits", base_cfg, [ab.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
+    plan.extend_edges = 2
+    val = {
+        ("proxyanchor/baseline", 0.01): 0.50,
+        ("proxyanchor~margin0.2/baseline", 0.01): 0.55,
+        ("proxyanchor~margin0.3/baseline", 0.01): 0.57,
+        ("proxyanchor~margin0.4/baseline", 0.01): 0.56,
+    }
+    calls: list = []
+    out = ab.tune_bases(plan, {"margin": [0.0, 0.2]}, _fake_fetch(val, calls), log=lambda s: None)
+    tried = [k.split("/")[0] for k, _, _ in calls]
+    assert tried[-2:] == ["proxyanchor~margin0.3", "proxyanchor~margin0.4"]
+    assert out["proxyanchor"]["chosen"] == "proxyanchor~margin0.3"
