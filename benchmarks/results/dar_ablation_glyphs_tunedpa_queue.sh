@@ -11,3 +11,5 @@ LOG=benchmarks/results/dar_ablation_log_glyphs_tunedpa.txt
 nice -n 5 .venv/bin/python -m benchmarks.dar_ablation $COMMON --no-dar --name dar_ablation_glyphs_tunedpa_base >> $LOG 2>&1
 nice -n 5 .venv/bin/python -m benchmarks.dar_ablation $COMMON $GRID --name dar_ablation_glyphs_tunedpa >> $LOG 2>&1
 nice -n 5 .venv/bin/python -m benchmarks.dar_ablation $COMMON $GRID --controls compact_inter --name dar_ablation_glyphs_tunedpa_controls >> $LOG 2>&1
+# 4. the within_scatter control on the tuned base too (added after the untuned base's screen showed it best)
+nice -n 5 .venv/bin/python -m benchmarks.dar_ablation $COMMON $GRID --controls compact_inter within_scatter --name dar_ablation_glyphs_tunedpa_controls >> $LOG 2>&1

@@ -231,8 +231,9 @@ def _fake_fetch(val: dict[tuple[str, float], float], calls: list):  # type: igno
         value = cfg.optim.lr if key.endswith("baseline") else cfg.dar.lam
         calls.append((key, value, cfg.seed))
         score = val.get((key, value), 0.1)
-        return {"val_map@r": score, "test": {"recall@1": 0.5, "map@r": score}, "best_epoch": 0,
-                "step_s": 0.1, "seconds": 1.0}  # fmt: skip
+        return {"val_map@r": score, "test": {"recall@1": 0.5, "map@r": score, "nmi": 0.5},
+                "best_epoch": 0, "step_s": 0.1, "seconds": 1.0, "gap_map@r": 0.0,
+                "interclass": {"mean": 1.0, "std": 0.1, "cv": 0.1}}  # fmt: skip
 
     return fetch
 
@@ -256,6 +257,14 @@ def test_controls_are_tuned_like_finalists_and_run_the_finals() -> None:
     assert sorted(result["finals"][ctl]) == [0, 1]
     rows = ab.summarize(result)
     assert rows[ctl]["delta_map@r"][3] == 2  # paired with the baseline's seeds
+    pairs = ab.contrast_pairs(result)
+    dar = "proxyanchor/signed/l2sq/exact"
+    assert (dar, ctl) in pairs and (ctl, "proxyanchor/baseline") in pairs
+    contrast = ab.contrasts(result, pairs)
+    # the fake runs score 0.4 (control, lambda 3) and 0.1 (DAR): every seed differs by -30
+    row = next(r for r in contrast if (r["treated"], r["control"]) == (dar, ctl))
+    assert row["map@r"]["mean"] == pytest.approx(-30.0) and row["map@r"]["n"] == 2
+    assert row["comparisons"] == 3 * len(pairs)
 
 
 def test_base_tuning_one_option_at_a_time_then_together() -> None:
