@@ -488,6 +488,9 @@ class Plan:
     cache split the finals this way, and ``--report-only`` then reads all of them."""
     extend_edges: int = 0
     """Up to this many lambdas tried past a finalist's grid edge while its best is there."""
+    cached_lambdas: list[float] = dataclasses.field(default_factory=list)
+    """Lambdas a tuned cell (finalist or control) takes from the cache when trained there
+    earlier (never trained for this): its lambda is the best over every value it has."""
 
     def values(self, cell: Cell) -> list[float]:
         return self.lrs if cell.is_baseline else self.lambdas
@@ -552,7 +555,9 @@ def best_difference(
 Fetch = Callable[[str, ExperimentConfig], "dict[str, Any] | None"]
 
 
-def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dict[str, Any]:
+def execute(
+    plan: Plan, fetch: Fetch, log: Callable[[str], None] = print, lookup: Fetch | None = None
+) -> dict[str, Any]:
     """Screening, selection and finals of one dataset; returns everything the report needs.
 
     ``fetch(trial_id, config)`` trains a trial (or reads it from the cache); it may return
@@ -618,6 +623,16 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
                     break
                 runs[v] = rec
                 log(_progress(plan.dataset, "edge", cell, v, 0, rec))
+        chosen = select(plan, screen)[0]
+    if plan.cached_lambdas and lookup is not None:
+        for key in tuned:
+            cell = Cell.from_key(key)
+            for v in plan.cached_lambdas:
+                if v not in screen[key]:
+                    rec = lookup(trial_id(cell, v, 0), config(cell, v, 0))
+                    if rec is not None:
+                        screen[key][v] = rec
+                        log(_progress(plan.dataset, "cached", cell, v, 0, rec))
         chosen = select(plan, screen)[0]
     finals: dict[str, dict[int, dict[str, Any]]] = {}
     final_cells = [Cell(b) for b in sorted(finalists)] + [Cell.from_key(k) for k in tuned]
@@ -1305,6 +1320,14 @@ def main(argv: list[str] | None = None) -> int:
         "proxyanchor/baseline (repeatable; every cell vs its base and every DAR finalist vs "
         "every control are always reported)",
     )
+    parser.add_argument(
+        "--cached-lambdas",
+        type=float,
+        nargs="+",
+        default=[],
+        help="lambdas a finalist or control also takes from the cache if it was trained there "
+        "earlier (never trained for this run); its lambda is then the best over all it has",
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--final-seeds",
@@ -1391,6 +1414,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.dar_at_baseline_lr,
                 None if args.report_only else args.final_seeds,
                 args.extend_edges,
+                sorted(args.cached_lambdas),
             )
         )
 
@@ -1431,12 +1455,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             tuning = {}
         if args.report_only:
-            results[plan.dataset] = execute(plan, runner.cached, log=lambda s: None)
+            results[plan.dataset] = execute(
+                plan, runner.cached, log=lambda s: None, lookup=runner.cached
+            )
             results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
             results[plan.dataset]["base_tuning"] = tuning
             continue
         try:
-            results[plan.dataset] = execute(plan, runner.run, log=lambda s: print(s, flush=True))
+            results[plan.dataset] = execute(
+                plan, runner.run, log=lambda s: print(s, flush=True), lookup=runner.cached
+            )
             results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
             results[plan.dataset]["base_tuning"] = tuning
         except FileNotFoundError as exc:  # a dataset that is not installed
