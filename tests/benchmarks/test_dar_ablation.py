@@ -318,3 +318,30 @@ def test_base_tuning_steps_past_an_edge_like_lambda() -> None:
     tried = [k.split("/")[0] for k, _, _ in calls]
     assert tried[-2:] == ["proxyanchor~margin0.3", "proxyanchor~margin0.4"]
     assert out["proxyanchor"]["chosen"] == "proxyanchor~margin0.3"
+
+
+def test_cached_lambdas_are_looked_up_never_trained() -> None:
+    """``--cached-lambdas``: a tuned cell takes values trained earlier from the cache (here
+    lambda 30, best on validation) and its lambda is the best over all it has; a value not in
+    the cache is skipped, not trained."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    ctl = "proxyanchor/control/batch_variance"
+    cells = [ab.Cell("proxyanchor"), ab.Cell("proxyanchor", control="batch_variance")]
+    plan = ab.Plan("digits", base_cfg, cells, [0.1, 1.0], [0.01], 1, 1, [], [], True)
+    plan.cached_lambdas = [30.0, 100.0]
+    val = {(ctl, 0.1): 0.3, (ctl, 1.0): 0.2, (ctl, 30.0): 0.5}
+    trained: list = []
+    looked_up: list = []
+    fake = _fake_fetch(val, looked_up)
+
+    def lookup(tid, cfg):  # type: ignore[no-untyped-def]
+        return fake(tid, cfg) if cfg.dar.lam == 30.0 else None
+
+    result = ab.execute(plan, _fake_fetch(val, trained), log=lambda s: None, lookup=lookup)
+    assert result["chosen"][ctl] == 30.0
+    # screened at 0.1 and 1, never at 30 or 100; then the seed-0 final at the chosen 30 (in a
+    # real run that final is the cached screening run itself)
+    assert [v for k, v, _ in trained if k == ctl] == [0.1, 1.0, 30.0]
+    assert [v for k, v, _ in looked_up if k == ctl] == [30.0]
