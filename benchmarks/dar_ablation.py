@@ -62,7 +62,21 @@ from dasl.training.evaluate import embed, evaluate_embeddings
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
 BASES = ("npair", "proxyanchor")
-BASE_TITLES = {"npair": "N-pair", "proxyanchor": "ProxyAnchor"}
+"""The poster's two base losses: the default of ``--bases``."""
+ALL_BASES = (*BASES, "arcface", "multisimilarity", "contrastive", "supcon")
+"""Every base loss ``--bases`` accepts (#18: beyond the poster's two)."""
+BASE_TITLES = {
+    "npair": "N-pair",
+    "proxyanchor": "ProxyAnchor",
+    "arcface": "ArcFace",
+    "multisimilarity": "MultiSimilarity",
+    "contrastive": "Contrastive",
+    "supcon": "SupCon",
+}
+CONTROLS = ("compact_inter", "batch_variance", "within_scatter")
+"""Compaction controls (issue #18; ``dasl.dar.controls``): cells ``BASE/control/KIND``."""
+BASE_OPTIONS = ("alpha", "margin", "scale")
+"""Loss options a base may carry, ``proxyanchor~alpha16~margin0.2`` (issue #18)."""
 DIFFERENCES = ("signed", "abs", "ordered")
 MEASURES = ("l2", "l1", "l2sq")
 ESTIMATORS = ("exact", "chain")
@@ -156,34 +170,69 @@ def paired_difference(
 # ---------------------------------------------------------------------- the grid
 
 
+def parse_base(base: str) -> tuple[str, dict[str, float]]:
+    """``"proxyanchor~alpha16~margin0.2"`` -> ``("proxyanchor", {"alpha": 16, "margin": 0.2})``."""
+    name, *opts = base.split("~")
+    options: dict[str, float] = {}
+    for opt in opts:
+        key = next((k for k in BASE_OPTIONS if opt.startswith(k)), None)
+        if key is None:
+            raise ValueError(f"base {base!r}: unknown option {opt!r} (known: {BASE_OPTIONS})")
+        options[key] = float(opt[len(key) :])
+    return name, options
+
+
+def base_name(name: str, options: dict[str, float]) -> str:
+    """The inverse of :func:`parse_base` (options in ``BASE_OPTIONS`` order)."""
+    return "".join([name] + [f"~{k}{options[k]:g}" for k in BASE_OPTIONS if k in options])
+
+
+def base_title(base: str) -> str:
+    name, options = parse_base(base)
+    extra = ", ".join(f"{k} {v:g}" for k, v in options.items())
+    return BASE_TITLES[name] + (f" ({extra})" if extra else "")
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One reading of DAR on one base loss; ``difference is None`` is the bare base loss."""
+    """One reading of DAR on one base loss; ``difference is None`` is the bare base loss;
+    ``control`` (with ``difference is None``) a compaction control in DAR's place."""
 
     base: str
     difference: str | None = None
     measure: str | None = None
     estimator: str | None = None
+    control: str | None = None
 
     @property
     def is_baseline(self) -> bool:
-        return self.difference is None
+        return self.difference is None and self.control is None
+
+    @property
+    def is_control(self) -> bool:
+        return self.control is not None
 
     @property
     def key(self) -> str:
+        if self.is_control:
+            return f"{self.base}/control/{self.control}"
         if self.is_baseline:
             return f"{self.base}/baseline"
         return f"{self.base}/{self.difference}/{self.measure}/{self.estimator}"
 
     @property
     def title(self) -> str:
+        if self.is_control:
+            return f"{base_title(self.base)} + {self.control}"
         if self.is_baseline:
-            return BASE_TITLES[self.base]
-        return f"{BASE_TITLES[self.base]} + DAR {self.difference} {self.measure} {self.estimator}"
+            return base_title(self.base)
+        return f"{base_title(self.base)} + DAR {self.difference} {self.measure} {self.estimator}"
 
     @classmethod
     def from_key(cls, key: str) -> Cell:
         parts = key.split("/")
+        if parts[1] == "control":
+            return cls(parts[0], control=parts[2])
         return cls(parts[0]) if parts[1] == "baseline" else cls(*parts)
 
 
@@ -215,9 +264,15 @@ def trial_config(
 ) -> ExperimentConfig:
     """The config of ``cell`` at tuning value ``value`` (lambda for DAR, lr for a baseline);
     ``lr`` (DAR cells): the learning rate, else the config's."""
-    overrides: dict[str, Any] = {"loss.name": cell.base, "seed": seed}
+    name, options = parse_base(cell.base)
+    overrides: dict[str, Any] = {"loss.name": name, "seed": seed}
+    overrides.update({f"loss.{k}": v for k, v in options.items()})
     if cell.is_baseline:
         overrides.update({"dar.lam": 0.0, "optim.lr": value})
+    elif cell.is_control:
+        if lr is not None:
+            overrides["optim.lr"] = lr
+        overrides.update({"dar.lam": value, "dar.kind": cell.control})
     else:
         if lr is not None:
             overrides["optim.lr"] = lr
@@ -329,7 +384,7 @@ class Runner:
         if not path.is_file():
             return None
         rec = json.loads(path.read_text())
-        return rec if rec.get("config") == _comparable(cfg) else None
+        return rec if _normalized(rec.get("config") or {}) == _comparable(cfg) else None
 
     def run(self, tid: str, cfg: ExperimentConfig) -> dict[str, Any]:
         hit = self.cached(tid, cfg)
@@ -372,6 +427,17 @@ class Runner:
             "val_map@r": val.get(best_epoch, float("nan")),
             "train_map@r": train.get(best_epoch, float("nan")),
             "gap_map@r": train.get(best_epoch, float("nan")) - test["map@r"],
+            # Per-epoch means of the logged training terms (loss, base, regularizer, and the
+            # squared-l2 DAR decomposition of #18: class-mean, within-class, orientation).
+            "train_terms": [
+                {
+                    k: v
+                    for k, v in r.items()
+                    if k == "epoch" or (k.startswith("train/") and not k.endswith("_s"))
+                }
+                for r in res.history
+                if any(k.startswith("train/") for k in r)
+            ],
             "interclass": {k: float(stats[k]) for k in ("mean", "std", "cv")},
             "step_s": statistics.median(callback.step_times) if callback.step_times else None,
             "steps": len(callback.step_times),
@@ -382,9 +448,22 @@ class Runner:
         return rec
 
 
+LATER_KEYS = {("dar", "kind"): "dar", ("loss", "scale"): None, ("dar", "backend"): "auto"}
+"""Config keys added after runs were cached (#18, #19), with the default that leaves a run as it
+was: dropped from cache records at that default, so the earlier runs keep matching."""
+
+
+def _normalized(d: dict[str, Any]) -> dict[str, Any]:
+    for (section, key), default in LATER_KEYS.items():
+        if key in d.get(section, {}) and d[section][key] == default:
+            del d[section][key]
+    return d
+
+
 def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The config as stored in the cache (JSON round-trip, so lists and tuples compare)."""
-    return json.loads(json.dumps(cfg.to_dict()))
+    """The config as stored in the cache (JSON round-trip, so lists and tuples compare),
+    without the :data:`LATER_KEYS` at their defaults."""
+    return _normalized(json.loads(json.dumps(cfg.to_dict())))
 
 
 # ---------------------------------------------------------------------- the protocol
@@ -409,9 +488,17 @@ class Plan:
     cache split the finals this way, and ``--report-only`` then reads all of them."""
     extend_edges: int = 0
     """Up to this many lambdas tried past a finalist's grid edge while its best is there."""
+    cached_lambdas: list[float] = dataclasses.field(default_factory=list)
+    """Lambdas a tuned cell (finalist or control) takes from the cache when trained there
+    earlier (never trained for this): its lambda is the best over every value it has."""
 
     def values(self, cell: Cell) -> list[float]:
         return self.lrs if cell.is_baseline else self.lambdas
+
+    @property
+    def control_keys(self) -> list[str]:
+        """Control cells (#18): each tuned like a finalist and always in the finals."""
+        return [c.key for c in self.cells if c.is_control]
 
 
 def base_config(dataset: str, extra: dict[str, Any]) -> ExperimentConfig:
@@ -441,7 +528,7 @@ def select(
     for base in {c.base for c in plan.cells}:
         best_by_diff: dict[str, tuple[float, str]] = {}
         for cell in plan.cells:
-            if cell.base != base or cell.is_baseline or cell.key not in chosen:
+            if cell.base != base or cell.is_baseline or cell.is_control or cell.key not in chosen:
                 continue
             score = screen[cell.key][chosen[cell.key]]["val_map@r"]
             if cell.difference not in best_by_diff or score > best_by_diff[cell.difference][0]:
@@ -457,7 +544,7 @@ def best_difference(
     """The difference type of ``base``'s best screened cell (validation MAP@R)."""
     best: tuple[float, str] | None = None
     for cell in plan.cells:
-        if cell.base != base or cell.is_baseline:
+        if cell.base != base or cell.is_baseline or cell.is_control:
             continue
         for rec in screen.get(cell.key, {}).values():
             if best is None or rec["val_map@r"] > best[0]:
@@ -468,7 +555,9 @@ def best_difference(
 Fetch = Callable[[str, ExperimentConfig], "dict[str, Any] | None"]
 
 
-def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dict[str, Any]:
+def execute(
+    plan: Plan, fetch: Fetch, log: Callable[[str], None] = print, lookup: Fetch | None = None
+) -> dict[str, Any]:
     """Screening, selection and finals of one dataset; returns everything the report needs.
 
     ``fetch(trial_id, config)`` trains a trial (or reads it from the cache); it may return
@@ -501,42 +590,52 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
                 base_lr[Cell.from_key(key).base] = max(runs, key=lambda v: runs[v]["val_map@r"])
     screen_cells([c for c in plan.cells if not c.is_baseline])
     chosen, finalists = select(plan, screen)
+    # The controls (#18) are tuned exactly like the finalists and always run the finals.
+    tuned = [k for b in sorted(finalists) for k in finalists[b]] + [
+        k for k in plan.control_keys if screen.get(k)
+    ]
     if plan.tune_lambdas:
         # Two-stage tuning: every cell screened on ``lambdas``, the finalists (the cells
         # whose seeds are paid for) also on ``tune_lambdas``; the finalist set stays fixed.
-        for base in sorted(finalists):
-            for key in finalists[base]:
-                cell = Cell.from_key(key)
-                for v in plan.tune_lambdas:
-                    if v in screen[key]:
-                        continue
-                    rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
-                    if rec is not None:
-                        screen[key][v] = rec
-                        log(_progress(plan.dataset, "tune", cell, v, 0, rec))
+        for key in tuned:
+            cell = Cell.from_key(key)
+            for v in plan.tune_lambdas:
+                if v in screen[key]:
+                    continue
+                rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
+                if rec is not None:
+                    screen[key][v] = rec
+                    log(_progress(plan.dataset, "tune", cell, v, 0, rec))
         chosen = select(plan, screen)[0]
     if plan.extend_edges:
         # A best lambda at the edge of the values tried says the optimum may lie outside:
         # step along the 1-3 series past that edge until the best is inside (or the budget).
-        for base in sorted(finalists):
-            for key in finalists[base]:
-                cell = Cell.from_key(key)
-                for _ in range(plan.extend_edges):
-                    runs = screen[key]
-                    best = max(runs, key=lambda v: runs[v]["val_map@r"])
-                    if len(runs) < 2 or min(runs) < best < max(runs):
-                        break
-                    v = series_step(best, up=best == max(runs))
-                    rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
-                    if rec is None:
-                        break
-                    runs[v] = rec
-                    log(_progress(plan.dataset, "edge", cell, v, 0, rec))
+        for key in tuned:
+            cell = Cell.from_key(key)
+            for _ in range(plan.extend_edges):
+                runs = screen[key]
+                best = max(runs, key=lambda v: runs[v]["val_map@r"])
+                if len(runs) < 2 or min(runs) < best < max(runs):
+                    break
+                v = series_step(best, up=best == max(runs))
+                rec = fetch(trial_id(cell, v, 0), config(cell, v, 0))
+                if rec is None:
+                    break
+                runs[v] = rec
+                log(_progress(plan.dataset, "edge", cell, v, 0, rec))
+        chosen = select(plan, screen)[0]
+    if plan.cached_lambdas and lookup is not None:
+        for key in tuned:
+            cell = Cell.from_key(key)
+            for v in plan.cached_lambdas:
+                if v not in screen[key]:
+                    rec = lookup(trial_id(cell, v, 0), config(cell, v, 0))
+                    if rec is not None:
+                        screen[key][v] = rec
+                        log(_progress(plan.dataset, "cached", cell, v, 0, rec))
         chosen = select(plan, screen)[0]
     finals: dict[str, dict[int, dict[str, Any]]] = {}
-    final_cells = [Cell(b) for b in sorted(finalists)] + [
-        Cell.from_key(k) for b in sorted(finalists) for k in finalists[b]
-    ]
+    final_cells = [Cell(b) for b in sorted(finalists)] + [Cell.from_key(k) for k in tuned]
     # Seed-major, so that a run stopped early leaves every final cell with the same seeds.
     for seed in plan.final_seeds if plan.final_seeds is not None else range(plan.seeds):
         for cell in final_cells:
@@ -561,6 +660,111 @@ def execute(plan: Plan, fetch: Fetch, log: Callable[[str], None] = print) -> dic
         screen_cells(extra)
         chosen.update(select(plan, screen)[0])
     return {"screen": screen, "chosen": chosen, "finalists": finalists, "finals": finals}
+
+
+def parse_base_grid(items: Sequence[str]) -> dict[str, list[float]]:
+    """``["alpha=8,16", "margin=0,0.2"]`` -> ``{"alpha": [8.0, 16.0], "margin": [0.0, 0.2]}``."""
+    out: dict[str, list[float]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or key not in BASE_OPTIONS:
+            raise ValueError(
+                f"--base-grid {item!r}: expected OPTION=V1,V2 with OPTION in {BASE_OPTIONS}"
+            )
+        try:
+            out[key] = [float(v) for v in values.split(",") if v]
+        except ValueError:
+            raise ValueError(f"--base-grid {item!r}: values must be numbers") from None
+    return out
+
+
+BASE_DEFAULTS = {
+    "proxyanchor": {"alpha": 32.0, "margin": 0.1},
+    "arcface": {"margin": 28.6, "scale": 64.0},
+}
+"""PML's defaults, which ``build_base_loss`` uses when ``loss.alpha``/``margin``/``scale``
+are unset: the untuned base is named without options (its cached runs keep their names)."""
+
+
+def tune_bases(
+    plan: Plan, base_grid: dict[str, list[float]], fetch: Fetch, log: Callable[[str], None] = print
+) -> dict[str, dict[str, Any]]:
+    """Tune each baseline cell's loss options on validation (seed 0, its first learning rate).
+
+    Stage 1 moves one option at a time away from the defaults; stage 2 tries the best value of
+    each option together when more than one option moved. The variant with the best validation
+    MAP@R is chosen (ties: the first tried, the defaults first). The untuned base keeps its
+    plain name, so its cached runs are reused.
+    """
+    return {
+        c.base: _tune_base(plan, c.base, base_grid, fetch, log) for c in plan.cells if c.is_baseline
+    }
+
+
+def _tune_base(
+    plan: Plan,
+    base: str,
+    base_grid: dict[str, list[float]],
+    fetch: Fetch,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    lr = plan.lrs[0]
+    name, fixed = parse_base(base)
+    defaults = {**BASE_DEFAULTS.get(name, {}), **fixed}
+    runs: dict[str, dict[str, Any]] = {}
+
+    def variant(opts: dict[str, float]) -> str:
+        return base_name(name, {k: v for k, v in opts.items() if defaults.get(k) != v})
+
+    def trial(opts: dict[str, float]) -> float | None:
+        b = variant(opts)
+        if b not in runs:
+            c = Cell(b)
+            rec = fetch(trial_id(c, lr, 0), trial_config(plan.base_cfg, c, lr, 0))
+            if rec is None:
+                return None
+            runs[b] = rec
+            log(_progress(plan.dataset, "base", c, lr, 0, rec))
+        return float(runs[b]["val_map@r"])
+
+    trial(dict(defaults))
+    moved: dict[str, float] = {}
+    for key, values in base_grid.items():
+        scored = {v: trial({**defaults, key: v}) for v in [defaults.get(key), *values]}
+        scored = {v: sc for v, sc in scored.items() if v is not None and sc is not None}
+        if scored:
+            best = max(scored, key=lambda v: scored[v])
+            if best != defaults.get(key):
+                moved[key] = best
+    if len(moved) > 1:
+        trial({**defaults, **moved})
+    chosen = max(runs, key=lambda b: runs[b]["val_map@r"]) if runs else base
+    # As for a finalist's lambda: a chosen option at the edge of the values tried gets up to
+    # ``plan.extend_edges`` steps past it (x2 for alpha and scale, the grid's last gap for
+    # margin), the other options as chosen.
+    for key in base_grid:
+        for _ in range(plan.extend_edges):
+            opts = {**defaults, **parse_base(chosen)[1]}
+            tried = sorted({defaults.get(key), *base_grid[key]} - {None})
+            tried = sorted(
+                set(tried) | {parse_base(b)[1].get(key, defaults.get(key)) for b in runs}
+            )
+            v = opts[key]
+            if len(tried) < 2 or tried[0] < v < tried[-1]:
+                break
+            up = v == tried[-1]
+            nxt = tried[-2] if up else tried[1]
+            step = (v * v / nxt) if key in ("alpha", "scale") else (2 * v - nxt)
+            if key == "margin" and step < 0:
+                break
+            trial({**opts, key: round(step, 10)})
+            chosen = max(runs, key=lambda b: runs[b]["val_map@r"])
+    return {
+        "chosen": chosen,
+        "lr": lr,
+        "val_map@r": {b: r["val_map@r"] for b, r in runs.items()},
+        "test_map@r": {b: r["test"]["map@r"] for b, r in runs.items()},
+    }
 
 
 def series_step(v: float, up: bool) -> float:
@@ -617,6 +821,95 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         row["step_ms"] = 1000 * statistics.median(steps) if steps else float("nan")
         rows[key] = row
     return rows
+
+
+def contrast_pairs(
+    result: dict[str, Any], extra: Sequence[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
+    """``(treated, control)`` final-cell pairs: every cell vs its base loss, every DAR finalist
+    vs every control of the same base (#18: "a control matches DAR" is the decision rule),
+    then ``extra`` (e.g. across bases: a tuned baseline vs the untuned one)."""
+    finals = result["finals"]
+    keys = list(finals)
+    pairs = [(k, Cell(Cell.from_key(k).base).key) for k in keys if not Cell.from_key(k).is_baseline]
+    for k in keys:
+        cell = Cell.from_key(k)
+        if cell.is_baseline or cell.is_control:
+            continue
+        pairs += [
+            (k, c)
+            for c in keys
+            if Cell.from_key(c).is_control and Cell.from_key(c).base == cell.base
+        ]
+    pairs += [p for p in extra if p[0] in finals and p[1] in finals]
+    return [p for p in pairs if p[1] in finals]
+
+
+def contrasts(result: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Paired differences (same seed) of R@1, MAP@R, NMI (points) and of the inter-class
+    distance mean and CV for each pair, with the 95% t-interval and the Bonferroni-corrected
+    one for ``3 x len(pairs)`` comparisons (the three accuracy metrics of every pair)."""
+    from scipy.stats import t as student_t
+
+    finals = result["finals"]
+    m = 3 * max(len(pairs), 1)
+    rows = []
+    for treated, control in pairs:
+        row: dict[str, Any] = {"treated": treated, "control": control, "comparisons": m}
+        for metric, _ in REPORTED:
+            a = {s: 100 * r["test"][metric] for s, r in finals[treated].items()}
+            b = {s: 100 * r["test"][metric] for s, r in finals[control].items()}
+            mean, std, half, n = paired_difference(a, b)
+            bonf = (
+                float(student_t.ppf(1 - 0.05 / (2 * m), n - 1)) * std / math.sqrt(n)
+                if n >= 2
+                else float("nan")
+            )
+            row[metric] = {"mean": mean, "std": std, "ci95": half, "bonferroni": bonf, "n": n}
+        for stat in ("mean", "cv"):
+            a = {s: r["interclass"][stat] for s, r in finals[treated].items()}
+            b = {s: r["interclass"][stat] for s, r in finals[control].items()}
+            mean, std, half, n = paired_difference(a, b)
+            row[f"interclass_{stat}"] = {"mean": mean, "std": std, "ci95": half, "n": n}
+        rows.append(row)
+    return rows
+
+
+def contrasts_table(rows: Sequence[dict[str, Any]], chosen: dict[str, float]) -> str:
+    """Markdown: one line per pair, ``Δ (±95% CI) [±Bonferroni]``."""
+
+    def setting(key: str) -> str:
+        v = chosen.get(key)
+        if v is None:
+            return ""
+        return f" (lr {v:g})" if Cell.from_key(key).is_baseline else f" (λ {v:g})"
+
+    head = (
+        "| treated − control | seeds | Δ R@1 | Δ MAP@R | Δ NMI | Δ inter-class mean | Δ CV |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        cells = []
+        for metric, _ in REPORTED:
+            d = r[metric]
+            cells.append(
+                f"{d['mean']:+.2f} (±{d['ci95']:.2f}) [±{d['bonferroni']:.2f}]"
+                if not math.isnan(d["ci95"])
+                else f"{d['mean']:+.2f}"
+            )
+        for stat in ("mean", "cv"):
+            d = r[f"interclass_{stat}"]
+            cells.append(
+                f"{d['mean']:+.3f} (±{d['ci95']:.3f})"
+                if not math.isnan(d["ci95"])
+                else f"{d['mean']:+.3f}"
+            )
+        lines.append(
+            f"| {r['treated']}{setting(r['treated'])} − {r['control']}{setting(r['control'])} | "
+            f"{r[REPORTED[0][0]]['n']} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
 
 
 def _fmt(triple: Sequence[float], signed: bool = False, digits: int = 2) -> str:
@@ -732,7 +1025,9 @@ def plot_all(
     screen = result["screen"]
     for base in sorted({c.base for c in plan.cells}):
         cells = [
-            c for c in plan.cells if c.base == base and not c.is_baseline and screen.get(c.key)
+            c
+            for c in plan.cells
+            if c.base == base and not c.is_baseline and not c.is_control and screen.get(c.key)
         ]
         if not cells:
             continue
@@ -766,7 +1061,7 @@ def plot_all(
             ax.set_ylabel("MAP@R %")
             ax.legend(fontsize=6)
         fig.suptitle(
-            f"{plan.dataset}, {BASE_TITLES[base]} + DAR: MAP@R vs λ, seed 0 (λ chosen on val; "
+            f"{plan.dataset}, {base_title(base)} + DAR: MAP@R vs λ, seed 0 (λ chosen on val; "
             "test shown for reporting only)",
             fontsize=9,
         )
@@ -832,7 +1127,12 @@ def plot_all(
 
 
 def report(
-    plans: list[Plan], results: dict[str, dict[str, Any]], out: Path, name: str, plots: bool = True
+    plans: list[Plan],
+    results: dict[str, dict[str, Any]],
+    out: Path,
+    name: str,
+    plots: bool = True,
+    extra_contrasts: Sequence[tuple[str, str]] = (),
 ) -> str:
     """Markdown (printed and written) + JSON + plots for every dataset that has results."""
     text: list[str] = []
@@ -862,6 +1162,24 @@ def report(
             "difference to the base loss, same seed):\n"
         )
         text.append(finals_table(rows) + "\n")
+        pairs = contrast_pairs(result, extra_contrasts)
+        contrast_rows = contrasts(result, pairs)
+        if contrast_rows:
+            text.append(
+                "Paired differences (test classes, points; same seed), 95% t-interval in (), "
+                f"Bonferroni-corrected for {contrast_rows[0]['comparisons']} comparisons in []:\n"
+            )
+            text.append(contrasts_table(contrast_rows, result["chosen"]) + "\n")
+        if result.get("base_tuning"):
+            text.append(
+                "Base-loss options tuned on validation (seed 0; validation / test MAP@R %):\n"
+            )
+            for base, t in result["base_tuning"].items():
+                tried = ", ".join(
+                    f"{b}: {100 * v:.2f} / {100 * t['test_map@r'][b]:.2f}"
+                    for b, v in t["val_map@r"].items()
+                )
+                text.append(f"- {base} (lr {t['lr']:g}): {tried}; chosen **{t['chosen']}**\n")
         raw = result.get("raw_pixels")
         if raw is not None:
             t = raw["test"]
@@ -892,6 +1210,8 @@ def report(
                 for k, by_seed in result["finals"].items()
             },
             "summary": rows,
+            "contrasts": contrast_rows,
+            "base_tuning": result.get("base_tuning"),
             "raw_pixels": result.get("raw_pixels"),
             "plots": [p.name for p in paths],
         }
@@ -911,9 +1231,36 @@ def _slim(rec: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["glyphs", "fashion-mnist"])
-    parser.add_argument("--bases", nargs="+", default=list(BASES), choices=BASES)
+    parser.add_argument(
+        "--bases",
+        nargs="+",
+        default=list(BASES),
+        help=f"base losses of {ALL_BASES}, optionally with options: proxyanchor~alpha16~margin0.2",
+    )
+    parser.add_argument(
+        "--controls",
+        nargs="+",
+        default=[],
+        choices=CONTROLS,
+        help="compaction controls (#18), each a cell tuned over the lambdas like a finalist",
+    )
+    parser.add_argument(
+        "--base-grid",
+        nargs="+",
+        default=[],
+        metavar="OPTION=V1,V2",
+        help="tune each base's loss options first (#18), e.g. alpha=8,16,64 margin=0,0.2: "
+        "one option at a time around the config's values, then the best of each together; "
+        "seed 0, the baseline's learning rate, validation MAP@R; the rest of the plan runs "
+        "on the chosen base",
+    )
     parser.add_argument("--differences", nargs="+", default=list(DIFFERENCES))
     parser.add_argument("--measures", nargs="+", default=list(MEASURES))
+    parser.add_argument(
+        "--no-dar",
+        action="store_true",
+        help="no DAR cells: only the baselines (and --controls), e.g. a tuned base's finals",
+    )
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS))
     parser.add_argument(
         "--chain-measures",
@@ -962,6 +1309,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="datasets after the first screen only the first one's finalists (their lambda "
         "re-tuned on their own validation classes) and the baselines",
+    )
+    parser.add_argument(
+        "--contrast",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("TREATED", "CONTROL"),
+        help="an extra paired comparison of two final cells, e.g. proxyanchor~alpha8/baseline "
+        "proxyanchor/baseline (repeatable; every cell vs its base and every DAR finalist vs "
+        "every control are always reported)",
+    )
+    parser.add_argument(
+        "--cached-lambdas",
+        type=float,
+        nargs="+",
+        default=[],
+        help="lambdas a finalist or control also takes from the cache if it was trained there "
+        "earlier (never trained for this run); its lambda is then the best over all it has",
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
@@ -1012,11 +1377,28 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        bases = [b for b in args.bases if parse_base(b)[0] in ALL_BASES]
+        base_grid = parse_base_grid(args.base_grid)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if len(bases) != len(args.bases):
+        print(f"error: --bases: each must start with one of {ALL_BASES}", file=sys.stderr)
+        return 2
     extra = dict(parse_override(o) for o in args.overrides)
+    contrast_extra = [(a, b) for a, b in args.contrast]
     plans = []
     for ds in args.datasets:
         cfg = base_config(ds, extra)
-        cells = grid(args.bases, differences, args.measures, args.estimators, args.chain_measures)
+        cells = grid(
+            bases,
+            [] if args.no_dar else differences,
+            args.measures,
+            args.estimators,
+            args.chain_measures,
+        )
+        cells += [Cell(b, control=k) for b in bases for k in args.controls]
         lrs = args.baseline_lrs or [cfg.optim.lr]
         plans.append(
             Plan(
@@ -1032,6 +1414,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.dar_at_baseline_lr,
                 None if args.report_only else args.final_seeds,
                 args.extend_edges,
+                sorted(args.cached_lambdas),
             )
         )
 
@@ -1063,20 +1446,34 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.plan:
             continue
+        if base_grid:
+            fetch = runner.cached if args.report_only else runner.run
+            tuning = tune_bases(plan, base_grid, fetch, log=lambda s: print(s, flush=True))
+            chosen_bases = [t["chosen"] for t in tuning.values()]
+            plan.cells = [dataclasses.replace(c, base=tuning[c.base]["chosen"]) for c in plan.cells]
+            print(f"{plan.dataset}: tuned bases {chosen_bases}", flush=True)
+        else:
+            tuning = {}
         if args.report_only:
-            results[plan.dataset] = execute(plan, runner.cached, log=lambda s: None)
+            results[plan.dataset] = execute(
+                plan, runner.cached, log=lambda s: None, lookup=runner.cached
+            )
             results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
+            results[plan.dataset]["base_tuning"] = tuning
             continue
         try:
-            results[plan.dataset] = execute(plan, runner.run, log=lambda s: print(s, flush=True))
+            results[plan.dataset] = execute(
+                plan, runner.run, log=lambda s: print(s, flush=True), lookup=runner.cached
+            )
             results[plan.dataset]["raw_pixels"] = runner.raw_pixels(plan.base_cfg)
+            results[plan.dataset]["base_tuning"] = tuning
         except FileNotFoundError as exc:  # a dataset that is not installed
             print(f"{plan.dataset}: skipped: {exc}", flush=True)
         # Write the report after each dataset, so a later failure keeps the earlier one.
-        report(plans, results, out, args.name, plots=not args.no_plots)
+        report(plans, results, out, args.name, not args.no_plots, contrast_extra)
     if args.plan:
         return 0
-    md = report(plans, results, out, args.name, plots=not args.no_plots)
+    md = report(plans, results, out, args.name, not args.no_plots, contrast_extra)
     print(md)
     print(json.dumps({"environment": environment()}))
     return 0

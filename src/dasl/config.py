@@ -99,9 +99,12 @@ class LossConfig:
     name: str = "proxyanchor"
     """One of :data:`dasl.training.losses.LOSS_NAMES`."""
     margin: float | None = None
-    """Loss margin; ``None`` keeps the loss's own default (ProxyAnchor 0.1)."""
+    """Loss margin; ``None`` keeps the loss's own default (ProxyAnchor 0.1, ArcFace 28.6
+    degrees)."""
     alpha: float | None = None
     """ProxyAnchor alpha; ``None`` keeps 32."""
+    scale: float | None = None
+    """ArcFace scale; ``None`` keeps 64."""
     temperature: float | None = None
     """SupCon temperature; ``None`` keeps the loss default."""
 
@@ -117,6 +120,9 @@ class DARConfig:
     num_chains: int = 1
     backend: str = "auto"
     """Exact l2 kernel: "auto" (Triton on CUDA), "triton" or "torch" (#19)."""
+    kind: str = "dar"
+    """``"dar"``, or a compaction control of :data:`dasl.dar.controls.CONTROLS` (issue #18:
+    ``compact_inter``, ``batch_variance``, ``within_scatter``) in its place, weighted by ``lam``."""
 
 
 @dataclass
@@ -263,8 +269,9 @@ def _build(cls: Any, mapping: Any, prefix: str) -> Any:
 SAMPLERS = ("m_per_class", "random")
 SCHEDULERS = ("cosine", "constant")
 LOSS_SETTINGS = {
-    "margin": ("proxyanchor", "triplet"),
+    "margin": ("proxyanchor", "triplet", "arcface"),
     "alpha": ("proxyanchor",),
+    "scale": ("arcface",),
     "temperature": ("supcon",),
 }
 """Which losses each optional ``loss.*`` setting applies to (elsewhere it is an error)."""
@@ -325,6 +332,27 @@ def _check_choice(key: str, value: object, valid: tuple[str, ...] | list[str]) -
         raise ConfigError(f"{key}: unknown value {value!r}; choose one of {', '.join(valid)}")
 
 
+def _check_control(dar: DARConfig) -> None:
+    """A control (``dar.kind`` other than ``"dar"``) has no measure, difference or estimator:
+    refuse settings it would ignore (``l2``, the default measure, and ``l2sq`` pass)."""
+    from dasl.dar.controls import CONTROLS
+
+    _check_choice("dar.kind", dar.kind, ("dar", *CONTROLS))
+    if dar.kind == "dar":
+        return
+    for key, value, allowed in (
+        ("measure", dar.measure, ("l2", "l2sq")),
+        ("estimator", dar.estimator, ("exact",)),
+        ("difference", dar.difference, ("signed",)),
+        ("num_chains", dar.num_chains, (1,)),
+    ):
+        if value not in allowed:
+            raise ConfigError(
+                f"dar.{key}: {value!r} is not used by dar.kind={dar.kind!r} (a compaction "
+                "control); remove it, or set dar.kind=dar"
+            )
+
+
 def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
     """Check that every named choice exists and that settings fit together.
 
@@ -382,6 +410,7 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
             raise ConfigError(f"dar.lam: must be >= 0, got {cfg.dar.lam}")
         if cfg.dar.num_chains < 1:
             raise ConfigError(f"dar.num_chains: must be >= 1, got {cfg.dar.num_chains}")
+        _check_control(cfg.dar)
         if cfg.data.sampler == "m_per_class" and cfg.data.batch_size % cfg.data.m_per_class:
             raise ConfigError(
                 f"data.batch_size: {cfg.data.batch_size} is not a multiple of "

@@ -192,3 +192,156 @@ def test_bad_variant_is_one_line_and_status_2(capsys) -> None:
     assert ab.main(["--plan", "--measure-stage", "l3/exact"]) == 2
     out = capsys.readouterr().err
     assert out.count("\n") == 1 and "l3/exact" in out and "MEASURE/ESTIMATOR" in out
+
+
+def test_control_cells_and_base_options_round_trip_into_configs() -> None:
+    """#18: ``BASE/control/KIND`` cells set ``dar.kind`` at the base's lr; a base with options
+    (``proxyanchor~alpha16~margin0``) sets ``loss.alpha``/``loss.margin``; the untuned base
+    keeps the plain name, and its configs match the runs cached before ``dar.kind`` existed."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    ctl = ab.Cell("proxyanchor", control="compact_inter")
+    assert ctl.key == "proxyanchor/control/compact_inter" and not ctl.is_baseline
+    assert ab.Cell.from_key(ctl.key) == ctl
+    cfg = ab.trial_config(base_cfg, ctl, 3.0, 2, lr=0.01)
+    assert (cfg.dar.kind, cfg.dar.lam, cfg.optim.lr, cfg.seed) == ("compact_inter", 3.0, 0.01, 2)
+    assert ab.parse_base("proxyanchor~alpha16~margin0") == (
+        "proxyanchor",
+        {"alpha": 16.0, "margin": 0.0},
+    )
+    assert (
+        ab.base_name("proxyanchor", {"margin": 0.2, "alpha": 8.0}) == "proxyanchor~alpha8~margin0.2"
+    )
+    tuned = ab.Cell("proxyanchor~alpha16")
+    cfg = ab.trial_config(base_cfg, tuned, 0.01, 0)
+    assert (cfg.loss.alpha, cfg.loss.margin, cfg.dar.lam) == (16.0, None, 0.0)
+    plain = ab._comparable(ab.trial_config(base_cfg, ab.Cell("proxyanchor"), 0.01, 0))
+    # keys added after runs were cached drop out at their defaults, on both sides
+    assert "kind" not in plain["dar"] and "scale" not in plain["loss"]
+    stored = json.loads(json.dumps(plain))
+    stored["loss"]["scale"], stored["dar"]["kind"] = None, "dar"  # a record written with them
+    assert ab._normalized(stored) == plain
+    assert ab._comparable(cfg)["loss"]["alpha"] == 16.0
+    with pytest.raises(ValueError, match="unknown option"):
+        ab.parse_base("proxyanchor~beta3")
+    with pytest.raises(ValueError, match="OPTION=V1,V2"):
+        ab.parse_base_grid(["gamma=1,2"])
+
+
+def _fake_fetch(val: dict[tuple[str, float], float], calls: list):  # type: ignore[no-untyped-def]
+    def fetch(tid: str, cfg):  # type: ignore[no-untyped-def]
+        key = tid.split("__v")[0].replace("__", "/")
+        value = cfg.optim.lr if key.endswith("baseline") else cfg.dar.lam
+        calls.append((key, value, cfg.seed))
+        score = val.get((key, value), 0.1)
+        return {"val_map@r": score, "test": {"recall@1": 0.5, "map@r": score, "nmi": 0.5},
+                "best_epoch": 0, "step_s": 0.1, "seconds": 1.0, "gap_map@r": 0.0,
+                "interclass": {"mean": 1.0, "std": 0.1, "cv": 0.1}}  # fmt: skip
+
+    return fetch
+
+
+def test_controls_are_tuned_like_finalists_and_run_the_finals() -> None:
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    cells = ab.grid(["proxyanchor"], ["signed"], ["l2sq"], ["exact"], None)
+    cells.append(ab.Cell("proxyanchor", control="compact_inter"))
+    plan = ab.Plan("digits", base_cfg, cells, [0.1, 1.0], [0.01], 2, 1, [], [3.0], True, None, 1)
+    ctl = "proxyanchor/control/compact_inter"
+    val = {(ctl, 0.1): 0.2, (ctl, 1.0): 0.3, (ctl, 3.0): 0.4, (ctl, 10.0): 0.35}
+    calls: list = []
+    result = ab.execute(plan, _fake_fetch(val, calls), log=lambda s: None)
+    # screened on the grid, tuned on --tune-lambdas, one edge step past 3 (best at the edge),
+    # then the seed-0 final at the chosen 3 (a cache hit in a real run: the same trial)
+    assert [v for k, v, s in calls if k == ctl and s == 0] == [0.1, 1.0, 3.0, 10.0, 3.0]
+    assert result["chosen"][ctl] == 3.0
+    assert result["finalists"] == {"proxyanchor": ["proxyanchor/signed/l2sq/exact"]}
+    assert sorted(result["finals"][ctl]) == [0, 1]
+    rows = ab.summarize(result)
+    assert rows[ctl]["delta_map@r"][3] == 2  # paired with the baseline's seeds
+    pairs = ab.contrast_pairs(result)
+    dar = "proxyanchor/signed/l2sq/exact"
+    assert (dar, ctl) in pairs and (ctl, "proxyanchor/baseline") in pairs
+    contrast = ab.contrasts(result, pairs)
+    # the fake runs score 0.4 (control, lambda 3) and 0.1 (DAR): every seed differs by -30
+    row = next(r for r in contrast if (r["treated"], r["control"]) == (dar, ctl))
+    assert row["map@r"]["mean"] == pytest.approx(-30.0) and row["map@r"]["n"] == 2
+    assert row["comparisons"] == 3 * len(pairs)
+
+
+def test_base_tuning_one_option_at_a_time_then_together() -> None:
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    plan = ab.Plan("digits", base_cfg, [ab.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
+    val = {
+        ("proxyanchor/baseline", 0.01): 0.50,
+        ("proxyanchor~alpha16/baseline", 0.01): 0.55,
+        ("proxyanchor~alpha64/baseline", 0.01): 0.40,
+        ("proxyanchor~margin0.2/baseline", 0.01): 0.52,
+        ("proxyanchor~margin0/baseline", 0.01): 0.45,
+        ("proxyanchor~alpha16~margin0.2/baseline", 0.01): 0.54,
+    }
+    calls: list = []
+    grid = ab.parse_base_grid(["alpha=16,64", "margin=0,0.2"])
+    out = ab.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
+    tried = [k.split("/")[0] for k, _, _ in calls]
+    assert tried == [
+        "proxyanchor",
+        "proxyanchor~alpha16",
+        "proxyanchor~alpha64",
+        "proxyanchor~margin0",
+        "proxyanchor~margin0.2",
+        "proxyanchor~alpha16~margin0.2",  # both moved: tried together
+    ]
+    assert out["proxyanchor"]["chosen"] == "proxyanchor~alpha16"  # 0.55 beats the pair's 0.54
+
+
+def test_base_tuning_steps_past_an_edge_like_lambda() -> None:
+    """With ``extend_edges``, a chosen option at the edge of its grid gets steps past it (the
+    grid's last gap for margin) until the best is inside or the steps are used up."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    plan = ab.Plan("digits", base_cfg, [ab.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
+    plan.extend_edges = 2
+    val = {
+        ("proxyanchor/baseline", 0.01): 0.50,
+        ("proxyanchor~margin0.2/baseline", 0.01): 0.55,
+        ("proxyanchor~margin0.3/baseline", 0.01): 0.57,
+        ("proxyanchor~margin0.4/baseline", 0.01): 0.56,
+    }
+    calls: list = []
+    out = ab.tune_bases(plan, {"margin": [0.0, 0.2]}, _fake_fetch(val, calls), log=lambda s: None)
+    tried = [k.split("/")[0] for k, _, _ in calls]
+    assert tried[-2:] == ["proxyanchor~margin0.3", "proxyanchor~margin0.4"]
+    assert out["proxyanchor"]["chosen"] == "proxyanchor~margin0.3"
+
+
+def test_cached_lambdas_are_looked_up_never_trained() -> None:
+    """``--cached-lambdas``: a tuned cell takes values trained earlier from the cache (here
+    lambda 30, best on validation) and its lambda is the best over all it has; a value not in
+    the cache is skipped, not trained."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    ctl = "proxyanchor/control/batch_variance"
+    cells = [ab.Cell("proxyanchor"), ab.Cell("proxyanchor", control="batch_variance")]
+    plan = ab.Plan("digits", base_cfg, cells, [0.1, 1.0], [0.01], 1, 1, [], [], True)
+    plan.cached_lambdas = [30.0, 100.0]
+    val = {(ctl, 0.1): 0.3, (ctl, 1.0): 0.2, (ctl, 30.0): 0.5}
+    trained: list = []
+    looked_up: list = []
+    fake = _fake_fetch(val, looked_up)
+
+    def lookup(tid, cfg):  # type: ignore[no-untyped-def]
+        return fake(tid, cfg) if cfg.dar.lam == 30.0 else None
+
+    result = ab.execute(plan, _fake_fetch(val, trained), log=lambda s: None, lookup=lookup)
+    assert result["chosen"][ctl] == 30.0
+    # screened at 0.1 and 1, never at 30 or 100; then the seed-0 final at the chosen 30 (in a
+    # real run that final is the cached screening run itself)
+    assert [v for k, v, _ in trained if k == ctl] == [0.1, 1.0, 30.0]
+    assert [v for k, v, _ in looked_up if k == ctl] == [30.0]

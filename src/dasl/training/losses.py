@@ -13,8 +13,17 @@ from torch import nn
 
 from dasl.config import DARConfig, LossConfig
 from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
+from dasl.dar.controls import ControlRegularizer
 
-LOSS_NAMES = ("proxyanchor", "npair", "triplet", "multisimilarity", "supcon", "contrastive")
+LOSS_NAMES = (
+    "proxyanchor",
+    "npair",
+    "triplet",
+    "multisimilarity",
+    "supcon",
+    "contrastive",
+    "arcface",
+)
 """Base losses selectable by ``loss.name`` (pytorch-metric-learning implementations)."""
 
 
@@ -27,6 +36,13 @@ def build_base_loss(cfg: LossConfig, num_classes: int, embedding_dim: int) -> nn
             embedding_size=embedding_dim,
             margin=0.1 if cfg.margin is None else cfg.margin,
             alpha=32.0 if cfg.alpha is None else cfg.alpha,
+        )
+    if cfg.name == "arcface":  # a proxy-type loss: its class weights are loss parameters
+        return pml_losses.ArcFaceLoss(
+            num_classes=num_classes,
+            embedding_size=embedding_dim,
+            margin=28.6 if cfg.margin is None else cfg.margin,
+            scale=64.0 if cfg.scale is None else cfg.scale,
         )
     if cfg.name == "npair":
         return pml_losses.NPairsLoss()
@@ -48,8 +64,11 @@ def build_base_loss(cfg: LossConfig, num_classes: int, embedding_dim: int) -> nn
 def build_criterion(
     loss_cfg: LossConfig, dar_cfg: DARConfig, num_classes: int, embedding_dim: int
 ) -> DASLLoss:
-    """``base + lam * DAR`` with the configured regularizer (``lam = 0``: the bare base loss)."""
+    """``base + lam * DAR`` with the configured regularizer (``lam = 0``: the bare base loss;
+    ``dar.kind`` other than ``"dar"``: a compaction control in DAR's place)."""
     base = build_base_loss(loss_cfg, num_classes, embedding_dim)
+    if dar_cfg.kind != "dar":
+        return DASLLoss(base, regularizer=ControlRegularizer(dar_cfg.kind), lam=dar_cfg.lam)
     regularizer = DifferenceAlignmentRegularizer(
         measure=dar_cfg.measure,
         estimator=dar_cfg.estimator,

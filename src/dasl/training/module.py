@@ -22,6 +22,7 @@ from torch import Tensor
 
 from dasl.config import ExperimentConfig, config_from_dict
 from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
+from dasl.dar.controls import l2sq_decomposition
 from dasl.models import build_model
 from dasl.training.epoch_log import EpochLoggedModule
 from dasl.training.evaluate import evaluate_embeddings, gather_shards
@@ -93,8 +94,23 @@ class MetricLearningModule(EpochLoggedModule):
         terms = {"train/loss": loss.detach(), "train/base_loss": base}
         if self.cfg.dar.lam != 0 and dar is not None:
             terms["train/dar"] = dar
+        terms.update(self._decomposition_terms(z, y))
         self.log_step_terms(terms, x.shape[0])
         return loss
+
+    def _decomposition_terms(self, z: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """Signed squared-l2 DAR of this rank's batch split into its class-mean, within-class
+        and orientation terms (``dasl.dar.controls``; issue #18), whatever the loss: which term
+        a regularizer moves is the question. O(N h) on the device, no host sync; logged at the
+        logging cadence and averaged per epoch like the other terms."""
+        diff = "ordered" if self.cfg.dar.difference == "ordered" else "signed"
+        with torch.no_grad():
+            parts = l2sq_decomposition(z.detach(), y, diff)
+        return {
+            "train/l2sq_class_mean": parts.class_mean,
+            "train/l2sq_within": parts.within,
+            "train/l2sq_orientation": parts.orientation,
+        }
 
     # ---------------------------------------------------------------- validation
 
