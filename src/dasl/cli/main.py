@@ -26,8 +26,15 @@ from dasl.cli.errors import (
     report_interrupt,
     run_command,
 )
-from dasl.cli.launch import demo_fallback, with_run_name
-from dasl.config import ExperimentConfig, apply_overrides, load_config, parse_override
+from dasl.cli.launch import add_run_options, demo_fallback, prepare_run
+from dasl.cli.run_dir import checkpoint_in
+from dasl.config import (
+    ExperimentConfig,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+    parse_override,
+)
 
 DIGITS_FALLBACK = {
     "data.name": "digits",
@@ -82,10 +89,10 @@ def _default_demo_data(cfg: ExperimentConfig, overrides: list[str]) -> Experimen
 def cmd_train(args: argparse.Namespace) -> int:
     from dasl.training.run import RunInterrupted, run_experiment
 
-    cfg = load_config(args.config, args.overrides)
-    if args.config is None:
-        cfg = _default_demo_data(cfg, args.overrides)
-    cfg = with_run_name(cfg, args)
+    def fresh(cfg: ExperimentConfig) -> ExperimentConfig:
+        return _default_demo_data(cfg, args.overrides) if args.config is None else cfg
+
+    cfg = prepare_run(args, "train", load_config, config_from_dict, fresh)
     _check_paths(cfg)
     try:
         run_experiment(cfg, resume=args.resume)
@@ -151,10 +158,19 @@ class _Embedder:
         return embed(self.module, eval_loader(ds, cfg.data), self.device)
 
 
+def _resolve_checkpoint(args: argparse.Namespace) -> None:
+    """A run folder given as ``--checkpoint`` becomes the checkpoint it evaluated (said)."""
+    chosen, why = checkpoint_in(Path(args.checkpoint))
+    if why:
+        print(f"checkpoint: {chosen} ({why})")
+    args.checkpoint = str(chosen)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from dasl.cli.pretrain import cmd_eval_ssl, wants_ssl_eval
     from dasl.training.evaluate import evaluate_embeddings
 
+    _resolve_checkpoint(args)
     if wants_ssl_eval(args):
         return cmd_eval_ssl(args)
     from dasl.utils.io import atomic_write_json
@@ -192,6 +208,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from dasl.metrics import build_faiss_index, save_faiss_index
     from dasl.utils.io import atomic_write_bytes, atomic_write_json
 
+    _resolve_checkpoint(args)
     embedder = _Embedder(args)
     cfg = embedder.cfg
     split = args.split or cfg.data.test_split
@@ -270,19 +287,18 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         ),
     )
     train.add_argument("--config", help="YAML config file (default: the packaged demo)")
-    train.add_argument("--name", help="run name (folder under out_dir)")
-    train.add_argument("--out-dir", help="parent folder of the run folder (default: runs)")
-    train.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the run's last complete checkpoint (checkpoints/last.ckpt)",
-    )
+    add_run_options(train, "train")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     train.set_defaults(func=cmd_train, overrides_anywhere=True)
 
 
 def _add_model_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="a .ckpt written by dasl train")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a .ckpt written by dasl train, or its run folder (then its best.ckpt, else "
+        "last.ckpt: the checkpoint the run evaluated)",
+    )
     p.add_argument("--dataset", help="dataset name (default: the one it was trained on)")
     p.add_argument("--root", help="dataset root folder")
     p.add_argument(
