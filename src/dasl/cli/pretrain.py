@@ -159,7 +159,9 @@ def register(sub: Any) -> None:
             "weighted k-NN and a linear probe. With no --config, runs the demo: SimCLR, DASL "
             "cluster-free and DASL cluster-used on Fashion-MNIST (or digits), a comparison "
             "table with the raw-pixel baseline, and plots. Overrides are dotted KEY=VALUE "
-            "pairs, e.g. dar.lam=0.5 trainer.epochs=10."
+            "pairs, e.g. trainer.epochs=10 or, for one variant of a compare: block, "
+            "compare.dasl_cf.dar.lam=0.5 (the demo's variants set dar.lam each, so a plain "
+            "dar.lam=0.5 is refused: it would be ignored)."
         ),
     )
     p.add_argument("--config", help="YAML config (default: the packaged demo; see configs/ssl/)")
