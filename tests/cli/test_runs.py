@@ -17,7 +17,7 @@ from dasl.cli.run_dir import changed_keys, is_rank_zero, move_aside, next_free_n
 from dasl.config import config_from_dict, dump_config
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "training"))
-from ssl_configs import tiny_digits_pretrain  # noqa: E402
+from ssl_configs import tiny_digits_pretrain
 
 TINY = {
     "name": "tiny",
@@ -129,7 +129,7 @@ def test_pretrain_shares_the_run_folder_rules(
 
 def test_eval_accepts_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "runs" / "c"
-    assert main(["train", *_tiny(tmp_path), "--name", "c"]) == 0
+    assert main(["train", *_tiny(tmp_path), "--name", "c", "--overwrite"]) == 0
     capsys.readouterr()
     out_json = tmp_path / "m.json"
     assert main(["eval", "--checkpoint", str(run), "--out", str(out_json)]) == 0
