@@ -418,6 +418,15 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
     return cfg
 
 
+def _shared_error(cfg: Any, validate_fn: Callable[..., Any]) -> str | None:
+    """The error of ``cfg``'s shared part alone (its compare block aside), else ``None``."""
+    try:
+        validate_fn(dataclasses.replace(cfg, compare=None))
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def build_with_variants(cls: Any, mapping: dict[str, Any], validate_fn: Callable[..., Any]) -> Any:
     """Build ``cls`` from a nested mapping and validate it, or each of its ``compare`` variants
     (``validate_fn(cfg, prefix)``); shared by the training and the pretraining configs."""
@@ -437,10 +446,9 @@ def build_with_variants(cls: Any, mapping: dict[str, Any], validate_fn: Callable
             try:
                 validate_fn(dataclasses.replace(variant_cfg, compare=None))
             except ConfigError as exc:
-                # Named as the user wrote it: a variant's own key with its variant, a shared
-                # key (trainer.epochs=-1 for the whole config) plainly.
-                key = str(exc).split(":", 1)[0]
-                if any(key == k or key.startswith(k + ".") for k in overrides):
+                # Named as the user wrote it: an error of the shared part (trainer.epochs=-1
+                # for the whole config) plainly, one a variant's settings cause with it.
+                if _shared_error(cfg, validate_fn) != str(exc):
                     raise ConfigError(f"compare.{variant}: {exc}") from None
                 raise
     else:

@@ -157,9 +157,9 @@ def resumed_config(
         if _setting(key) not in RESUMABLE:
             raise ConfigError(
                 f"{key}: the run in {run_dir} was started with {old!r}, given {new!r}; --resume "
-                f"continues with the run's own settings (it may change only "
-                f"{', '.join(RESUMABLE)}); start a new run with --name "
-                f"{next_free_name(run_dir)} to change it"
+                "keeps a run's settings (only trainer.epochs and the device, worker and "
+                "logging settings may change: see --help); to change it, start a new run "
+                f"with --name {next_free_name(run_dir)}"
             )
     resumed = dataclasses.replace(wanted, name=run_dir.name, out_dir=str(run_dir.parent))
     return resumed, changes
