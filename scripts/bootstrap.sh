@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: a virtual environment in .venv with dasl and its
-# dependencies, and (best effort, as root on Debian) the Fashion-MNIST package that the
-# default `dasl train` uses. Safe to run again: it only installs what is missing.
+# dependencies, and (best effort, as root on Debian) the data of the demos: the font packages
+# that the default `dasl train` renders its glyphs from, and the Fashion-MNIST package of the
+# `dasl pretrain` demo. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -17,14 +18,15 @@ if ! "$VPY" -c "import dasl, torch, torchvision, pytorch_metric_learning, faiss,
     || "$VPY" -m pip install -q torch torchvision
   "$VPY" -m pip install -q -e ".[dev,pretrained]"
 fi
-# Real data for the default demo. Without it `dasl train` falls back to sklearn's digits
-# and says so.
+# Real data for the pretraining demo. Without it `dasl pretrain` falls back to sklearn's
+# digits and says so.
 if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
     || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) \
     || echo "note: could not install dataset-fashion-mnist; dasl train will use sklearn digits" >&2
 fi
-# Font faces of the glyphs dataset (dasl.data.glyphs_fonts.PACKAGES; about a minute).
+# Font faces of the glyphs dataset, the data of the default `dasl train` demo
+# (dasl.data.glyphs_fonts.PACKAGES; about a minute).
 FONT_PACKAGES="fonts-noto-core fonts-dejavu-core fonts-dejavu-extra fonts-freefont-ttf \
 fonts-liberation2 fonts-urw-base35 fonts-crosextra-carlito fonts-crosextra-caladea fonts-paratype"
 # shellcheck disable=SC2086

@@ -7,15 +7,27 @@
 True
 """
 
-from dasl.dar import (
-    DASLLoss,
-    DifferenceAlignmentRegularizer,
-    TwoViewDASLLoss,
-    ctv_norm,
-    dasl_np,
-    dasl_pa,
-    difference_alignment,
+from typing import Any
+
+_FROM_DAR = (
+    "DASLLoss",
+    "DifferenceAlignmentRegularizer",
+    "TwoViewDASLLoss",
+    "ctv_norm",
+    "dasl_np",
+    "dasl_pa",
+    "difference_alignment",
 )
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use (PEP 562): `dasl --help` and `dasl --version` need no torch (#16).
+    if name in _FROM_DAR:
+        import dasl.dar
+
+        return getattr(dasl.dar, name)
+    raise AttributeError(f"module 'dasl' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

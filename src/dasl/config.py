@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -248,6 +249,24 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
 
 
+def did_you_mean(key: str, known: typing.Iterable[str], prefix: str = "") -> str:
+    """`` (did you mean optim.lr?)`` for the closest known key (difflib), else ``""``."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def dotted_keys(cfg: Any) -> list[str]:
+    """Every dotted key of a config dataclass (``optim.lr``, ``trainer.epochs`` ...)."""
+    keys: list[str] = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            keys += [f"{f.name}.{k}" for k in dotted_keys(value)]
+        else:
+            keys.append(f.name)
+    return keys
+
+
 def _build(cls: Any, mapping: Any, prefix: str) -> Any:
     if mapping is None:
         mapping = {}
@@ -261,7 +280,8 @@ def _build(cls: Any, mapping: Any, prefix: str) -> Any:
         full = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
             valid = ", ".join(sorted(names))
-            raise ConfigError(f"{full}: unknown key (valid keys here: {valid})")
+            guess = did_you_mean(str(key), names, prefix.rstrip(".") + "." if prefix else "")
+            raise ConfigError(f"{full}: unknown key{guess} (valid keys here: {valid})")
         kwargs[key] = _coerce(value, hints[key], full)
     return cls(**kwargs)
 
@@ -430,6 +450,15 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
     return cfg
 
 
+def _shared_error(cfg: Any, validate_fn: Callable[..., Any]) -> str | None:
+    """The error of ``cfg``'s shared part alone (its compare block aside), else ``None``."""
+    try:
+        validate_fn(dataclasses.replace(cfg, compare=None))
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def build_with_variants(cls: Any, mapping: dict[str, Any], validate_fn: Callable[..., Any]) -> Any:
     """Build ``cls`` from a nested mapping and validate it, or each of its ``compare`` variants
     (``validate_fn(cfg, prefix)``); shared by the training and the pretraining configs."""
@@ -446,7 +475,14 @@ def build_with_variants(cls: Any, mapping: dict[str, Any], validate_fn: Callable
                     )
             # Validate every variant now, not after the first one has trained for minutes.
             variant_cfg = apply_overrides(cfg, overrides, prefix=f"compare.{variant}")
-            validate_fn(dataclasses.replace(variant_cfg, compare=None), f"compare.{variant}")
+            try:
+                validate_fn(dataclasses.replace(variant_cfg, compare=None))
+            except ConfigError as exc:
+                # Named as the user wrote it: an error of the shared part (trainer.epochs=-1
+                # for the whole config) plainly, one a variant's settings cause with it.
+                if _shared_error(cfg, validate_fn) != str(exc):
+                    raise ConfigError(f"compare.{variant}: {exc}") from None
+                raise
     else:
         validate_fn(cfg)
     return cfg
@@ -487,10 +523,12 @@ def apply_overrides(
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
                 where = ".".join(parts[: i + 1])
-                raise ConfigError(f"{prefix + ': ' if prefix else ''}{where}: unknown key")
+                guess = did_you_mean(key, dotted_keys(cfg))
+                raise ConfigError(f"{prefix + ': ' if prefix else ''}{where}: unknown key{guess}")
             node = node[part]
         if parts[-1] not in node and key != "compare":
-            raise ConfigError(f"{prefix + ': ' if prefix else ''}{key}: unknown key")
+            guess = did_you_mean(key, dotted_keys(cfg))
+            raise ConfigError(f"{prefix + ': ' if prefix else ''}{key}: unknown key{guess}")
         node[parts[-1]] = value
     try:
         # type(cfg): the same overrides serve the pretraining config (dasl.ssl_config).

@@ -5,10 +5,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
-from dasl.config import apply_overrides, parse_override
+from dasl.cli.run_dir import (
+    RESUMABLE,
+    describe_changes,
+    is_rank_zero,
+    move_aside,
+    record_resume,
+    refuse_taken,
+    resumed_config,
+)
+from dasl.config import apply_command_line, apply_overrides, parse_override
 
 C = TypeVar("C")
 
@@ -26,3 +36,79 @@ def demo_fallback(cfg: C, overrides: list[str], notice: str, fallback: Mapping[s
     user_keys = {parse_override(o)[0] for o in overrides}
     kept = {k: v for k, v in fallback.items() if k not in user_keys}
     return apply_overrides(cfg, kept)  # type: ignore[arg-type,return-value]
+
+
+def add_run_options(p: argparse.ArgumentParser, command: str) -> None:
+    """``--name``, ``--out-dir``, ``--resume`` and ``--overwrite`` of a training command."""
+    p.add_argument("--name", help="run name (folder under out_dir)")
+    p.add_argument("--out-dir", help="parent folder of the run folder (default: runs)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run from its last complete checkpoint (checkpoints/last.ckpt) with "
+        "its own saved settings (config.yaml); overrides may change only "
+        + ", ".join(RESUMABLE)
+        + " (recorded in resumes.json); any other differing setting is refused",
+    )
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"start afresh in a folder that holds a run: the old run is moved aside to "
+        f"<name>.old-<timestamp> (without it, dasl {command} refuses a used --name)",
+    )
+
+
+Loader = Callable[[Any, list[str]], C]
+
+
+def prepare_run(
+    args: argparse.Namespace,
+    command: str,
+    load: Loader[C],
+    rebuild: Callable[[dict[str, Any]], C],
+    fresh: Callable[[C], C] = lambda cfg: cfg,
+    log: Callable[[str], None] = print,
+) -> C:
+    """The config a training command runs, its run folder made ready (issue #16).
+
+    A new run (no ``--resume``): ``load(args.config, args.overrides)`` then ``fresh`` (the
+    demo's fallback data); a folder that already holds a run is refused, or moved aside with
+    ``--overwrite``. ``--resume``: the run's saved ``config.yaml`` with the command line's
+    :data:`RESUMABLE` changes (see :func:`dasl.cli.run_dir.resumed_config`), recorded in
+    ``resumes.json``.
+    """
+    if not args.resume:
+        cfg = with_run_name(fresh(load(args.config, args.overrides)), args)
+        run_dir = Path(cfg.out_dir) / cfg.name  # type: ignore[attr-defined]
+        if not is_rank_zero():
+            return cfg
+        if args.overwrite:
+            moved = move_aside(run_dir)
+            if moved is not None:
+                log(f"--overwrite: moved the previous run in {run_dir} to {moved}")
+        else:
+            refuse_taken(run_dir, command)
+        return cfg
+    if args.config is None:
+        # Only where the run lives comes from the command line; the settings are the run's.
+        placing = [o for o in args.overrides if parse_override(o)[0] in ("name", "out_dir")]
+        where = with_run_name(load(None, placing), args)
+
+        def given(saved: C) -> C:
+            return apply_command_line(saved, args.overrides, rebuild)
+    else:
+        where = with_run_name(load(args.config, args.overrides), args)
+
+        def given(saved: C) -> C:
+            return where
+
+    run_dir = Path(where.out_dir) / where.name  # type: ignore[attr-defined]
+    cfg, changes = resumed_config(run_dir, given, lambda path: load(str(path), []))
+    if is_rank_zero():
+        record = record_resume(run_dir, changes)
+        log(
+            f"--resume: continuing {run_dir} with its saved settings ({run_dir / 'config.yaml'}); "
+            f"{describe_changes(changes)} (recorded in {record})"
+        )
+    return cfg

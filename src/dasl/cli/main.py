@@ -27,8 +27,16 @@ from dasl.cli.errors import (
     report_interrupt,
     run_command,
 )
-from dasl.cli.launch import demo_fallback, with_run_name
-from dasl.config import ExperimentConfig, apply_overrides, load_config, parse_override
+from dasl.cli.launch import add_run_options, demo_fallback, prepare_run
+from dasl.cli.run_dir import checkpoint_in
+from dasl.config import (
+    ExperimentConfig,
+    apply_command_line,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+    parse_override,
+)
 
 DIGITS_FALLBACK = {
     "data.name": "digits",
@@ -83,10 +91,10 @@ def _default_demo_data(cfg: ExperimentConfig, overrides: list[str]) -> Experimen
 def cmd_train(args: argparse.Namespace) -> int:
     from dasl.training.run import RunInterrupted, run_experiment
 
-    cfg = load_config(args.config, args.overrides)
-    if args.config is None:
-        cfg = _default_demo_data(cfg, args.overrides)
-    cfg = with_run_name(cfg, args)
+    def fresh(cfg: ExperimentConfig) -> ExperimentConfig:
+        return _default_demo_data(cfg, args.overrides) if args.config is None else cfg
+
+    cfg = prepare_run(args, "train", load_config, config_from_dict, fresh)
     _check_paths(cfg)
     try:
         run_experiment(cfg, resume=args.resume)
@@ -156,10 +164,19 @@ class _Embedder:
         return embed(self.module, eval_loader(ds, self.cfg.data), self.device)
 
 
+def _resolve_checkpoint(args: argparse.Namespace) -> None:
+    """A run folder given as ``--checkpoint`` becomes the checkpoint it evaluated (said)."""
+    chosen, why = checkpoint_in(Path(args.checkpoint))
+    if why:
+        print(f"checkpoint: {chosen} ({why})")
+    args.checkpoint = str(chosen)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from dasl.cli.pretrain import cmd_eval_ssl, wants_ssl_eval
     from dasl.training.evaluate import evaluate_embeddings
 
+    _resolve_checkpoint(args)
     if wants_ssl_eval(args):
         return cmd_eval_ssl(args)
     from dasl.utils.io import atomic_write_json
@@ -199,6 +216,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from dasl.metrics import build_faiss_index, save_faiss_index
     from dasl.utils.io import atomic_write_bytes, atomic_write_json
 
+    _resolve_checkpoint(args)
     embedder = _Embedder(args)
     cfg = embedder.cfg
     split = args.split or cfg.data.test_split
@@ -241,10 +259,37 @@ def cmd_embed(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------- data
 
 
+def _check_split_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The split settings ``data check`` carves validation classes with: those of
+    ``--config``, of the demo for the demo's dataset, else the defaults; plus overrides."""
+    if args.config is None:
+        demo = load_config(None, [])
+        if args.name != demo.data.name:
+            cfg = apply_command_line(ExperimentConfig(), args.overrides)
+        else:
+            cfg = load_config(None, args.overrides)
+            print(
+                f"note: split settings of the demo (dasl train with no --config): "
+                f"data.val_fraction={cfg.data.val_fraction}, data.val_by={cfg.data.val_by}, "
+                f"seed={cfg.seed}; the demo fits on few classes and selects checkpoints on many "
+                "(docs/METHOD-NOTES.md); give data.val_fraction=... or --config FILE for others"
+            )
+    else:
+        cfg = load_config(args.config, args.overrides)
+    options: dict[str, object] = {
+        "val_fraction": cfg.data.val_fraction,
+        "seed": cfg.seed,
+        "allow_subset": args.allow_subset or cfg.data.allow_subset,
+    }
+    if cfg.data.val_by is not None:
+        options["val_by"] = cfg.data.val_by
+    return options
+
+
 def cmd_data_check(args: argparse.Namespace) -> int:
     from dasl.data import check_dataset
 
-    report = check_dataset(args.name, args.root, allow_subset=args.allow_subset)
+    report = check_dataset(args.name, args.root, **_check_split_settings(args))
     print(report)
     if report.ok:
         return EXIT_OK
@@ -260,7 +305,43 @@ class _Parser(argparse.ArgumentParser):
     """argparse with usage errors in one line (plus where to look), exit status 2."""
 
     def error(self, message: str) -> typing.NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(
+            EXIT_USAGE,
+            f"{self.prog}: error: {message}{_suggestion(message)} (see '{self.prog} --help')\n",
+        )
+
+
+def _suggestion(message: str) -> str:
+    """`` (did you mean 'train'?)`` for argparse's "invalid choice: 'trian' (choose from ...)"."""
+    import difflib
+    import re
+
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if found is None:
+        return ""
+    choices = re.findall(r"'([^']*)'", found.group(2))
+    close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _DatasetName(argparse.Action):
+    """The ``name`` of ``data check``, whose help lists the dataset registry's names.
+
+    The registry imports every reader (seconds): it is read only when the help is shown.
+    """
+
+    @property  # type: ignore[override]
+    def help(self) -> str:
+        from dasl.data.registry import DATASET_NAMES
+
+        return "one of " + ", ".join(DATASET_NAMES)
+
+    @help.setter
+    def help(self, value: object) -> None:
+        pass
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+        setattr(namespace, self.dest, values)
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -278,19 +359,18 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         ),
     )
     train.add_argument("--config", help="YAML config file (default: the packaged demo)")
-    train.add_argument("--name", help="run name (folder under out_dir)")
-    train.add_argument("--out-dir", help="parent folder of the run folder (default: runs)")
-    train.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the run's last complete checkpoint (checkpoints/last.ckpt)",
-    )
+    add_run_options(train, "train")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     train.set_defaults(func=cmd_train, overrides_anywhere=True)
 
 
 def _add_model_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="a .ckpt written by dasl train")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a .ckpt written by dasl train, or its run folder (then its best.ckpt, else "
+        "last.ckpt: the checkpoint the run evaluated)",
+    )
     p.add_argument("--dataset", help="dataset name (default: the one it was trained on)")
     p.add_argument("--root", help="dataset root folder")
     p.add_argument(
@@ -343,20 +423,26 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         "check",
         help="check a dataset's layout and split sizes",
         description="Print the images and classes found per split, and what is wrong "
-        "(exit status 2 when something is).",
+        "(exit status 2 when something is). The validation classes are carved as a run "
+        "would carve them: with --config's split settings, the demo's for the demo's "
+        "dataset (dasl train with no --config), or KEY=VALUE overrides.",
+    )
+    check.add_argument("name", action=_DatasetName)
+    check.add_argument("--root", help="dataset root folder")
+    check.add_argument(
+        "--config",
+        help="take the split settings (data.val_fraction, data.val_by, seed) from this config; "
+        "without it, the demo's for the demo's dataset, else the defaults",
     )
     check.add_argument(
-        "name",
-        help="cub200, cars196, sop, inshop, fashion-mnist, folder, csv, cifar10, cifar100, "
-        "stl10, imagenet, imagenet100",
+        "overrides", nargs="*", metavar="KEY=VALUE", help="e.g. data.val_fraction=0.5"
     )
-    check.add_argument("--root", help="dataset root folder")
     check.add_argument(
         "--allow-subset",
         action="store_true",
         help="accept split sizes below the standard ones (a deliberately partial copy)",
     )
-    check.set_defaults(func=cmd_data_check)
+    check.set_defaults(func=cmd_data_check, overrides_anywhere=True)
 
 
 def add_tune(sub: argparse._SubParsersAction) -> None:
@@ -409,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Robust similarity learning with difference alignment regularization (DAR). "
         "Exit status: 0 ok, 2 bad input or data problem, 130 interrupted, 1 a bug.",
     )
+    from dasl import __version__
+
+    parser.add_argument("--version", action="version", version=f"dasl {__version__}")
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dasl.cli.errors import report_interrupt
-from dasl.cli.launch import demo_fallback, with_run_name
+from dasl.cli.launch import add_run_options, demo_fallback, prepare_run
 from dasl.config import ConfigError, apply_overrides, parse_override
 
 DIGITS_FALLBACK: dict[str, Any] = {
@@ -47,14 +47,15 @@ def _check_root(root: str | None) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from dasl.ssl_config import load_pretrain_config
+    from dasl.ssl_config import load_pretrain_config, pretrain_config_from_dict
 
     for text in args.overrides:
         parse_override(text)
-    cfg = load_pretrain_config(args.config, args.overrides)
-    if args.config is None:
-        cfg = _demo_data(cfg, args.overrides)
-    cfg = with_run_name(cfg, args)
+
+    def fresh(cfg: Any) -> Any:
+        return _demo_data(cfg, args.overrides) if args.config is None else cfg
+
+    cfg = prepare_run(args, "pretrain", load_pretrain_config, pretrain_config_from_dict, fresh)
     _check_root(cfg.data.root)
     from dasl.training.run_folder import RunInterrupted
     from dasl.training.ssl_run import run_pretrain
@@ -158,14 +159,12 @@ def register(sub: Any) -> None:
             "weighted k-NN and a linear probe. With no --config, runs the demo: SimCLR, DASL "
             "cluster-free and DASL cluster-used on Fashion-MNIST (or digits), a comparison "
             "table with the raw-pixel baseline, and plots. Overrides are dotted KEY=VALUE "
-            "pairs, e.g. dar.lam=0.5 trainer.epochs=10."
+            "pairs, e.g. trainer.epochs=10 or, for one variant of a compare: block, "
+            "compare.dasl_cf.dar.lam=0.5 (the demo's variants set dar.lam each, so a plain "
+            "dar.lam=0.5 is refused: it would be ignored)."
         ),
     )
     p.add_argument("--config", help="YAML config (default: the packaged demo; see configs/ssl/)")
-    p.add_argument("--name", help="run name (folder under out_dir)")
-    p.add_argument("--out-dir", help="parent folder of the run folder (default: runs)")
-    p.add_argument(
-        "--resume", action="store_true", help="continue from checkpoints/last.ckpt of the run"
-    )
+    add_run_options(p, "pretrain")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.set_defaults(func=cmd_pretrain)

@@ -109,6 +109,12 @@ def trial_seed(seed: int, finished: int) -> int:
     return int(np.random.SeedSequence([seed, finished]).generate_state(1)[0])
 
 
+def epoch_of(epoch: int, epochs: int) -> str:
+    """``epoch 1 of 0-1``: counted from 0 like ``trials.csv``, ``best.yaml``, ``history.json``
+    and Lightning's progress bar (one convention everywhere, #16)."""
+    return f"epoch {epoch} of 0-{epochs - 1}"
+
+
 def objective_value(history: Sequence[dict[str, float]], metric: str) -> tuple[float, int]:
     """``(val/<metric>, epoch)`` at the first epoch of highest ``val/map@r``: the epoch whose
     checkpoint ``dasl train`` keeps (Lightning's ModelCheckpoint replaces only on a strict gain).
@@ -296,7 +302,7 @@ def tune(
         except optuna.TrialPruned:
             frozen = study.tell(trial, state=TrialState.PRUNED)
             outcome = (
-                f"pruned after epoch {(frozen.last_step or 0) + 1} of {tcfg.trainer.epochs} "
+                f"pruned after {epoch_of(frozen.last_step or 0, tcfg.trainer.epochs)} "
                 f"({metric} {_fmt(frozen.value)})"
             )
         except (RunInterrupted, KeyboardInterrupt):
@@ -312,7 +318,7 @@ def tune(
         else:
             trial.set_user_attr("epoch", epoch)
             study.tell(trial, value)
-            outcome = f"{metric} {_fmt(value)} (epoch {epoch + 1} of {tcfg.trainer.epochs})"
+            outcome = f"{metric} {_fmt(value)} ({epoch_of(epoch, tcfg.trainer.epochs)})"
         if not keep_checkpoints:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         done += 1
