@@ -141,6 +141,7 @@ class _Embedder:
         self.device = _device()
         self.module = module.to(self.device)
         self.norm = MetricLearningData.normalization_for(self.cfg)
+        self.datasets: dict[str, object] = {}  # split -> dataset, for report.html's images
 
     def __call__(self, split: str):  # -> (embeddings, labels) as numpy arrays
         from dasl.training.datamodule import eval_loader, load_split
@@ -148,6 +149,7 @@ class _Embedder:
 
         cfg = self.cfg
         ds = load_split(cfg.data, split, False, cfg.seed, self.norm)
+        self.datasets[split] = ds
         return embed(self.module, eval_loader(ds, cfg.data), self.device)
 
 
@@ -176,6 +178,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out is not None:
         atomic_write_json(args.out, metrics)
         print(f"wrote {args.out}")
+    from dasl.reporting.run_report import write_eval_report
+
+    sets = list(embedder.datasets.values())
+    page = write_eval_report(
+        args.checkpoint, cfg, metrics, (emb, labels, ref, ref_labels), sets[0], sets[1:]
+    )
+    print(f"wrote {page}")
     return 0
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +147,78 @@ def plot_files(run_dir: Path) -> list[tuple[str, bytes]]:
     ]
 
 
-def write_run_report(path: str | os.PathLike[str], report: Report) -> Path:
-    """Write ``report`` atomically to ``path``."""
-    return write_report(path, report)
+def write_results_report(
+    run_dir: Path,
+    title: str,
+    variants: Mapping[str, RetrievalInput],
+    *,
+    query_dataset: Any | None,
+    gallery_dataset: Any | None = None,
+    table: tuple[list[str], list[list[str]]] | None = None,
+    summary: Sequence[str] = (),
+    distance: str = "cosine",
+    seed: int = 0,
+) -> Path:
+    """``run_dir/report.html`` of a run's test results: the table, the run folder's plots,
+    per-class Recall@1 and the gallery, thumbnails from the datasets' own images."""
+    names = getattr(query_dataset, "class_names", None)
+    report = build_report(
+        title,
+        variants,
+        query_images=image_source(query_dataset) if query_dataset is not None else None,
+        gallery_images=image_source(gallery_dataset) if gallery_dataset is not None else None,
+        class_names=list(names) if names else None,
+        table=table,
+        plots=plot_files(run_dir),
+        summary=summary,
+        distance=distance,
+        seed=seed,
+    )
+    return write_report(run_dir / REPORT_FILE, report)
+
+
+EVAL_REPORT_FILE = "eval_report.html"
+
+
+def eval_report_dir(checkpoint: str | Path) -> Path:
+    """The run folder of a checkpoint: the folder itself, the folder holding ``checkpoints/``,
+    else the checkpoint's own folder."""
+    ckpt = Path(checkpoint)
+    if ckpt.is_dir():
+        return ckpt
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def write_eval_report(
+    checkpoint: str | Path,
+    cfg: Any,
+    metrics: Mapping[str, float],
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None],
+    query_dataset: Any,
+    gallery: Sequence[Any] = (),
+) -> Path:
+    """``eval_report.html`` in the checkpoint's run folder (beside ``dasl train``'s
+    ``report.html``, which it leaves alone): the metrics of this evaluation, the folder's
+    plots, per-class Recall@1 and the gallery of this one model."""
+    from dasl.training.reports import comparison_columns, table_cells
+
+    emb, labels, ref, ref_labels = arrays
+    ks = [int(k.split("@")[1]) for k in metrics if k.startswith("recall@")]
+    folder = eval_report_dir(checkpoint)
+    names = getattr(query_dataset, "class_names", None)
+    report = build_report(
+        f"dasl eval: {cfg.name}",
+        {cfg.name: RetrievalInput(emb, labels, ref, ref_labels)},
+        query_images=image_source(query_dataset),
+        gallery_images=image_source(gallery[0]) if gallery else None,
+        class_names=list(names) if names else None,
+        table=table_cells({cfg.name: dict(metrics)}, comparison_columns(ks)),
+        plots=plot_files(folder),
+        summary=[
+            f"Checkpoint: {checkpoint}",
+            "Split: " + "; ".join(d.describe() for d in [query_dataset, *gallery]),
+        ],
+        distance=cfg.eval.distance,
+        seed=cfg.seed,
+    )
+    return write_report(folder / EVAL_REPORT_FILE, report)
