@@ -65,15 +65,20 @@ def _chromium(*args: str, cwd) -> subprocess.CompletedProcess:
     )
 
 
-def test_dom_after_load(tmp_path):
-    report, _, _ = make_report()
-    html = render_report(report).replace("</body>", PROBE + "</body>")
+def probe_counts(html: str, tmp_path) -> dict:
+    """Load ``html`` (plus :data:`PROBE`) in Chromium; the counts the probe wrote."""
     page = tmp_path / "probe.html"
-    page.write_text(html, encoding="utf-8")
+    page.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
     res = _chromium("--virtual-time-budget=10000", "--dump-dom", page.as_uri(), cwd=tmp_path)
     found = re.search(r'<pre id="probe">(.*?)</pre>', res.stdout)
     assert found, f"no probe output; chromium said: {res.stderr[-2000:]}"
-    counts = json.loads(found.group(1).replace("&quot;", '"'))
+    page.unlink()
+    return json.loads(found.group(1))
+
+
+def test_dom_after_load(tmp_path):
+    report, _, _ = make_report()
+    counts = probe_counts(render_report(report), tmp_path)
     n_images = 1 + 12 + 12 * 2 * 5
     assert counts["images"] == counts["decoded"] == n_images
     assert counts["gallery_rows"] == 12

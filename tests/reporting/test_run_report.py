@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 from report_fixtures import PageParser
+from test_report_in_chromium import CHROMIUM, probe_counts
 
 from dasl.cli.main import main
 from dasl.config import load_config
+from dasl.data import load_dataset
 from dasl.training.run import run_experiment
 
 
@@ -46,6 +48,7 @@ def test_train_and_eval_write_their_pages(tmp_path, capsys):
     md = (run / "comparison.md").read_text().splitlines()[2:]
     assert ["| " + " | ".join(r) + " |" for r in page.metrics] == md
     assert len(page.rows) == 12
+    names = load_dataset("digits", None, "test").class_names
     for res in result.variants:
         labels = res.labels
         top1 = _top1_reference(res.embeddings)
@@ -53,12 +56,16 @@ def test_train_and_eval_write_their_pages(tmp_path, capsys):
         recall = {c: float(np.mean(labels[top1[labels == c]] == c)) for c in classes}
         worst = sorted(classes, key=lambda c: (recall[c], c))[:10]
         rows = page.per_class[(res.name, "worst")]
-        assert [r[0] for r in rows] == [str(c) for c in worst]  # digits: names are "0".."9"
+        assert [r[0] for r in rows] == [names[c] for c in worst]
         assert [r[1] for r in rows] == [f"{100 * recall[c]:.1f}" for c in worst]
         for row in page.rows:
             q = row["query"]
             frames = [f for _, f in row["variants"][res.name]]
             assert frames[0] == ("hit" if labels[top1[q]] == labels[q] else "miss")
+    if CHROMIUM is not None:  # the real page in a real browser (skipped where absent)
+        counts = probe_counts((run / "report.html").read_text(encoding="utf-8"), tmp_path)
+        assert counts["images"] == counts["decoded"] == 12 * (1 + 2 * 5)  # eval.plots=false
+        assert counts["gallery_rows"] == 12 and counts["metric_rows"] == len(md)
     capsys.readouterr()
 
     ckpt = run / "dasl_pa" / "checkpoints" / "best.ckpt"
