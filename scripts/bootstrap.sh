@@ -36,4 +36,10 @@ if [ "$FONTS_OK" != 9 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; 
     || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $FONT_PACKAGES >/dev/null 2>&1)) \
     || echo "note: could not install the font packages; the glyphs dataset needs them" >&2
 fi
+# Headless Chromium for the test that renders report.html (#16); without it that test skips.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get install -y -q chromium >/dev/null 2>&1 \
+    || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
+    || echo "note: could not install chromium; the report.html rendering test will skip" >&2
+fi
 echo "set-up done: .venv ready"

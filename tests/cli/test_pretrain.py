@@ -68,7 +68,13 @@ def test_pretrain_compare_then_eval(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert set(comparison) == {"raw pixels", "simclr", "dasl_cf", "dasl_cu"}
     for row in comparison.values():
         assert 0.0 <= row["knn_top1@20"] <= 1.0 and 0.0 <= row["linear_top1"] <= 1.0
-    for name in ("embedding_map.png", "knn_curves.png", "cluster_purity.png", "timing.json"):
+    for name in (
+        "embedding_map.png",
+        "knn_curves.png",
+        "cluster_purity.png",
+        "timing.json",
+        "report.html",
+    ):
         assert (run / name).is_file(), name
     ckpt = run / "dasl_cu" / "checkpoints" / "best.ckpt"
     # The checkpoint's k-NN through the CLI reproduces the run's own number.

@@ -150,6 +150,7 @@ class _Embedder:
         self.device = _device()
         self.module = module.to(self.device)
         self.norm = MetricLearningData.normalization_for(self.cfg)
+        self.datasets: dict[str, object] = {}  # split -> dataset, for report.html's images
 
     def dataset(self, split: str):  # -> the split with the evaluation transform
         from dasl.training.datamodule import load_split
@@ -161,6 +162,7 @@ class _Embedder:
         from dasl.training.evaluate import embed
 
         ds = self.dataset(split) if dataset is None else dataset
+        self.datasets[split] = ds
         return embed(self.module, eval_loader(ds, self.cfg.data), self.device)
 
 
@@ -198,6 +200,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out is not None:
         atomic_write_json(args.out, metrics)
         print(f"wrote {args.out}")
+    from dasl.reporting.run_report import write_eval_report
+
+    sets = list(embedder.datasets.values())
+    page = write_eval_report(
+        args.checkpoint, cfg, metrics, (emb, labels, ref, ref_labels), sets[0], sets[1:]
+    )
+    print(f"wrote {page}")
     return 0
 
 

@@ -1,9 +1,20 @@
-"""2-D maps of test-set embeddings (t-SNE or PCA), one panel per method, coloured by class."""
+"""2-D maps of test-set embeddings (t-SNE or PCA), one panel per method, coloured by class.
+
+A test split of hundreds of classes with about ten images each cannot be read in one scatter
+plot (colours repeat, no legend fits), so the map shows a readable subset: the ``n_classes``
+largest classes (ties broken by the smaller class id), each with its own colour and a legend
+entry, and says in its title how many of how many classes and points it shows (#16).
+
+Functional core and drawing are separate: :func:`embedding_map_data` selects the points and
+computes the 2-D coordinates, :func:`embedding_map_figure` draws them, and
+:func:`plot_embedding_maps` writes the PNG.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +24,8 @@ from matplotlib.figure import Figure
 from dasl.plots._render import check_methods, class_colors, save_png
 
 MAP_METHODS = ("tsne", "pca")
-_MAX_LEGEND = 20  # beyond this a legend hides the plot
+MAP_CLASSES = 20
+"""Classes shown by default: as many as tab20 has distinct colours and a legend can hold."""
 
 
 def stratified_subsample(labels: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
@@ -36,6 +48,16 @@ def stratified_subsample(labels: np.ndarray, max_points: int, seed: int = 0) -> 
     return np.sort(np.concatenate(keep))
 
 
+def largest_classes(labels: np.ndarray, n_classes: int = MAP_CLASSES) -> np.ndarray:
+    """The ``n_classes`` classes with the most points, ordered by (count descending, id
+    ascending): a total order, so ties never depend on input order."""
+    if not isinstance(n_classes, int) or isinstance(n_classes, bool) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+    classes, counts = np.unique(labels, return_counts=True)
+    order = np.lexsort((classes, -counts))  # last key is primary
+    return classes[order[:n_classes]]
+
+
 def project_2d(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
     """``(N, D) -> (N, 2)`` by sklearn t-SNE (PCA init, seeded) or PCA."""
     if method not in MAP_METHODS:
@@ -56,6 +78,64 @@ def project_2d(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray
     return tsne.fit_transform(x)
 
 
+@dataclass
+class MapData:
+    """What the map draws: the chosen classes, their points and each method's 2-D coordinates.
+
+    ``index``: sorted rows of the input shown; ``labels``: their labels; ``coords[method]``:
+    ``(len(index), 2)``; ``total_classes`` / ``total_points``: the size of the whole input.
+    """
+
+    classes: np.ndarray
+    index: np.ndarray
+    labels: np.ndarray
+    coords: dict[str, np.ndarray]
+    total_classes: int
+    total_points: int
+    method: str
+
+    def title(self) -> str:
+        """``"20 of 969 classes, 200 points"`` (the largest classes)."""
+        shown = self.classes.shape[0]
+        what = (
+            f"{shown} of {self.total_classes} classes"
+            if shown < self.total_classes
+            else (f"all {shown} classes")
+        )
+        extra = " (the largest)" if shown < self.total_classes else ""
+        return f"{what}{extra}, {self.index.shape[0]:,} points"
+
+
+def embedding_map_data(
+    embeddings_by_method: Mapping[str, Any],
+    labels: Any,
+    *,
+    n_classes: int = MAP_CLASSES,
+    method: str = "tsne",
+    max_points: int = 2000,
+    seed: int = 0,
+) -> MapData:
+    """Choose the :func:`largest_classes`, keep at most ``max_points`` of their points
+    (:func:`stratified_subsample`) and project each method's embeddings of those points
+    (only those: the map shows their neighbourhoods, not the whole split's)."""
+    if method not in MAP_METHODS:
+        raise ValueError(f"unknown map method {method!r}; valid values are {list(MAP_METHODS)}")
+    emb_by_method, lab = check_methods(embeddings_by_method, labels)
+    classes = largest_classes(lab, n_classes)
+    chosen = np.nonzero(np.isin(lab, classes))[0]
+    index = chosen[stratified_subsample(lab[chosen], max_points, seed)]
+    coords = {m: project_2d(e[index], method=method, seed=seed) for m, e in emb_by_method.items()}
+    return MapData(
+        classes=classes,
+        index=index,
+        labels=lab[index],
+        coords=coords,
+        total_classes=int(np.unique(lab).shape[0]),
+        total_points=int(lab.shape[0]),
+        method=method,
+    )
+
+
 def _name(class_names: Sequence[str] | Mapping[Any, str] | None, c: Any) -> str:
     if class_names is None:
         return str(c)
@@ -67,6 +147,47 @@ def _name(class_names: Sequence[str] | Mapping[Any, str] | None, c: Any) -> str:
         return str(c)
 
 
+def embedding_map_figure(
+    data: MapData, class_names: Sequence[str] | Mapping[Any, str] | None = None
+) -> Figure:
+    """One panel per method, one colour and legend entry per chosen class (in
+    :func:`largest_classes` order), the counts in the title."""
+    colors = class_colors(data.classes.shape[0])
+    n_panels = len(data.coords)
+    fig = Figure(figsize=(4.2 * n_panels + 1.8, 4.6))
+    axes = [fig.add_subplot(1, n_panels, k + 1) for k in range(n_panels)]
+    proj = "PCA" if data.method == "pca" else "t-SNE"
+    for ax, (name, xy) in zip(axes, data.coords.items(), strict=True):
+        for color, c in zip(colors, data.classes, strict=True):
+            sel = data.labels == c
+            ax.scatter(
+                xy[sel, 0],
+                xy[sel, 1],
+                s=12,
+                color=color,
+                label=_name(class_names, c),
+                alpha=0.9,
+                linewidths=0,
+            )
+        ax.set_title(f"{name} ({proj})", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(data.title(), fontsize=10)
+    handles, names = axes[-1].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        names,
+        loc="center right",
+        markerscale=1.5,
+        fontsize=7,
+        frameon=False,
+        title="class",
+        title_fontsize=8,
+    )
+    fig.tight_layout(rect=(0.0, 0.0, 1.0 - 1.6 / fig.get_figwidth(), 1.0))
+    return fig
+
+
 def plot_embedding_maps(
     embeddings_by_method: Mapping[str, Any],
     labels: Any,
@@ -75,42 +196,17 @@ def plot_embedding_maps(
     method: str = "tsne",
     max_points: int = 2000,
     seed: int = 0,
+    n_classes: int = MAP_CLASSES,
 ) -> Path:
-    """One 2-D map per method, side by side; the same stratified subsample in every panel.
-
-    ``class_names``: a sequence indexed by integer label or a ``{label: name}`` dict.
-    """
-    if method not in MAP_METHODS:
-        raise ValueError(f"unknown map method {method!r}; valid values are {list(MAP_METHODS)}")
-    emb_by_method, lab = check_methods(embeddings_by_method, labels)
-    idx = stratified_subsample(lab, max_points, seed)
-    lab = lab[idx]
-    classes = np.unique(lab)
-    colors = class_colors(classes.shape[0])
-    n_panels = len(emb_by_method)
-    fig = Figure(figsize=(4.2 * n_panels + 1.8, 4.4))
-    axes = [fig.add_subplot(1, n_panels, k + 1) for k in range(n_panels)]
-    for ax, (name, emb) in zip(axes, emb_by_method.items(), strict=True):
-        xy = project_2d(emb[idx], method=method, seed=seed)
-        for color, c in zip(colors, classes, strict=True):
-            sel = lab == c
-            ax.scatter(
-                xy[sel, 0],
-                xy[sel, 1],
-                s=4,
-                color=color,
-                label=_name(class_names, c),
-                alpha=0.8,
-                linewidths=0,
-            )
-        ax.set_title(f"{name} ({method.upper() if method == 'pca' else 't-SNE'}, {idx.size} pts)")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if classes.shape[0] <= _MAX_LEGEND:
-        handles, names = axes[-1].get_legend_handles_labels()
-        fig.legend(handles, names, loc="center right", markerscale=3, fontsize=8, frameon=False)
-        fig.tight_layout(rect=(0.0, 0.0, 1.0 - 1.6 / fig.get_figwidth(), 1.0))
-    else:
-        fig.suptitle(f"{classes.shape[0]} classes (legend omitted)", fontsize=9)
-        fig.tight_layout()
-    return save_png(fig, path)
+    """One 2-D map per method, side by side, of the ``n_classes`` largest classes (the same
+    points in every panel); ``class_names``: a sequence indexed by integer label or a
+    ``{label: name}`` dict."""
+    data = embedding_map_data(
+        embeddings_by_method,
+        labels,
+        n_classes=n_classes,
+        method=method,
+        max_points=max_points,
+        seed=seed,
+    )
+    return save_png(embedding_map_figure(data, class_names), path)

@@ -7,19 +7,19 @@ from collections.abc import Sequence
 METRIC_COLUMNS = ("map@r", "r_precision", "nmi")
 
 
-def markdown_table(
-    rows: dict[str, dict[str, float]],
-    columns: Sequence[tuple[str, str, str]],
-    first: str = "method",
-) -> str:
-    """One row per entry of ``rows``; ``columns`` are ``(key, title, kind)`` with kind
-    ``"pct"`` (value x 100, 2 decimals) or ``"num"`` (3 decimals). Missing values are blank."""
-    lines = [
-        f"| {first} | " + " | ".join(t for _, t, _ in columns) + " |",
-        "|---|" + "---|" * len(columns),
-    ]
+Column = tuple[str, str, str]
+"""``(key, title, kind)``: kind ``"pct"`` (value x 100, 2 decimals) or ``"num"`` (3 decimals)."""
+
+
+def table_cells(
+    rows: dict[str, dict[str, float]], columns: Sequence[Column], first: str = "method"
+) -> tuple[list[str], list[list[str]]]:
+    """The header and the formatted cells of the table (the first cell of a row is its name);
+    missing values are blank. Shared by the Markdown table and ``report.html``."""
+    header = [first, *(t for _, t, _ in columns)]
+    body = []
     for name, m in rows.items():
-        cells = []
+        cells = [name]
         for key, _, kind in columns:
             v = m.get(key)
             if v is None:
@@ -28,21 +28,38 @@ def markdown_table(
                 cells.append(f"{100 * v:.2f}")
             else:
                 cells.append(f"{v:.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        body.append(cells)
+    return header, body
+
+
+def markdown_table(
+    rows: dict[str, dict[str, float]],
+    columns: Sequence[Column],
+    first: str = "method",
+) -> str:
+    """One row per entry of ``rows``, the cells of :func:`table_cells`."""
+    header, body = table_cells(rows, columns, first)
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
 
 
-def comparison_table(rows: dict[str, dict[str, float]], ks: Sequence[int]) -> str:
-    """Markdown table: one row per method, Recall@K then MAP@R, R-precision, NMI (in %)."""
-    columns = (
+def comparison_columns(ks: Sequence[int]) -> list[Column]:
+    """Recall@K for every K, then MAP@R, R-precision, NMI (in %) and the inter-class CV."""
+    return (
         [(f"recall@{k}", f"R@{k}", "pct") for k in ks]
         + [(c, t, "pct") for c, t in zip(METRIC_COLUMNS, ("MAP@R", "R-Prec", "NMI"), strict=True)]
         + [("interclass_cv", "inter-class dist. CV", "num")]
     )
-    return markdown_table(rows, columns)
+
+
+def comparison_table(rows: dict[str, dict[str, float]], ks: Sequence[int]) -> str:
+    """Markdown table: one row per method, Recall@K then MAP@R, R-precision, NMI (in %)."""
+    return markdown_table(rows, comparison_columns(ks))
 
 
 def timing_table(timings: dict[str, dict[str, float]]) -> str:
+    """Markdown table: seconds per stage (and per step of a stage)."""
     lines = ["| stage | seconds |", "|---|---|"]
     for stage, parts in timings.items():
         for k, v in parts.items():

@@ -20,7 +20,13 @@ from dasl.config import ExperimentConfig, check_splits, dump_config, variants
 from dasl.training.datamodule import MetricLearningData, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.training.module import MetricLearningModule, load_module
-from dasl.training.reports import METRIC_COLUMNS, comparison_table, timing_table
+from dasl.training.reports import (
+    METRIC_COLUMNS,
+    comparison_columns,
+    comparison_table,
+    table_cells,
+    timing_table,
+)
 from dasl.training.run_folder import (
     Log,
     RunInterrupted,
@@ -69,6 +75,9 @@ class VariantResult:
     labels: np.ndarray
     checkpoint: Path | None
     timings: dict[str, float] = field(default_factory=dict)
+    ref_embeddings: np.ndarray | None = None
+    """The gallery split's embeddings when it is separate from the queries (In-Shop)."""
+    ref_labels: np.ndarray | None = None
 
 
 @dataclass
@@ -170,7 +179,9 @@ def train_variant(
         f"[{cfg.name}] test: "
         + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
     )
-    return VariantResult(cfg.name, run_dir, metrics, history, emb, lab, chosen, timings)
+    return VariantResult(
+        cfg.name, run_dir, metrics, history, emb, lab, chosen, timings, ref, ref_lab
+    )
 
 
 # ------------------------------------------------------------------ experiments
@@ -238,6 +249,7 @@ def run_experiment(
     baseline = None
     seed = cfg.seed
     ks = tuple(cfg.eval.ks)
+    shown_ks = [k for k in ks if f"recall@{k}" in results[0].metrics]
     labels = results[0].labels
     if cfg.eval.raw_baseline and data is not None and data.eval_sets.gallery is None:
         tb = time.perf_counter()
@@ -258,7 +270,7 @@ def run_experiment(
         }
 
     if not single or baseline is not None:
-        table = comparison_table(rows, [k for k in ks if f"recall@{k}" in results[0].metrics])
+        table = comparison_table(rows, shown_ks)
         atomic_write_json(run_dir / "comparison.json", rows)
         atomic_write_text(run_dir / "comparison.md", table + "\n")
         log("\n" + table)
@@ -275,20 +287,54 @@ def run_experiment(
             seed=seed,
         )
         plot_training_curves(
-            {r.name: _history_columns(r.history) for r in results}, run_dir / "training_curves.png"
+            {r.name: _history_columns(r.history) for r in results},
+            run_dir / "training_curves.png",
+            dar_weights={name: vcfg.dar.lam for name, vcfg in runs},
         )
         plot_interclass_distance_hist(
             by_method, labels, run_dir / "interclass_distances.png", seed=seed
         )
         timings["plots"] = {"plots_s": time.perf_counter() - tp}
+    tr = time.perf_counter()
+    report = _write_report(cfg, run_dir, results, rows, shown_ks, data)
+    timings["report"] = {"report_s": time.perf_counter() - tr}
     total = time.perf_counter() - t0
     timings["total"] = {"total_s": total}
     atomic_write_json(run_dir / "timing.json", timings)
     if not single:  # last: its presence marks a complete comparison
         atomic_write_json(run_dir / "metrics.json", {r.name: r.metrics for r in results})
     log("\nWhere the time went:\n" + timing_table(timings))
+    log(f"\nReport: {report}")
     log(f"\nRun folder: {run_dir}")
     return ExperimentResult(run_dir, results, baseline, timings)
+
+
+def _write_report(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    results: list[VariantResult],
+    rows: dict[str, dict[str, float]],
+    ks: Sequence[int],
+    data: MetricLearningData | None,
+) -> Path:
+    """``report.html``: the comparison's cells, the plots, per-class Recall@1, the gallery."""
+    from dasl.reporting.run_report import RetrievalInput, write_results_report
+
+    sets = data.eval_sets if data is not None else None
+    return write_results_report(
+        run_dir,
+        f"dasl train: {cfg.name}",
+        {
+            r.name: RetrievalInput(r.embeddings, r.labels, r.ref_embeddings, r.ref_labels)
+            for r in results
+        },
+        query_dataset=sets.query if sets is not None else None,
+        gallery_dataset=sets.gallery if sets is not None else None,
+        table=table_cells(rows, comparison_columns(ks)),
+        summary=[f"Test split: {sets.query.describe()}"] if sets is not None else [],
+        distance=cfg.eval.distance,
+        seed=cfg.seed,
+    )
 
 
 def _cv(

@@ -373,6 +373,7 @@ def run_pretrain(
             {r.name: _curves(r.history, keys) for r in results},
             run_dir / "knn_curves.png",
             panels=CURVE_PANELS,
+            dar_weights={name: vcfg.dar.lam for name, vcfg in variants(cfg)},  # type: ignore[arg-type]
         )
         purity = _purity_curves(results)
         if purity:
@@ -382,8 +383,39 @@ def run_pretrain(
                 panels=(("nmi", "NMI of pseudo-labels vs true classes"),),
             )
         timings["plots"] = {"plots_s": time.perf_counter() - tp}
+    tr = time.perf_counter()
+    report = _write_report(cfg, run_dir, results, rows, data)
+    timings["report"] = {"report_s": time.perf_counter() - tr}
     timings["total"] = {"total_s": time.perf_counter() - t0}
     atomic_write_json(run_dir / "timing.json", timings)
     log("\nWhere the time went:\n" + timing_table(timings))
+    log(f"\nReport: {report}")
     log(f"\nRun folder: {run_dir}")
     return PretrainExperiment(run_dir, results, baseline, timings)
+
+
+def _write_report(
+    cfg: PretrainConfig,
+    run_dir: Path,
+    results: list[PretrainResult],
+    rows: dict[str, dict[str, float]],
+    data: SSLData,
+) -> Path:
+    """``report.html``: the k-NN / linear table, the plots, and the retrieval view of the
+    frozen test features (per-class Recall@1 and the gallery within the test split)."""
+    from dasl.reporting.run_report import RetrievalInput, write_results_report
+    from dasl.training.reports import table_cells
+
+    return write_results_report(
+        run_dir,
+        f"dasl pretrain: {cfg.name}",
+        {r.name: RetrievalInput(r.test_features, r.test_labels) for r in results},
+        query_dataset=data.test,
+        table=table_cells(rows, comparison_columns(rows, cfg.eval.knn_k)),
+        summary=[
+            f"Test split: {data.test.describe()}. The table: k-NN and linear probes on the "
+            "frozen features; below, the test features as a retrieval model (leave-one-out)."
+        ],
+        distance="cosine",
+        seed=cfg.seed,
+    )
