@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -256,14 +255,13 @@ def test_ctrl_c_message_on_its_own_line(tmp_path: Path) -> None:
     )
     assert proc.stdout is not None
     seen = b""
-    deadline = time.monotonic() + 180
     while b"it/s" not in seen:  # the bar is being drawn
         chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
-        if not chunk or time.monotonic() > deadline:
+        if not chunk:
             break
         seen += chunk
     proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=120)
+    rest, _ = proc.communicate()
     text = (seen + rest).decode(errors="replace")
     assert proc.returncode == EXIT_INTERRUPTED, text[-3000:]
     lines = text.replace("\r", "\n").splitlines()
