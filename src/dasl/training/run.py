@@ -132,6 +132,8 @@ def train_variant(
 
     module = MetricLearningModule(cfg.to_dict(), num_classes=data.num_classes)
     has_val = data.val is not None
+    if not any(isinstance(c, ProgressLines) for c in callbacks):
+        callbacks = [*callbacks, ProgressLines(cfg.name, log=log)]  # silent where log is
     trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, has_val=has_val)
     ckpt_path = resume_path(run_dir, resume, cfg.name, log)
     outcome = fit(trainer, module, _Batches(data), ckpt_path, cfg.name, cfg.trainer.epochs, run_dir)
