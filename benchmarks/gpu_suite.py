@@ -314,7 +314,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _cli(args: list[str], timeout: float) -> tuple[int, float, str]:
+def _limit(quick: bool, seconds: float) -> float | None:
+    """A subprocess time limit on the device (a hung run must not eat the lease); none for the
+    quick CPU check, which a loaded machine may slow down without bound (#16)."""
+    return None if quick else seconds
+
+
+def _cli(args: list[str], timeout: float | None) -> tuple[int, float, str]:
     cmd = [sys.executable, "-m", "dasl.cli.main", *args]
     t0 = time.perf_counter()
     proc = subprocess.run(
@@ -393,7 +399,7 @@ def ssl_demo(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
     args = ["pretrain", "--out-dir", str(workdir / "ssl"), f"trainer.accelerator={_accel(device)}"]
     if quick:  # one epoch: DASL-cu clusters before it, so that its path runs too
         args += ["trainer.epochs=1", "compare.dasl_cu.clustering.start_epoch=0"]
-    rc, wall, tail = _cli(args, timeout=300)
+    rc, wall, tail = _cli(args, timeout=_limit(quick, 300))
     if rc != 0:
         return {"status": f"error: {tail}", "wall_s": wall, "command": "dasl " + " ".join(args)}
     return {"wall_s": wall, "command": "dasl " + " ".join(args), "note": "start-up included"}
@@ -413,7 +419,7 @@ def ddp_sanity(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
         *QUICK_TRAIN,
         "compare=null",
     ]
-    rc, wall, tail = _cli(args, timeout=300)
+    rc, wall, tail = _cli(args, timeout=_limit(quick, 300))
     metrics_path = run / "ddp" / "metrics.json"
     if rc != 0 or not metrics_path.is_file():
         return {"status": f"error: {tail}", "wall_s": wall}
@@ -640,7 +646,13 @@ def cuda_sync(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
         return {"status": "skipped: tests/dar/test_cuda_sync.py is not in this build"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)]
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=300, check=False, cwd=REPO, env=_env()
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=_limit(quick, 300),
+        check=False,
+        cwd=REPO,
+        env=_env(),
     )
     summary = (proc.stdout.strip().splitlines() or [""])[-1]
     status = "ok" if proc.returncode == 0 else f"error: {summary}"

@@ -92,6 +92,45 @@ def test_pickle_that_runs_code_is_refused(c10):
         read_batch(path, "labels", 10)
 
 
+def test_python3_protocol2_batches_load(c10):
+    """CIFAR-format batches re-packed by Python 3 with ``protocol=2`` (#16): bytes and the
+    array's buffer are pickled as ``_codecs.encode(str, "latin1")``, which the reader allows."""
+    folder = c10 / "cifar-10-batches-py"
+    expected = {}
+    for name in ("data_batch_1", "test_batch", "batches.meta"):
+        path = folder / name
+        with open(path, "rb") as fh:
+            d = pickle.load(fh, encoding="bytes")
+        d = {k.decode(): v for k, v in d.items()}  # Python 3: str keys, bytes values kept
+        d["batch_label"] = b"re-packed"
+        expected[name] = d
+        path.write_bytes(pickle.dumps(d, protocol=2))
+        assert b"_codecs" in path.read_bytes()
+    tr = load_dataset("cifar10", c10, "trainval", allow_subset=True)
+    te = load_dataset("cifar10", c10, "test", allow_subset=True)
+    assert len(tr) == 20 and len(te) == 6
+    np.testing.assert_array_equal(te.labels, expected["test_batch"]["labels"])
+    data, labels = read_batch(folder / "data_batch_1", "labels", 10)
+    flat = data.transpose(0, 3, 1, 2).reshape(len(labels), -1)
+    np.testing.assert_array_equal(flat, expected["data_batch_1"]["data"])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # The allowed global with another codec, and a code-running one beside it.
+        b"\x80\x02c_codecs\nencode\nq\x00X\x02\x00\x00\x00hiq\x01X\x04\x00\x00\x00zlibq\x02"
+        b"\x86q\x03Rq\x04.",
+        b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.",
+    ],
+)
+def test_protocol2_pickles_still_refuse_other_globals(c10, payload):
+    path = c10 / "cifar-10-batches-py" / "test_batch"
+    path.write_bytes(payload)
+    with pytest.raises(ValueError, match="refusing"):
+        read_batch(path, "labels", 10)
+
+
 def test_data_check_cli(c10, capsys):
     assert main(["data", "check", "cifar10", "--root", str(c10)]) == 2
     out = capsys.readouterr().out

@@ -291,3 +291,19 @@ def test_shipped_cache_loads_without_fonts(tmp_path: Path, monkeypatch: pytest.M
     (shipped / "glyphs.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="incomplete or damaged rendered cache"):
         load_dataset("glyphs", shipped, "test", **kw)
+
+
+def test_rendering_reports_progress(faces) -> None:
+    """First use renders every face (83 s for the demo, #16): a line at the start, then one
+    per interval (here every face) until the last."""
+    from dasl.data.glyphs_build import render_all
+
+    lines: list[str] = []
+    results = render_all(faces, SMALL, 32, 1, report=lines.append, every_s=0.0)
+    assert len(results) == len(faces)
+    assert lines[0].startswith(f"glyphs: rendering {len(SMALL)} characters from {len(faces)}")
+    assert "cached" in lines[0]
+    assert lines[1:] == [
+        f"glyphs: rendered {i} of {len(faces)} font faces, about {lines[i].split('about ')[1]}"
+        for i in range(1, len(faces))
+    ]

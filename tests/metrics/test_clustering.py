@@ -120,3 +120,24 @@ def test_normalize_clusters_directions_not_norms():
     want = _nmi_loops(y.tolist(), blob.tolist())
     assert nmi(x, y, seed=0, normalize=True) == pytest.approx(want, abs=1e-12)
     assert nmi(x, y, seed=0, normalize=False) < want - 0.05
+
+
+def test_few_points_per_class_print_no_faiss_warning_and_same_clusters(capfd):
+    """~10 points per class (a retrieval test set): faiss printed "WARNING clustering 300
+    points to 30 centroids: please provide at least ..." from C++ on every NMI (#16). The
+    clusters are those of faiss' default settings."""
+    faiss = pytest.importorskip("faiss")
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(30, 8))[np.arange(300) % 30] + 0.4 * rng.normal(size=(300, 8))).astype(
+        np.float32
+    )
+    capfd.readouterr()
+    ours = kmeans_assign(x, 30, seed=3)
+    out = capfd.readouterr()
+    assert "WARNING" not in out.out + out.err
+    km = faiss.Kmeans(8, 30, niter=20, seed=3, verbose=False)
+    km.train(x)
+    capfd.readouterr()
+    np.testing.assert_array_equal(ours, km.index.search(x, 1)[1].reshape(-1))
+    labels = np.arange(300) % 30
+    assert nmi(x, labels, seed=3) == normalized_mutual_info_score(labels, ours)

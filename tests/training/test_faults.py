@@ -63,7 +63,6 @@ def _run_child(code: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[s
         env=_child_env(tmpdir),
         capture_output=True,
         text=True,
-        timeout=240,
     )
     return proc, tmpdir
 

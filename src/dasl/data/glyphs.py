@@ -205,9 +205,15 @@ def _render_and_store(
     files = [(f["source"], Path(f["path"])) for f in description["font_files"]]
     faces = read_faces(files)
     gs = build_glyph_set(
-        faces, options["size"], options["min_faces"], options["code_points"], workers
+        faces,
+        options["size"],
+        options["min_faces"],
+        options["code_points"],
+        workers,
+        report=lambda line: print(line, flush=True),
     )
     seconds = time.perf_counter() - start
+    print(f"glyphs: {len(gs.images)} images rendered in {seconds:.0f} s, cached in {folder}")
     classes, per_class = np.unique(gs.code_points, return_counts=True)
     arrays = {
         "images": gs.images,

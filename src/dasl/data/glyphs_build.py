@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -98,16 +99,43 @@ def _render_task(args: tuple[str, int, list[int], int, float]) -> FaceResult:
     return FaceResult(kept, images, notdef, len(cps) - len(kept) - notdef, near)
 
 
+def _reported(
+    results: Iterable[FaceResult], n: int, report: Callable[[str], None] | None, every_s: float
+) -> list[FaceResult]:
+    """``results`` as a list, with a line to ``report`` every ``every_s`` seconds (#16: the
+    first rendering took 83 s without a word)."""
+    out: list[FaceResult] = []
+    start = last = time.perf_counter()
+    for res in results:
+        out.append(res)
+        now = time.perf_counter()
+        if report is not None and now - last >= every_s and len(out) < n:
+            last = now
+            left = (now - start) / len(out) * (n - len(out))
+            report(f"glyphs: rendered {len(out)} of {n} font faces, about {left:.0f} s left")
+    return out
+
+
 def render_all(
-    faces: Sequence[Face], code_points: Sequence[int], size: int, workers: int
+    faces: Sequence[Face],
+    code_points: Sequence[int],
+    size: int,
+    workers: int,
+    report: Callable[[str], None] | None = None,
+    every_s: float = 5.0,
 ) -> list[FaceResult]:
     """Rule 3 for every face (one task per face), in face order."""
     wanted = set(code_points)
     tasks = [(f.path, f.index, sorted(wanted & f.cmap), size, NEAR_TOL) for f in faces]
+    if report is not None:
+        report(
+            f"glyphs: rendering {len(code_points)} characters from {len(tasks)} font faces "
+            f"with {workers} process(es) (first use only: the result is cached)"
+        )
     if workers <= 1:
-        return [_render_task(t) for t in tasks]
+        return _reported(map(_render_task, tasks), len(tasks), report, every_s)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_render_task, tasks, chunksize=4))
+        return _reported(pool.map(_render_task, tasks, chunksize=4), len(tasks), report, every_s)
 
 
 def _find(parent: dict[int, int], x: int) -> int:
@@ -143,12 +171,16 @@ def build_glyph_set(
     min_faces: int = MIN_FACES,
     only: Sequence[int] | None = None,
     workers: int | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> GlyphSet:
-    """Rules 1-7 over ``faces``: the images of every class, sorted by (code point, face)."""
+    """Rules 1-7 over ``faces``: the images of every class, sorted by (code point, face).
+    ``report`` receives progress lines while rendering."""
     if workers is None:
         workers = min(4, os.cpu_count() or 1)
     cps, stats = candidate_code_points(faces, min_faces, only)
-    results = render_all(faces, cps, size, workers)
+    results = render_all(faces, cps, size, workers, report)
+    if report is not None:
+        report("glyphs: merging homoglyphs and duplicate renderings")
 
     renders: dict[int, dict[int, np.ndarray]] = defaultdict(dict)  # cp -> face -> image
     near_faces: dict[tuple[int, int], set[int]] = defaultdict(set)

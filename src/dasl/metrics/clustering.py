@@ -28,7 +28,18 @@ def kmeans_assign(
     except ImportError:
         faiss = None
     if faiss is not None:
-        km = faiss.Kmeans(x.shape[1], num_clusters, niter=niter, seed=seed, verbose=False)
+        # min_points_per_centroid=1: faiss prints (from C++, to stdout) "WARNING clustering
+        # n points to k centroids: please provide at least 39k training points" whenever
+        # n < 39k, as with k = number of classes on a retrieval test set (~10 per class). The
+        # setting only silences that check; the clustering is the same (#16).
+        km = faiss.Kmeans(
+            x.shape[1],
+            num_clusters,
+            niter=niter,
+            seed=seed,
+            verbose=False,
+            min_points_per_centroid=1,
+        )
         km.train(x)
         _, assign = km.index.search(x, 1)
         return assign.reshape(-1).astype(np.int64)

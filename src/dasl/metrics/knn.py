@@ -1,7 +1,9 @@
 """Exact k-nearest-neighbour search by chunked matmul + top-k, with a fixed tie rule.
 
-Ranking rule (deterministic): gallery items are ordered by score descending, ties broken by the
-smaller gallery index. Scores are float32 similarities:
+Ranking rule (deterministic, one for every path): gallery items are ordered by score
+descending, ties broken by the smaller gallery index, where a score that float32 rounding could
+place on either side of a neighbour's is recomputed exactly (see :func:`_settle`). Scores are
+similarities:
 
 - ``cosine``: <q/|q|, g/|g|>            distance returned: 1 - score; ranked as
   ``-|u - v|^2 = 2 cos - 2`` on the unit vectors (centred as below), which resolves nearly
@@ -260,28 +262,162 @@ def _order(vals: torch.Tensor, idx: torch.Tensor, k: int) -> tuple[torch.Tensor,
     return vals[:, :k], idx_sorted.gather(1, perm)[:, :k]
 
 
-def _exact_rows(
+def _unit_roundoff() -> float:
+    """Unit roundoff of float32 matrix products under torch's matmul precision setting
+    ("high" allows TF32, "medium" bfloat16; numpy's sgemm is always full float32)."""
+    precision = torch.get_float32_matmul_precision()
+    return {"highest": 2.0**-24, "high": 2.0**-11}.get(precision, 2.0**-8)
+
+
+def _error_bound(q: torch.Tensor, g: torch.Tensor, euclidean: bool) -> torch.Tensor:
+    """Per query row, a float32 bound on |float32 score - exact score| over every gallery row,
+    for any summation order a BLAS may choose (Higham's ``|fl(x.y) - x.y| <= n u sum|x_i y_i|``).
+
+    euclidean ``2<q, g> - |q|^2 - |g|^2`` (norms from a float32 sum, or riding in the product
+    as two extra columns): ``(3D + 8) u (|q|^2 + max |g|^2)``; dot: ``(D + 2) u |q| max |g|``.
+    The float32 norms are inflated by 1% for their own rounding.
+    """
+    d = q.shape[1]
+    u = _unit_roundoff()
+    qn = q.square().sum(1) * 1.01
+    gn = qn.max() if g is q else g.square().sum(1).max() * 1.01
+    if euclidean:
+        return (3 * d + 8) * u * (qn + gn)
+    return (d + 2) * u * (qn * gn).sqrt()
+
+
+def _exact(
+    q: torch.Tensor, g: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, euclidean: bool
+) -> torch.Tensor:
+    """float64 scores of the pairs ``(rows[i], cols[i])``: ``-sum_d (q_d - g_d)^2`` (euclidean)
+    or ``sum_d q_d g_d`` (dot), each pair reduced on its own (no GEMM), so equal gallery rows
+    get bit-equal scores whatever the pair's position, block or path."""
+    out = torch.empty(rows.numel(), dtype=torch.float64, device=q.device)
+    step = max(1, (1 << 22) // max(1, q.shape[1]))
+    for c0 in range(0, rows.numel(), step):
+        a = q[rows[c0 : c0 + step]].double()
+        b = g[cols[c0 : c0 + step]].double()
+        out[c0 : c0 + step] = -(a - b).square().sum(1) if euclidean else (a * b).sum(1)
+    return out
+
+
+def _by_rule(
+    vals: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Flat pairs sorted by (row ascending, score descending, index ascending), then the first
+    ``k`` of every row: ``(rows, vals, idx)`` of the kept pairs, each row's in rule order."""
+    order = idx.argsort(stable=True)
+    order = order[vals[order].argsort(descending=True, stable=True)]
+    order = order[rows[order].argsort(stable=True)]
+    r = rows[order]
+    start = torch.searchsorted(r, r, right=False)
+    keep = (torch.arange(r.numel(), device=r.device) - start) < k
+    return r[keep], vals[order][keep], idx[order][keep]
+
+
+def _full_rows(
     rows: torch.Tensor,
+    q: torch.Tensor,
+    g: torch.Tensor,
+    q_sq: torch.Tensor | None,
+    g_sq: torch.Tensor | None,
+    bound: torch.Tensor,
+    k: int,
+    exclude_self: bool,
+    chunk: int,
+    euclidean: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows whose candidate list cannot decide the top ``k``: every gallery score in float32,
+    then the exact score of each item within ``2 * bound`` of the k-th float32 score (this set
+    holds every item of the exact top ``k``: each exact score is within ``bound`` of its float32
+    one), sorted by the rule."""
+    out_v = torch.empty(rows.numel(), k, dtype=torch.float64, device=q.device)
+    out_i = torch.empty(rows.numel(), k, dtype=torch.long, device=q.device)
+    for c0 in range(0, rows.numel(), chunk):
+        r = rows[c0 : c0 + chunk]
+        s = block_scores(q[r], g, None if q_sq is None else q_sq[r], g_sq)
+        if exclude_self:
+            s[torch.arange(r.numel(), device=s.device), r] = float("-inf")
+        kth = s.topk(k, dim=1).values[:, -1].double()
+        pr, pc = (s.double() >= (kth - 2 * bound[r])[:, None]).nonzero(as_tuple=True)
+        if exclude_self:
+            keep = pc != r[pr]
+            pr, pc = pr[keep], pc[keep]
+        v = _exact(q, g, r[pr], pc, euclidean)
+        _, v, i = _by_rule(v, pc, pr, k)
+        out_v[c0 : c0 + r.numel()] = v.view(-1, k)
+        out_i[c0 : c0 + r.numel()] = i.view(-1, k)
+    return out_v, out_i
+
+
+def _settle(
+    vals: torch.Tensor,
+    idx: torch.Tensor,
     q: torch.Tensor,
     g: torch.Tensor,
     q_sq: torch.Tensor | None,
     g_sq: torch.Tensor | None,
     k: int,
     exclude_self: bool,
-    chunk: int,
+    chunk_size: int | None,
+    euclidean: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full stable sort for the few rows whose k-th and (k+1)-th scores tie (the candidate set
-    from top-k is then not unique); the stable sort makes the smaller index win."""
-    out_v, out_i = [], []
-    for c0 in range(0, rows.numel(), chunk):
-        r = rows[c0 : c0 + chunk]
-        s = block_scores(q[r], g, None if q_sq is None else q_sq[r], g_sq)
-        if exclude_self:
-            s[torch.arange(r.numel(), device=s.device), r] = float("-inf")
-        v, i = s.sort(dim=1, descending=True, stable=True)
-        out_v.append(v[:, :k])
-        out_i.append(i[:, :k])
-    return torch.cat(out_v), torch.cat(out_i)
+    """The first ``k`` neighbours by the rule, from each row's float32 top-``kk`` candidates.
+
+    Paths (heap, blockwise, plain; CPU or accelerator) round the same score differently, so
+    equal or nearly equal scores may come out in any order. With ``b`` the row's error bound
+    (:func:`_error_bound`):
+
+    - a row whose first ``k + 1`` float32 scores are each more than ``2b`` apart has one exact
+      order, the float32 one (kept as it is: most rows);
+    - any other row is rescored exactly (:func:`_exact`) and sorted by (exact score desc,
+      index asc); the set is certain when the k-th exact score exceeds the last candidate's
+      float32 score by more than ``b`` (no item outside the candidates can reach it);
+    - otherwise the row is searched in full (:func:`_full_rows`).
+    """
+    n, kk = vals.shape
+    # Placeholders rank last as -inf: heap slots never filled (id -1, -FLT_MAX) and the
+    # query itself (plain path); NaN/overflowed scores too (then reported by the caller).
+    bad = (idx < 0) | ~(vals > float("-inf"))
+    if exclude_self:
+        bad |= idx == torch.arange(n, device=idx.device)[:, None]
+    vals = vals.masked_fill(bad, float("-inf"))
+    v32, i32 = _order(vals, idx, kk)
+    bound = _error_bound(q, g, euclidean)
+    n_avail = g.shape[0] - int(exclude_self)
+    # Differences of nearby float32 values are exact (Sterbenz); of distant ones, far above 2b.
+    gaps = (v32[:, : min(k + 1, kk)].diff(dim=1).neg() <= 2 * bound[:, None]).any(1)
+    # A row with a -inf candidate has fewer than kk finite scores; its -inf ones are
+    # placeholders (self, heap slots never filled), ranked last.
+    unclear = (gaps | ~torch.isfinite(v32[:, k - 1])).nonzero().flatten()
+    out_v, out_i = v32[:, :k].clone(), i32[:, :k].clone()
+    if unclear.numel():
+        cv, ci = v32[unclear], i32[unclear]
+        finite = torch.isfinite(cv)
+        rows = unclear[:, None].expand(-1, kk)
+        ex = torch.full(cv.shape, float("-inf"), dtype=torch.float64, device=cv.device)
+        ex[finite] = _exact(q, g, rows[finite], ci[finite], euclidean)
+        flat_rows = torch.arange(unclear.numel(), device=cv.device)[:, None].expand(-1, kk)
+        _, sv, si = _by_rule(ex.flatten(), ci.flatten(), flat_rows.flatten(), k)
+        sv, si = sv.view(-1, k), si.view(-1, k)
+        complete = kk >= n_avail
+        sure = sv[:, k - 1] > cv[:, kk - 1].double() + bound[unclear].double()
+        if complete:
+            sure = torch.ones_like(sure)
+        out_v[unclear], out_i[unclear] = sv.float(), si
+        redo = unclear[~sure]
+        if redo.numel():
+            chunk = chunk_size or max(1, min(redo.numel(), _PLAIN_ELEMS // max(g.shape[0], 1)))
+            fv, out_i[redo] = _full_rows(
+                redo, q, g, q_sq, g_sq, bound.double(), k, exclude_self, chunk, euclidean
+            )
+            out_v[redo] = fv.float()
+    return out_v, out_i
+
+
+# Candidates beyond k: near-ties straddling the k-th place are then settled from the candidate
+# list instead of a full-row search.
+_MARGIN = 2
 
 
 def knn_scores(
@@ -293,11 +429,15 @@ def knn_scores(
     exclude_self: bool = False,
     chunk_size: int | None = None,
     symmetric: bool | None = None,
+    path: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-``k`` similarity scores and gallery indices, ordered by the ranking rule.
 
     Inputs are validated float32 tensors on the compute device. ``gallery=None`` means the
     gallery is ``query`` itself; then ``symmetric`` (default True) uses the half-matmul path.
+    ``path`` forces a candidate search ("heap": faiss heaps, the CPU default; "blockwise":
+    top-k per block, the accelerator default; "plain": query chunks against the whole gallery)
+    so tests can compare them; every path gives the same neighbours.
     """
     self_gallery = gallery is None
     g_emb = query if gallery is None else gallery
@@ -313,6 +453,8 @@ def knn_scores(
             f"k={k} must be between 1 and the gallery size{' minus self' if exclude_self else ''} "
             f"({available})"
         )
+    if path not in (None, "heap", "blockwise", "plain"):
+        raise ValueError(f"path must be None, 'heap', 'blockwise' or 'plain'; got {path!r}")
     internal = distance
     if distance == "cosine":
         # Rank unit vectors by -|u - v|^2 = 2 cos - 2 (centred, below): float32 cosines of
@@ -327,25 +469,24 @@ def knn_scores(
         g_emb = query if self_gallery else g_emb - centre
     q, q_sq = prepare(query, internal)
     g, g_sq = (q, q_sq) if self_gallery else prepare(g_emb, internal)
-    # One extra candidate tells whether the k-th place is tied with the next one.
-    kk = min(k + 1, n_g)
+    kk = min(k + 1 + _MARGIN, n_g)
     use_sym = self_gallery and exclude_self and (symmetric is None or symmetric)
+    if path is not None:
+        use_sym = path != "plain"
+        if use_sym and not (self_gallery and exclude_self):
+            raise ValueError(f"path={path!r} needs gallery=None and exclude_self=True")
     if use_sym:
         # Equal blocks (60,502 -> 8 x 7,563) rather than 7 full ones and a thin remainder.
         block = chunk_size or -(-n_q // -(-n_q // _SYM_BLOCK))
-        search = _search_symmetric_heaps if q.device.type == "cpu" else _search_symmetric
+        heap = path == "heap" or (path is None and q.device.type == "cpu")
+        search = _search_symmetric_heaps if heap else _search_symmetric
         vals, idx = search(q, q_sq, kk, block)
     else:
         chunk = chunk_size or max(1, min(n_q, _PLAIN_ELEMS // max(n_g, 1)))
         vals, idx = _search_plain(q, g, q_sq, g_sq, kk, exclude_self, chunk)
-    out_v, out_i = _order(vals, idx, k)
-    if kk > k:
-        # vals rows are sorted descending (top-k output), so column k is the (k+1)-th score.
-        tied = (vals[:, k - 1] == vals[:, k]).nonzero().flatten()
-        if tied.numel():
-            chunk = chunk_size or max(1, min(tied.numel(), _PLAIN_ELEMS // max(n_g, 1)))
-            v, i = _exact_rows(tied, q, g, q_sq, g_sq, k, exclude_self, chunk)
-            out_v[tied], out_i[tied] = v, i
+    out_v, out_i = _settle(
+        vals, idx, q, g, q_sq, g_sq, k, exclude_self, chunk_size, internal == "euclidean"
+    )
     if not bool(torch.isfinite(out_v).all()):
         raise ValueError("similarities overflowed float32 (inf/NaN scores); rescale the embeddings")
     if distance == "cosine":

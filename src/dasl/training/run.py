@@ -20,6 +20,7 @@ from dasl.config import ExperimentConfig, check_splits, dump_config, variants
 from dasl.training.datamodule import MetricLearningData, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.training.module import MetricLearningModule, load_module
+from dasl.training.progress import ProgressLines, RunPlan
 from dasl.training.reports import (
     METRIC_COLUMNS,
     comparison_columns,
@@ -131,6 +132,7 @@ def train_variant(
     t0 = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if data is None:
+        log(f"[{cfg.name}] loading data ({cfg.data.name})")
         data = MetricLearningData.for_experiment(cfg, test=test)
         timings["data_s"] = time.perf_counter() - t0
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +141,8 @@ def train_variant(
 
     module = MetricLearningModule(cfg.to_dict(), num_classes=data.num_classes)
     has_val = data.val is not None
+    if not any(isinstance(c, ProgressLines) for c in callbacks):
+        callbacks = [*callbacks, ProgressLines(cfg.name, log=log)]  # silent where log is
     trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, has_val=has_val)
     ckpt_path = resume_path(run_dir, resume, cfg.name, log)
     outcome = fit(trainer, module, _Batches(data), ckpt_path, cfg.name, cfg.trainer.epochs, run_dir)
@@ -163,12 +167,14 @@ def train_variant(
     # Test embeddings in float32 whatever the training precision, so that `dasl eval` of the
     # same checkpoint reports the same numbers.
     qset, gset = data.eval_sets.query, data.eval_sets.gallery
+    log(f"[{cfg.name}] embedding {len(qset) + (len(gset) if gset is not None else 0)} test images")
     emb, lab = embed(module, eval_loader(qset, cfg.data), device)
     ref = ref_lab = None
     if gset is not None:
         ref, ref_lab = embed(module, eval_loader(gset, cfg.data), device)
     timings["embed_s"] = time.perf_counter() - t2
     t3 = time.perf_counter()
+    log(f"[{cfg.name}] metrics: exact k-NN retrieval" + (", k-means NMI" if cfg.eval.nmi else ""))
     metrics = evaluate_embeddings(
         emb, lab, tuple(cfg.eval.ks), cfg.eval.distance, cfg.eval.nmi, cfg.seed, ref, ref_lab
     )
@@ -225,6 +231,7 @@ def run_experiment(
     timings: dict[str, dict[str, float]] = {}
     data = None
     results: list[VariantResult] = []
+    plan = RunPlan([v.trainer.epochs for _, v in runs])  # one ETA over every variant
     for name, vcfg in runs:
         vcfg = dataclasses.replace(vcfg, name=name)
         # Variants that differ only in loss/regularizer share the loaded data.
@@ -235,10 +242,14 @@ def run_experiment(
             fresh,
         ):
             td = time.perf_counter()
+            log(f"[{name}] loading data ({vcfg.data.name})")
             data = MetricLearningData.for_experiment(vcfg)
             timings[f"data ({name})"] = {"load_s": time.perf_counter() - td}
         vdir = run_dir if single else run_dir / name
-        res = train_variant(vcfg, vdir, resume=resume, callbacks=callbacks, log=log, data=data)
+        progress = ProgressLines(name, plan, log=log)
+        res = train_variant(
+            vcfg, vdir, resume=resume, callbacks=[*callbacks, progress], log=log, data=data
+        )
         results.append(res)
         timings[name] = res.timings
 
@@ -253,6 +264,7 @@ def run_experiment(
     labels = results[0].labels
     if cfg.eval.raw_baseline and data is not None and data.eval_sets.gallery is None:
         tb = time.perf_counter()
+        log("raw-pixel baseline: metrics")
         raw = raw_pixels(data.eval_sets.query)
         if raw is not None:
             baseline = evaluate_embeddings(
@@ -276,6 +288,7 @@ def run_experiment(
         log("\n" + table)
     if cfg.eval.plots:
         tp = time.perf_counter()
+        log("plots: embedding map (t-SNE), training curves, inter-class distances")
         by_method = {r.name: r.embeddings for r in results}
         class_names = list(getattr(data.eval_sets.query, "class_names", []) or []) or None
         plot_embedding_maps(
@@ -296,6 +309,7 @@ def run_experiment(
         )
         timings["plots"] = {"plots_s": time.perf_counter() - tp}
     tr = time.perf_counter()
+    log("report: report.html (per-class Recall@1, retrieval gallery)")
     report = _write_report(cfg, run_dir, results, rows, shown_ks, data)
     timings["report"] = {"report_s": time.perf_counter() - tr}
     total = time.perf_counter() - t0

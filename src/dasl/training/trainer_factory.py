@@ -6,17 +6,38 @@ Shared by supervised metric learning (``run.py``) and self-supervised pretrainin
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.warnings import PossibleUserWarning
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from dasl.config import ExperimentConfig
 from dasl.training.checkpoint_io import AtomicCheckpointIO
 from dasl.training.guards import NonFiniteGuard
+from dasl.training.progress import ProgressLines, bar_wanted
+
+# Two Lightning warnings that tell a user of dasl nothing they can act on (#16), each filtered
+# by its own message, category and origin:
+# - Lightning's own _pytree helper still builds torch's deprecated LeafSpec (once per fit);
+# - "fewer training batches than log_every_n_steps": the per-epoch means are logged every
+#   epoch whatever the interval (EpochLoggedModule), so no epoch goes unlogged.
+warnings.filterwarnings(
+    "ignore",
+    message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    category=FutureWarning,
+    module=r"lightning\.pytorch\.utilities\._pytree",
+)
+warnings.filterwarnings(
+    "ignore",
+    message=r"The number of training batches \(\d+\) is smaller than the logging interval",
+    category=PossibleUserWarning,
+    module=r"lightning\.pytorch\.loops\.fit_loop",
+)
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
@@ -90,6 +111,13 @@ def build_trainer(
         save_on_train_epoch_end=save_on_train_epoch_end,
     )
     checkpoint = best if has_val else last
+    bar = bar_wanted(tcfg.progress_bar)
+    progress = [c for c in callbacks if isinstance(c, ProgressLines)]
+    if not progress:
+        progress = [ProgressLines(getattr(cfg, "name", "run"))]
+        callbacks = [*callbacks, *progress]
+    for p in progress:
+        p.lines = not bar  # interval lines where no bar is drawn
     # A resumed run logs into fresh version folders: Lightning would otherwise delete the
     # earlier attempt's CSV log. The full per-epoch history also lives in the checkpoint.
     attempt = 1
@@ -114,7 +142,7 @@ def build_trainer(
         gradient_clip_val=cfg.optim.grad_clip,
         deterministic=tcfg.deterministic,
         log_every_n_steps=tcfg.log_every_n_steps,
-        enable_progress_bar=tcfg.progress_bar,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         # Our batch sampler already shards by rank and is seeded per epoch.
