@@ -369,12 +369,9 @@ def dasl_np(lam: float = 1.0, **regularizer_kwargs: Any) -> DASLLoss:
     """DASL-NP: PML ``NPairsLoss()`` + ``lam * R_align`` (kwargs go to the regularizer).
 
     ``lam=1`` with the regularizer's defaults is the poster's setting, kept: no N-pair reading
-    has evidence behind it (``benchmarks/RESULTS.md``, ``dar_ablation`` on glyphs). Every
-    reading collapses N-pair embeddings at lambda 1; the finalists of a per-cell lambda
-    search change little: "npair/signed/l2sq/exact, lambda 0.03" dMAP@R +0.73 +- 0.66,
-    "npair/abs/l2sq/exact, lambda 0.1" -0.07 +- 0.67 (10 paired seeds; neither survives a
-    correction for the 12 finalist comparisons). Tune ``lam`` on validation classes (below
-    0.1 for N-pair)."""
+    has evidence behind it, and every reading collapses N-pair embeddings at lambda 1
+    (``benchmarks/RESULTS.md``, "``dar_ablation`` on glyphs"). Tune ``lam`` on validation
+    classes (below 0.1 for N-pair)."""
     from pytorch_metric_learning.losses import NPairsLoss
 
     return DASLLoss(NPairsLoss(), DifferenceAlignmentRegularizer(**regularizer_kwargs), lam)
@@ -392,15 +389,14 @@ def dasl_pa(
     ``lam * R_align``. The proxies are ``loss_parameters()``.
 
     Defaults: ``lam=3`` and ``measure="l2sq"`` (signed differences, exact), the best finalist
-    of the glyphs ablation (``benchmarks/RESULTS.md``): dMAP@R +1.21 +- 0.52 over 10 paired
-    seeds against ProxyAnchor with PML's alpha 32 / margin 0.1. That gain is compaction, not
-    difference alignment (#18): squared-l2 DAR is the spread of the batch minus a small
-    orientation term (``dasl.dar.controls``), and the same penalty without the orientation
-    term (``dar.kind=compact_inter``, lambda 3) gives the same result (DAR minus it: dMAP@R
-    -0.26 +- 0.36, 5 paired seeds). ProxyAnchor with its margin tuned on validation (0.4)
-    beats default ProxyAnchor by +2.08 +- 0.44 MAP@R with no regularizer, and DAR on it
-    (lambda re-tuned, 0.1) adds +0.05 +- 0.38. Tune ``margin`` on your validation classes
-    first; ``lam`` after.
+    of the glyphs ablation against ProxyAnchor with PML's alpha 32 / margin 0.1. Its gain
+    there is compaction, not difference alignment (#18): squared-l2 DAR is the spread of the
+    class means plus the within-class scatter minus a small orientation term
+    (``dasl.dar.controls``); the same penalty without the orientation term
+    (``dar.kind=compact_inter``) gives the same result, a ProxyAnchor margin tuned on
+    validation beats it with no regularizer, and DAR on the tuned ProxyAnchor adds nothing
+    (``benchmarks/RESULTS.md``, "What DAR's gain is made of"). Tune ``margin`` on your
+    validation classes first; ``lam`` after.
     DAR in the poster's sense is ``dasl_pa(..., lam=1.0, measure="l2")``; lambda 3 was tuned
     for l2sq only. Regularizer keyword arguments override these."""
     regularizer_kwargs.setdefault("measure", "l2sq")

@@ -346,12 +346,10 @@ class DifferenceAlignmentRegularizer(nn.Module):
             ``"triton"`` or ``"torch"``: the exact l2 kernel for signed/ordered differences.
 
     The defaults are the poster's literal reading (signed differences, l2, all pairs), kept:
-    the evidence (``benchmarks/RESULTS.md``, ``dar_ablation`` on glyphs) is for another
-    reading with one base loss. There "proxyanchor/signed/l2sq/exact, lambda 3" raises
-    MAP@R by +1.21 +- 0.52 over 10 paired seeds (R@1 +0.10 +- 0.29; seeds 5-9 added after a
-    5-seed test that did not exclude 0), and ``dasl_pa`` defaults to it; l2 never reached
-    the finals (within -1.1 to +0.7 MAP@R of its base loss in the screen), and every reading
-    collapses N-pair at lambda 1.
+    no measured evidence favours another reading as DAR (``benchmarks/RESULTS.md``, sections
+    "What DAR's gain is made of" and "``dar_ablation`` on glyphs": the one gain found, with
+    squared l2 and ProxyAnchor, is compaction, which ``dasl.dar.controls`` provides without
+    the differences).
 
     Example:
         >>> import torch

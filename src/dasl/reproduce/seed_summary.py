@@ -6,8 +6,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats
-
 
 @dataclass(frozen=True)
 class SeedSummary:
@@ -27,5 +25,8 @@ def summarize(values: Sequence[float], level: float = 0.95) -> SeedSummary:
     if n == 1:
         return SeedSummary(mean, None, 1)
     s = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    # scipy (and numpy) only here: `dasl --help` registers this command and stays light
+    from scipy import stats
+
     t = float(stats.t.ppf(0.5 + level / 2, n - 1))
     return SeedSummary(mean, t * s / math.sqrt(n), n)

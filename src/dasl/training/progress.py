@@ -13,6 +13,7 @@ after the fits are not included (the line says "training").
 
 from __future__ import annotations
 
+import pickle
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -87,6 +88,16 @@ class ProgressLines(Callback):
         self._log = log
         self._epoch_start = 0.0
         self._last_line = 0.0
+
+    def __getstate__(self) -> dict:
+        # ddp_spawn pickles the trainer's callbacks into each worker: a caller's closure as
+        # ``log`` cannot travel, so a spawned copy prints instead.
+        state = self.__dict__.copy()
+        try:
+            pickle.dumps(state["_log"])
+        except (pickle.PicklingError, AttributeError, TypeError):
+            state["_log"] = _say
+        return state
 
     def _plan(self, trainer: L.Trainer) -> RunPlan:
         if self.plan is None:
