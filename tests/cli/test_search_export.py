@@ -299,11 +299,11 @@ def test_export_matches_pytorch_on_real_images(
         import onnx
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        got = session.run(["embeddings"], {"images": x})[0]
+        runtime = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = runtime.run(["embeddings"], {"images": x})[0]
         inside = {p.key: p.value for p in onnx.load(str(out)).metadata_props}["dasl"]
         assert json.loads(inside) == meta
-        one = session.run(["embeddings"], {"images": x[:1]})[0]  # the batch size is free
+        one = runtime.run(["embeddings"], {"images": x[:1]})[0]  # the batch size is free
         np.testing.assert_allclose(one, expected[:1], rtol=0, atol=1e-5)
     else:
         extra = {"dasl.json": ""}

@@ -185,8 +185,8 @@ def run_exported(path: str | os.PathLike[str], fmt: str, images: np.ndarray) -> 
     if fmt == "onnx":
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return np.asarray(session.run([OUTPUT_NAME], {INPUT_NAME: x})[0])
+        runtime = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.asarray(runtime.run([OUTPUT_NAME], {INPUT_NAME: x})[0])
     with _quiet_jit():
         module = torch.jit.load(str(path), map_location="cpu")
     with torch.no_grad():
