@@ -23,9 +23,10 @@ import math
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
 
 from dasl.dar.exact_l2 import DEFAULT_BLOCK_ELEMENTS, ctv_l2_columns
+from dasl.dar.grad_in_forward import GradInForward
 from dasl.dar.measures import MEASURES, REDUCTIONS, check_choice
 
 
@@ -36,7 +37,7 @@ def zero_like_graph(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
     return out if dtype is None else out.to(dtype)
 
 
-class _CTVL1Sort(torch.autograd.Function):
+class _CTVL1Sort(GradInForward):
     @staticmethod
     def forward(ctx: FunctionCtx, m: Tensor, valid: Tensor | None) -> Tensor:  # type: ignore[override]
         # Sorted as (h, H) rows: a contiguous sort per dimension (measured 148 ms vs 205 ms
@@ -64,12 +65,6 @@ class _CTVL1Sort(torch.autograd.Function):
             grad = torch.empty_like(values).scatter_(1, order, avg).T
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor | None, None]:  # type: ignore[override]
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (None if grad is None else grad * g), None
 
 
 def _tie_averaged_coef(
@@ -127,7 +122,7 @@ def _tie_averaged_sparse(
     return avg
 
 
-class _CTVLinfBlocked(torch.autograd.Function):
+class _CTVLinfBlocked(GradInForward):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: FunctionCtx, m: Tensor, budget: int, valid: Tensor | None
@@ -161,14 +156,6 @@ class _CTVLinfBlocked(torch.autograd.Function):
                     grad[c:e].scatter_add_(1, arg.T, sign.T.neg())
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
-
-    @staticmethod
-    @once_differentiable
-    def backward(  # type: ignore[override]
-        ctx: FunctionCtx, g: Tensor
-    ) -> tuple[Tensor | None, None, None]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (None if grad is None else grad * g), None, None
 
 
 def ctv_sum_l1(m: Tensor, valid: Tensor | None = None) -> Tensor:

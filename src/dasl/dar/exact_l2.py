@@ -41,7 +41,9 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
+
+from dasl.dar.grad_in_forward import GradInForward
 
 #: tile shape: ``BLOCK_P`` columns ``p`` against chunks of ``BLOCK_Q`` columns ``q``. Large
 #: tiles (256 x 8192 float64, 16 MiB per temporary) mean few operations: each is an OpenMP
@@ -226,7 +228,7 @@ def _ctv_l2_gram_fwd(
     return total, lap @ zc
 
 
-class _CTVL2Columns(torch.autograd.Function):
+class _CTVL2Columns(GradInForward):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: FunctionCtx, m: Tensor, budget: int, valid: Tensor | None
@@ -236,16 +238,8 @@ class _CTVL2Columns(torch.autograd.Function):
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
 
-    @staticmethod
-    @once_differentiable
-    def backward(  # type: ignore[override]
-        ctx: FunctionCtx, g: Tensor
-    ) -> tuple[Tensor | None, None, None]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (None if grad is None else grad * g), None, None
 
-
-class _CTVL2Gram(torch.autograd.Function):
+class _CTVL2Gram(GradInForward):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: FunctionCtx, z: Tensor, i_idx: Tensor, j_idx: Tensor, budget: int, valid: Tensor | None
@@ -254,14 +248,6 @@ class _CTVL2Gram(torch.autograd.Function):
         total, grad = _ctv_l2_gram_fwd(z, i_idx, j_idx, budget, need_grad, valid)
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
-
-    @staticmethod
-    @once_differentiable
-    def backward(  # type: ignore[override]
-        ctx: FunctionCtx, g: Tensor
-    ) -> tuple[Tensor | None, None, None, None, None]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (None if grad is None else grad * g), None, None, None, None
 
 
 def ctv_l2_columns(

@@ -43,7 +43,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import FunctionCtx
+
+from dasl.dar.grad_in_forward import GradInForward
 
 try:  # triton ships with torch's CUDA wheels; the CPU-only install may lack it
     import triton
@@ -368,7 +370,7 @@ def fused_l2_forward(
     return total, c_n @ zc + c_c @ resid
 
 
-class _FusedL2(torch.autograd.Function):
+class _FusedL2(GradInForward):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: FunctionCtx, z: Tensor, codes: Tensor, ordered: bool
@@ -377,14 +379,6 @@ class _FusedL2(torch.autograd.Function):
         total, grad = fused_l2_forward(z, codes, ordered, need_grad)
         ctx.save_for_backward(grad)  # type: ignore[attr-defined]
         return total
-
-    @staticmethod
-    @once_differentiable
-    def backward(  # type: ignore[override]
-        ctx: FunctionCtx, g: Tensor
-    ) -> tuple[Tensor | None, None, None]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return (None if grad is None else grad * g), None, None
 
 
 def ctv_l2_fused(z: Tensor, codes: Tensor, ordered: bool = False) -> Tensor:
