@@ -36,12 +36,10 @@ from typing import Any, TypeVar
 
 import yaml
 
+from dasl.errors import ConfigError
+
 C = TypeVar("C")
 """A config dataclass (:class:`ExperimentConfig` or the pretraining one)."""
-
-
-class ConfigError(ValueError):
-    """A config value or key is wrong; the message names the key and what is expected."""
 
 
 @dataclass

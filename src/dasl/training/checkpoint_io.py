@@ -21,11 +21,8 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from dasl.errors import CheckpointError
 from dasl.utils.io import TMP_SUFFIX, atomic_write_bytes, remove_stale_temporaries
-
-
-class CheckpointError(ValueError):
-    """A file given as a checkpoint is not a complete checkpoint written by ``dasl train``."""
 
 
 class CheckpointWriteError(OSError):

@@ -27,8 +27,10 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from dasl.errors import DaslError
 
-class TrainingDiverged(ValueError):
+
+class TrainingDiverged(DaslError, ValueError):
     """The loss, gradients or weights became NaN or infinite (usually: learning rate too high)."""
 
 
