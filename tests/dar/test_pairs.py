@@ -1,11 +1,11 @@
 import itertools
+import math
 
 import pytest
 import torch
 
 from dasl.dar.pairs import (
     chain_from_permutation,
-    chain_order,
     chain_steps,
     inter_class_pairs,
     orient_by_label,
@@ -37,34 +37,11 @@ def test_orient_by_label(labels):
     )
 
 
-def _min_equal_neighbours(labels):
-    best = len(labels)
-    for order in itertools.permutations(range(len(labels))):
-        eq = sum(labels[a] == labels[b] for a, b in itertools.pairwise(order))
-        best = min(best, eq)
-    return best
-
-
-@pytest.mark.parametrize(
-    "labels",
-    [[0, 0, 0, 1, 1], [0, 0, 0, 0, 1, 2], [0, 1, 1, 2, 2, 2], [0, 0, 0, 0, 0, 1], [5, 5, 6]],
-)
-def test_chain_order_reaches_minimum_equal_neighbours(labels):
-    best = _min_equal_neighbours(labels)
-    assert best == max(0, 2 * max(labels.count(c) for c in set(labels)) - len(labels) - 1)
-    for perm in itertools.permutations(range(len(labels))):
-        order = chain_order(list(perm), labels)
-        assert sorted(order) == list(range(len(labels)))
-        eq = sum(labels[a] == labels[b] for a, b in itertools.pairwise(order))
-        assert eq == best, (perm, order)
-
-
-def test_chain_order_lists_classes_then_interleaves():
-    labels = [0, 1, 2, 3, 0, 1]
-    perm = [5, 0, 3, 1, 2, 4]
-    # dominant: class 1 (2 items, first seen at 0; class 0 has 2 items, first seen at 1);
-    # listed 5, 1 | 0, 4 | 3 | 2; evens take 5, 1, 0; odds take 4, 3, 2.
-    assert chain_order(perm, labels) == [5, 4, 1, 3, 0, 2]
+def _loop_chain(perm, labels):
+    """The chain's definition by explicit loops: every step of the permutation, and whether
+    it joins different labels."""
+    steps = [(perm[t], perm[t + 1]) for t in range(len(perm) - 1)]
+    return steps, [labels[a] != labels[b] for a, b in steps]
 
 
 @pytest.mark.parametrize(
@@ -73,7 +50,6 @@ def test_chain_order_lists_classes_then_interleaves():
         [0, 0, 0, 1, 1],
         [0, 0, 0, 0, 1, 2],
         [0, 1, 1, 2, 2, 2],
-        [0, 0, 0, 0, 0, 1],
         [5, 5, 6],
         [3, 1, 2, 3],
         [7, 7, 7],
@@ -85,12 +61,10 @@ def test_chain_steps_match_loop_reference_for_every_permutation(labels):
     y = torch.tensor(labels)
     for perm in itertools.permutations(range(len(labels))):
         src, dst, valid = chain_steps(torch.tensor(perm), y)
-        order = chain_order(list(perm), labels)
-        assert src.tolist() == order[:-1] and dst.tolist() == order[1:]
-        assert valid.tolist() == [labels[a] != labels[b] for a, b in itertools.pairwise(order)]
-        kept = [
-            (a, b) for a, b, v in zip(src.tolist(), dst.tolist(), valid.tolist(), strict=True) if v
-        ]
+        steps, want_valid = _loop_chain(list(perm), labels)
+        assert list(zip(src.tolist(), dst.tolist(), strict=True)) == steps
+        assert valid.tolist() == want_valid
+        kept = [s for s, v in zip(steps, want_valid, strict=True) if v]
         ref_src, ref_dst = chain_from_permutation(list(perm), labels)
         assert kept == list(zip(ref_src, ref_dst, strict=True))
 
@@ -101,17 +75,54 @@ def test_chain_steps_match_loop_reference_on_larger_batches():
         for _ in range(20):
             labels = torch.randint(0, classes, (n,), generator=g) * 3 - 5
             perm = torch.randperm(n, generator=g)
-            src, dst, _ = chain_steps(perm, labels)
-            order = chain_order(perm.tolist(), labels.tolist())
-            assert src.tolist() == order[:-1] and dst.tolist() == order[1:]
+            src, dst, valid = chain_steps(perm, labels)
+            steps, want_valid = _loop_chain(perm.tolist(), labels.tolist())
+            assert list(zip(src.tolist(), dst.tolist(), strict=True)) == steps
+            assert valid.tolist() == want_valid
+
+
+def _exact_step_law(labels):
+    """Over all N! permutations, the number of chains in which each ordered inter-class item
+    pair is a step (loops over every permutation)."""
+    law: dict[tuple[int, int], int] = {}
+    for perm in itertools.permutations(range(len(labels))):
+        for a, b in zip(*chain_from_permutation(list(perm), labels), strict=True):
+            law[(a, b)] = law.get((a, b), 0) + 1
+    return law
+
+
+@pytest.mark.parametrize("labels", [[0, 0, 1, 1, 2], [0, 1, 2, 3], [0, 0, 0, 1]])
+def test_every_inter_class_item_pair_is_a_step_equally_often(labels):
+    # A uniformly random walk: each ordered pair of distinct items is a step in (N - 1)!
+    # of the N! permutations, so every inter-class pair is equally likely (the 70afae2
+    # class-grouped interleave visited some pairs far more often than others).
+    n = len(labels)
+    law = _exact_step_law(labels)
+    want = {
+        (a, b): math.factorial(n - 1) for a in range(n) for b in range(n) if labels[a] != labels[b]
+    }
+    assert law == want
+
+
+def test_chain_of_many_small_classes_visits_about_n_class_pairs():
+    # 60 classes x 2: the class pairs joined by one chain, averaged over 50 seeded
+    # permutations. A random walk expects sum over 119 steps of P(new pair) ~ 116; the
+    # 70afae2 interleave joined exactly 59 (benchmarks/chain_coverage.py).
+    labels = torch.arange(60).repeat_interleave(2)
+    g = torch.Generator().manual_seed(1)
+    distinct = []
+    for _ in range(50):
+        src, dst, valid = chain_steps(torch.randperm(120, generator=g), labels)
+        a, b = labels[src][valid].tolist(), labels[dst][valid].tolist()
+        distinct.append(len({(min(p, q), max(p, q)) for p, q in zip(a, b, strict=True)}))
+    assert sum(distinct) / len(distinct) > 110
 
 
 def test_chain_drops_equal_label_steps():
     src, dst = chain_from_permutation([0, 1, 2], [7, 7, 7])
     assert src == [] and dst == []
     src, dst = chain_from_permutation(torch.tensor([2, 0, 1]), torch.tensor([0, 0, 1]))
-    assert all(a != b for a, b in zip(src, dst, strict=True))
-    assert len(src) == 2
+    assert (src, dst) == ([2], [0])  # 0 -> 1 joins two items of class 0
 
 
 def test_chain_rejects_non_permutation():

@@ -254,10 +254,10 @@ def difference_alignment(
       ``d(i, j)``, ``i < j``, ``y_i != y_j`` (``H`` of them); the poster's identity:
       the sum of ``G(d(i,j) - d(k,l))`` over ordered pairs of distinct inter-class pairs is
       ``2 ||M||_ctv``. ``reduction="mean"`` divides by ``H (H - 1) / 2``.
-    - ``estimator="chain"``: per chain, a random permutation (``torch.randperm`` with
-      ``generator``, on its device) arranged by ``pairs.chain_steps`` into ``b_0 .. b_{N-1}``
-      with differing consecutive labels wherever possible; CTV of the ``n`` columns
-      ``d(b_t, b_{t+1})`` between different labels (mean: divided by ``n (n - 1) / 2``),
+    - ``estimator="chain"``: per chain, a uniformly random permutation ``b_0 .. b_{N-1}``
+      of the batch (``torch.randperm`` with ``generator``, on its device; steps by
+      ``pairs.chain_steps``); CTV of the ``n`` columns ``d(b_t, b_{t+1})`` between
+      different labels (mean: divided by ``n (n - 1) / 2``),
       averaged over ``num_chains`` chains (a chain with fewer than two columns counts as 0).
       Built with tensor ops on the device, equal-label steps masked: no host sync.
       With ``"ordered"`` each step is oriented by label.
