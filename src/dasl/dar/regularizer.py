@@ -198,16 +198,24 @@ def _chain(
     num_chains: int,
     generator: torch.Generator | None,
     block: int | None,
+    backend: str = "torch",
 ) -> Tensor:
     n = z.shape[0]
     total = zero_like_graph(z)
     if n < 3:  # fewer than two steps: no column pair
         return total
+    fused = use_triton(backend, z.device)
     for _ in range(num_chains):
-        src, dst, valid = chain_steps(_chain_perm(n, generator, z.device), labels)
-        if difference == "ordered":
-            src, dst = orient_by_label(labels, src, dst)
-        value = ctv_sum(_differences(z, src, dst, difference), measure, block, valid)
+        perm = _chain_perm(n, generator, z.device)
+        src, dst, valid = chain_steps(perm, labels)
+        if fused:  # one kernel: columns gathered and labels tested in-kernel
+            from dasl.dar.triton_chain import ctv_chain_fused
+
+            value = ctv_chain_fused(z, labels, perm, measure, difference)
+        else:
+            if difference == "ordered":
+                src, dst = orient_by_label(labels, src, dst)
+            value = ctv_sum(_differences(z, src, dst, difference), measure, block, valid)
         if reduction == "mean":
             cols = valid.sum().to(z.dtype)  # a chain with < 2 columns has value 0 already
             value = value / (cols * (cols - 1) / 2).clamp_min(1.0)
@@ -282,11 +290,12 @@ def difference_alignment(
     CPU, selecting the ``H`` inter-class pairs is free and does less work). The chain
     estimator never waits for the device.
 
-    ``backend`` (exact estimator, l2, signed/ordered differences): ``"triton"`` runs the fused
-    kernel of ``dasl.dar.triton_l2`` (compiled on CUDA; Triton's interpreter on the CPU, slow:
-    for tests at small N), ``"torch"`` the blocked torch kernels, ``"auto"`` (default) Triton
-    on CUDA when it imports, else torch. Other measures and ``"abs"`` differences always use
-    the torch paths (abs breaks the kernel's pairwise-distance identity).
+    ``backend``: ``"triton"`` runs the fused kernels (compiled on CUDA; Triton's interpreter
+    on the CPU, slow: for tests at small N), ``"torch"`` the torch paths, ``"auto"``
+    (default) Triton on CUDA when it imports, else torch. Fused: the exact estimator's l2
+    with signed/ordered differences (``dasl.dar.triton_l2``; abs breaks its
+    pairwise-distance identity) and the chain estimator, every measure and difference (one
+    kernel per chain, ``dasl.dar.triton_chain``). The other exact paths always use torch.
 
     Example:
         >>> import torch
@@ -312,7 +321,15 @@ def difference_alignment(
         z = embeddings.to(torch.float64)
         if estimator == "chain":
             out = _chain(
-                z, labels, measure, difference, reduction, num_chains, generator, block_elements
+                z,
+                labels,
+                measure,
+                difference,
+                reduction,
+                num_chains,
+                generator,
+                block_elements,
+                backend,
             )
         else:
             masked = labels.device.type != "cpu" if masked_pairs is None else masked_pairs
@@ -342,8 +359,9 @@ class DifferenceAlignmentRegularizer(nn.Module):
         reduction: ``"mean"`` (per column pair) or ``"sum"`` (the literal ``||M||_ctv``).
         num_chains: chains averaged by the chain estimator.
         generator: ``torch.Generator`` for the chain permutations (reproducible draws).
-        backend: ``"auto"`` (default: the fused Triton kernel on CUDA when triton imports),
-            ``"triton"`` or ``"torch"``: the exact l2 kernel for signed/ordered differences.
+        backend: ``"auto"`` (default: the fused Triton kernels on CUDA when triton imports),
+            ``"triton"`` or ``"torch"``: the exact l2 kernel for signed/ordered differences
+            and the chain kernel (see ``difference_alignment``).
 
     The defaults are the poster's literal reading (signed differences, l2, all pairs), kept:
     no measured evidence favours another reading as DAR (``benchmarks/RESULTS.md``, sections
