@@ -146,6 +146,10 @@ def _exact(
     masked: bool,
     backend: str = "torch",
 ) -> tuple[Tensor, int | Tensor]:
+    if measure == "l2sq" and use_triton(backend, z.device):  # two launches, no host sync
+        from dasl.dar.triton_l2sq import ctv_l2sq_fused
+
+        return ctv_l2sq_fused(z, class_codes(labels)[0], difference)
     if measure == "l2sq" and difference != "abs":
         return _l2sq_oriented_exact(z, labels, difference)
     if fused_supported(measure, difference) and use_triton(backend, z.device):
