@@ -23,6 +23,10 @@ and the targets of the issues with ``met`` true/false):
 10. ``fused_l2``: the fused exact-l2 Triton kernel (#19) in float32 against the float64 torch
    path and straightforward autograd at N = 120, 256, 512, 1024: ms and its error; targets:
    N=512/h=128 forward+backward <= 10 ms (stretch 3 ms), N=120/h=512 <= 1 ms, 1e-6 relative.
+10b. ``fused_estimators``: the fused chain (every measure) and exact l2sq Triton kernels
+   (#19) against dasl's torch paths on the same device, N = 120, 256, 512, 1024: ms of
+   both and the fused error relative to float64; targets: 1e-6 relative, each <= 1 ms at
+   N=120/h=512 and N=512/h=128.
 9. ``cuda_agreement``: DAR values and gradients (every estimator x measure x difference, both
    exact-l2 kernels) and the retrieval metrics on the device against the CPU in float64.
 
@@ -235,6 +239,98 @@ def fused_l2(device: str, quick: bool) -> dict[str, Any]:
             targets[label] = ms <= limit
     out["targets"] = targets
     return out
+
+
+# ------------------------------------------------------------------ fused launch-bound paths (#19)
+
+#: (estimator, measure) pairs with a fused Triton path besides exact l2 (#19, item 2).
+FUSED_ESTIMATORS: list[tuple[str, str]] = [
+    ("chain", "l2"),
+    ("chain", "l1"),
+    ("chain", "linf"),
+    ("chain", "l2sq"),
+    ("exact", "l2sq"),
+]
+
+
+def _estimator_fn(
+    estimator: str, measure: str, labels: torch.Tensor, backend: str
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    from dasl.dar import difference_alignment
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        # the same seeded CPU generator for both backends: the same chain
+        gen = torch.Generator().manual_seed(1) if estimator == "chain" else None
+        return difference_alignment(x, labels, measure, estimator, generator=gen, backend=backend)
+
+    return fn
+
+
+def fused_estimators(device: str, quick: bool) -> dict[str, Any]:
+    """The fused chain (every measure) and exact l2sq kernels (``backend="triton"``, float32
+    input) against dasl's torch paths (``backend="torch"``) on the same device: forward +
+    backward ms of both, and the fused value / gradient error relative to the torch path on
+    float64 input. On the CPU the kernels run in Triton's interpreter (toy sizes; its
+    timings say nothing about speed)."""
+    from dasl.dar.triton_l2 import triton_available
+
+    if not triton_available():
+        return {"status": "skipped: triton is not installed"}
+    cases = QUICK_FUSED_CASES if quick else FUSED_CASES
+    repeats = 1 if quick else 10
+    rows: list[dict[str, Any]] = []
+    for n, h, classes in cases:
+        z, labels = make_inputs(n, h, classes, device)
+        for estimator, measure in FUSED_ESTIMATORS:
+            row: dict[str, Any] = {"N": n, "h": h, "estimator": estimator, "measure": measure}
+            results = {}
+            for name, backend, dtype in (
+                ("fused", "triton", torch.float32),
+                ("torch", "torch", torch.float32),
+                ("torch_f64", "torch", torch.float64),
+            ):
+                fn = _estimator_fn(estimator, measure, labels, backend)
+                x = z.detach().to(dtype).requires_grad_()
+
+                def step(
+                    fn: Callable[[torch.Tensor], torch.Tensor] = fn, x: torch.Tensor = x
+                ) -> None:
+                    x.grad = None
+                    fn(x).backward()
+
+                try:
+                    if name != "torch_f64":
+                        t = median_time(
+                            step, repeats=repeats, warmup=2, device=device, max_seconds=10
+                        )
+                        row[f"{name}_ms"] = 1e3 * t["median_s"]
+                    x.grad = None
+                    value = fn(x)
+                    value.backward()
+                    results[name] = (value.detach(), x.grad)
+                except torch.OutOfMemoryError:
+                    row[f"{name}_ms"] = "out of memory"
+                    torch.cuda.empty_cache()
+            if "fused" in results and "torch_f64" in results:
+                (v, g), (v64, g64) = results["fused"], results["torch_f64"]
+                row["value_rel"] = _norm_rel(v, v64)
+                row["grad_rel"] = _norm_rel(g, g64)
+            if isinstance(row.get("fused_ms"), float) and isinstance(row.get("torch_ms"), float):
+                row["speedup"] = row["torch_ms"] / row["fused_ms"]
+            rows.append(row)
+    targets: dict[str, bool] = {}
+    accurate = [r for r in rows if "grad_rel" in r]
+    if accurate:
+        targets["fused value and gradient within 1e-6 of float64"] = all(
+            r["value_rel"] <= 1e-6 and r["grad_rel"] <= 1e-6 for r in accurate
+        )
+    if not quick:  # issue 19, item 2: at most 1 ms each at these two sizes
+        for r in rows:
+            if (r["N"], r["h"]) in ((120, 512), (512, 128)):
+                ms = r.get("fused_ms")
+                label = f"fused {r['estimator']} {r['measure']} N={r['N']} h={r['h']} <= 1 ms"
+                targets[label] = isinstance(ms, float) and ms <= 1.0
+    return {"rows": rows, "targets": targets}
 
 
 # ------------------------------------------------------------------ 2. step overhead
@@ -750,6 +846,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "cuda_sync": cuda_sync,
     "dar_kernels": lambda d, q, w: dar_kernels(d, q),
     "fused_l2": lambda d, q, w: fused_l2(d, q),
+    "fused_estimators": lambda d, q, w: fused_estimators(d, q),
     "step_overhead": lambda d, q, w: step_overhead(d, q),
     "cub_loop": cub_loop,
     "step_syncs": step_syncs,
@@ -767,6 +864,7 @@ SECTION_BUDGET_S: dict[str, float] = {
     "cuda_agreement": 30,
     "cuda_sync": 45,
     "dar_kernels": 40,
+    "fused_estimators": 60,
     "step_overhead": 40,
     "cub_loop": 40,
     "step_syncs": 30,

@@ -35,6 +35,10 @@ def test_quick_cpu_suite_runs_every_section(tmp_path) -> None:
     fused = sections["fused_l2"]  # the Triton kernel in the interpreter, against float64
     assert fused["status"] == "ok", fused
     assert all(fused["targets"].values()) and fused["rows"][0]["grad_rel"] < 1e-6
+    launch = sections["fused_estimators"]  # chain (every measure) and exact l2sq kernels
+    assert launch["status"] == "ok", launch
+    assert len(launch["rows"]) == len(gpu_suite.FUSED_ESTIMATORS)
+    assert all(launch["targets"].values()) and all(r["grad_rel"] < 1e-6 for r in launch["rows"])
     assert math.isfinite(sections["ddp_sanity"]["map@r"])
     # CPU float32 against CPU float64: the check the device runs against its own kernels.
     agree = sections["cuda_agreement"]
