@@ -50,14 +50,6 @@ def unknown_choice(what: str, value: object, valid: Iterable[Any]) -> ConfigErro
     return ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(names)}{guess}")
 
 
-def check_choice(what: str, value: object, valid: Iterable[Any]) -> Any:
-    """``value`` if it is one of ``valid``, else :func:`unknown_choice`'s error."""
-    valid = tuple(valid)
-    if value not in valid:
-        raise unknown_choice(what, value, valid)
-    return value
-
-
 @dataclass(frozen=True)
 class Entry(Generic[T]):
     """One registered choice: its name, the object, a kind tag, the options it accepts

@@ -23,11 +23,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dasl.config import from_saved
+from dasl.config import ConfigError, from_saved
 from dasl.dar import TwoViewDASLLoss
 from dasl.models import build_model
 from dasl.objective import build_objective
-from dasl.ssl_config import PretrainConfig
+from dasl.registry import unknown_choice
+from dasl.ssl_config import OPTIMIZERS, PretrainConfig
 from dasl.training.datamodule import epoch_seed
 from dasl.training.epoch_log import EpochLoggedModule
 
@@ -174,8 +175,9 @@ class SSLModule(EpochLoggedModule):
             optimizer = LARS(groups, lr=lr, momentum=ocfg.momentum)
         elif ocfg.optimizer == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=lr)
-        else:
-            raise ValueError(f"optim.optimizer: unknown optimizer {ocfg.optimizer!r}")
+        else:  # refused by the config already, unless it was built by hand
+            wrong = unknown_choice("optimizer", ocfg.optimizer, OPTIMIZERS)
+            raise ConfigError(f"optim.optimizer: {wrong}")
         return self.with_schedule(optimizer)
 
 
