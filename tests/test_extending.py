@@ -32,18 +32,23 @@ def plugin_sources() -> dict[str, str]:
     return found
 
 
-def dasl_train(tmp_path: Path, config: dict, *overrides: str) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+def dasl(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``dasl ARGS`` in a fresh process whose path holds the plugin modules of ``tmp_path``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
     return subprocess.run(
-        [sys.executable, "-m", "dasl.cli.main", "train", "--config", str(path), *overrides],
+        [sys.executable, "-m", "dasl.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,
         cwd=tmp_path,
         timeout=900,
     )
+
+
+def dasl_train(tmp_path: Path, config: dict, *overrides: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return dasl(tmp_path, "train", "--config", str(path), *overrides)
 
 
 def tiny_config(tmp_path: Path) -> dict:
@@ -90,6 +95,11 @@ def test_the_four_examples_train_through_the_cli(tmp_path: Path) -> None:
     history = json.loads((run / "history.json").read_text())
     rows = history if isinstance(history, list) else history.get("epochs", [])
     assert any("train/dar" in r for r in rows), history  # the plugin estimator ran
+
+    # The checkpoint names its plugins: evaluating it imports them again.
+    done = dasl(tmp_path, "eval", "--checkpoint", str(run))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "mrr" in done.stdout, done.stdout
 
     # Without the plugins the same names are unknown: one line, exit status 2.
     del cfg["plugins"]

@@ -5,6 +5,10 @@ values of the wrong type are rejected with a :class:`ConfigError` that names the
 typo never silently falls back to a default. Overrides use dotted keys
 (``optim.lr=3e-4 dar.lam=0.5``) whose values are parsed as YAML scalars.
 
+Each named setting (``loss.name``, ``dar.estimator``, ``data.name`` ...) is checked against
+the registry that holds it (:data:`CHOICES`, registries of :mod:`dasl.choices`); ``plugins``
+names modules imported first, which may register more entries (``docs/EXTENDING.md``).
+
 ``compare`` lists named variants of the base config (each a mapping of dotted overrides);
 ``dasl train`` runs every variant with the same seed, data and budget and writes a
 comparison table. The default demo config uses it for ProxyAnchor vs DASL-PA. A command-line
