@@ -308,6 +308,15 @@ SHARED_IN_COMPARE = ("data.", "seed", "plugins")
 VAL_BY = ("images", "classes")
 Choice = tuple[Registry[Any], tuple[str, ...] | str | None]
 """A named setting's registry and the kinds of its entries it accepts (``None``: any)."""
+DAR_CHOICES: dict[str, Choice] = {
+    "dar.kind": (DAR_KINDS, None),
+    "dar.measure": (DAR_MEASURES, None),
+    "dar.estimator": (DAR_ESTIMATORS, None),
+    "dar.difference": (DAR_DIFFERENCES, None),
+    "dar.reduction": (DAR_REDUCTIONS, None),
+    "dar.backend": (DAR_BACKENDS, None),
+}
+"""The named settings of :class:`DARConfig` (the ``dar`` section of both configs)."""
 CHOICES: dict[str, Choice] = {
     "data.name": (DATASETS, None),
     "data.sampler": (SAMPLERS, None),
@@ -315,12 +324,7 @@ CHOICES: dict[str, Choice] = {
     "model.backbone": (BACKBONES, None),
     "model.pooling": (POOLINGS, None),
     "loss.name": (BASE_LOSSES, SUPERVISED_LOSSES),
-    "dar.kind": (DAR_KINDS, None),
-    "dar.measure": (DAR_MEASURES, None),
-    "dar.estimator": (DAR_ESTIMATORS, None),
-    "dar.difference": (DAR_DIFFERENCES, None),
-    "dar.reduction": (DAR_REDUCTIONS, None),
-    "dar.backend": (DAR_BACKENDS, None),
+    **DAR_CHOICES,
     "optim.scheduler": (SCHEDULERS, None),
     "eval.distance": (DISTANCES, None),
 }
