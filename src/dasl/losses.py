@@ -41,12 +41,18 @@ class LossContext:
     gather_distributed: bool = False
 
 
+def _typed(loss: object) -> nn.Module:
+    """A library's loss as an ``nn.Module`` (PML and lightly ship no type hints)."""
+    assert isinstance(loss, nn.Module)
+    return loss
+
+
 def build_base_loss(
     name: str, options: dict[str, Any], ctx: LossContext, kind: str | tuple[str, ...] | None = None
 ) -> nn.Module:
     """The base loss ``name`` (of ``kind``) with ``options`` (``None`` values keep defaults)."""
     set_options = BASE_LOSSES.check_options(name, options, kind=kind)
-    return BASE_LOSSES.get(name, kind)(ctx, **set_options)
+    return _typed(BASE_LOSSES.get(name, kind)(ctx, **set_options))
 
 
 def _lightly() -> Any:
@@ -58,65 +64,77 @@ def _lightly() -> Any:
 @BASE_LOSSES.register("proxyanchor", kind="proxy")
 def proxyanchor(ctx: LossContext, *, margin: float = 0.1, alpha: float = 32.0) -> nn.Module:
     """PML ``ProxyAnchorLoss`` with the paper's margin 0.1 and alpha 32."""
-    return pml.ProxyAnchorLoss(
-        num_classes=ctx.num_classes, embedding_size=ctx.embedding_dim, margin=margin, alpha=alpha
+    return _typed(
+        pml.ProxyAnchorLoss(
+            num_classes=ctx.num_classes,
+            embedding_size=ctx.embedding_dim,
+            margin=margin,
+            alpha=alpha,
+        )
     )
 
 
 @BASE_LOSSES.register("npair", kind="pair")
 def npair(ctx: LossContext) -> nn.Module:
-    return pml.NPairsLoss()
+    return _typed(pml.NPairsLoss())
 
 
 @BASE_LOSSES.register("triplet", kind="pair")
 def triplet(ctx: LossContext, *, margin: float | None = None) -> nn.Module:
     """PML ``TripletMarginLoss`` (``margin=None``: PML's own, 0.05)."""
-    return pml.TripletMarginLoss(**({} if margin is None else {"margin": margin}))
+    return _typed(pml.TripletMarginLoss(**({} if margin is None else {"margin": margin})))
 
 
 @BASE_LOSSES.register("multisimilarity", kind="pair")
 def multisimilarity(ctx: LossContext) -> nn.Module:
-    return pml.MultiSimilarityLoss()
+    return _typed(pml.MultiSimilarityLoss())
 
 
 @BASE_LOSSES.register("supcon", kind="pair")
 def supcon(ctx: LossContext, *, temperature: float | None = None) -> nn.Module:
     """PML ``SupConLoss`` (``temperature=None``: PML's own, 0.1)."""
-    return pml.SupConLoss(**({} if temperature is None else {"temperature": temperature}))
+    return _typed(pml.SupConLoss(**({} if temperature is None else {"temperature": temperature})))
 
 
 @BASE_LOSSES.register("contrastive", kind="pair")
 def contrastive(ctx: LossContext) -> nn.Module:
-    return pml.ContrastiveLoss()
+    return _typed(pml.ContrastiveLoss())
 
 
 @BASE_LOSSES.register("arcface", kind="proxy")
 def arcface(ctx: LossContext, *, margin: float = 28.6, scale: float = 64.0) -> nn.Module:
     """PML ``ArcFaceLoss`` (margin in degrees); its class weights are loss parameters."""
-    return pml.ArcFaceLoss(
-        num_classes=ctx.num_classes, embedding_size=ctx.embedding_dim, margin=margin, scale=scale
+    return _typed(
+        pml.ArcFaceLoss(
+            num_classes=ctx.num_classes,
+            embedding_size=ctx.embedding_dim,
+            margin=margin,
+            scale=scale,
+        )
     )
 
 
 @BASE_LOSSES.register("ntxent", kind=TWO_VIEW)
 def ntxent(ctx: LossContext, *, temperature: float) -> nn.Module:
     """lightly ``NTXentLoss`` (SimCLR)."""
-    return _lightly().NTXentLoss(temperature=temperature, gather_distributed=ctx.gather_distributed)
+    loss = _lightly().NTXentLoss(temperature=temperature, gather_distributed=ctx.gather_distributed)
+    return _typed(loss)
 
 
 @BASE_LOSSES.register("dcl", kind=TWO_VIEW)
 def dcl(ctx: LossContext, *, temperature: float) -> nn.Module:
     """lightly ``DCLLoss`` (decoupled contrastive)."""
-    return _lightly().DCLLoss(temperature=temperature, gather_distributed=ctx.gather_distributed)
+    loss = _lightly().DCLLoss(temperature=temperature, gather_distributed=ctx.gather_distributed)
+    return _typed(loss)
 
 
 @BASE_LOSSES.register("vicreg", kind=TWO_VIEW)
 def vicreg(ctx: LossContext) -> nn.Module:
     """lightly ``VICRegLoss`` (non-contrastive)."""
-    return _lightly().VICRegLoss(gather_distributed=ctx.gather_distributed)
+    return _typed(_lightly().VICRegLoss(gather_distributed=ctx.gather_distributed))
 
 
 @BASE_LOSSES.register("barlowtwins", kind=TWO_VIEW)
 def barlowtwins(ctx: LossContext) -> nn.Module:
     """lightly ``BarlowTwinsLoss`` (non-contrastive)."""
-    return _lightly().BarlowTwinsLoss(gather_distributed=ctx.gather_distributed)
+    return _typed(_lightly().BarlowTwinsLoss(gather_distributed=ctx.gather_distributed))

@@ -5,19 +5,15 @@ float64 references."""
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from dar_reference import exact_ref
 from lightly import loss as lightly_loss
 from pytorch_metric_learning.losses import NTXentLoss
 
 from dasl.dar import DifferenceAlignmentRegularizer, TwoViewDASLLoss
 from dasl.losses import LossContext, build_base_loss
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dar"))
-from dar_reference import exact_ref
 
 
 def _objective(
