@@ -31,15 +31,28 @@ def test_demo_config_variants() -> None:
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        ({"ssl": {"method": "byol"}}, "ssl.method: unknown value 'byol'"),
+        (
+            {"ssl": {"method": "byol"}},
+            "ssl.method: unknown method 'byol'; choose one of simclr, dasl_cf, dasl_cu",
+        ),
         ({"ssl": {"methd": "simclr"}}, "ssl.methd: unknown key"),
         ({"ssl": {"method": "simclr"}, "dar": {"lam": 1.0}}, "dar.lam: 1.0 with ssl.method"),
         ({"ssl": {"method": "dasl_cf"}}, "needs dar.lam > 0"),
-        ({"ssl": {"base_loss": "vicreg"}}, "ssl.temperature: not used"),
+        ({"ssl": {"base_loss": "vicreg"}}, "ssl.temperature: not used by base loss 'vicreg'"),
+        ({"ssl": {"temperature": None}}, "ssl.temperature: base loss 'ntxent' needs a value"),
+        ({"ssl": {"temperature": -0.5}}, "ssl.temperature: must be > 0, got -0.5"),
+        ({"ssl": {"base_loss": "supcon"}}, "ssl.base_loss: unknown base loss 'supcon'; choose"),
+        ({"model": {"proj_dim": 0}}, "model.proj_dim: must be >= 1, got 0"),
         ({"clustering": {"num_clusters": [1]}}, "clustering.num_clusters"),
-        ({"optim": {"optimizer": "adam"}}, "optim.optimizer: unknown value"),
+        (
+            {"optim": {"optimizer": "adam"}},
+            "optim.optimizer: unknown optimizer 'adam'; choose one of sgd, lars, adamw (did you",
+        ),
         ({"eval": {"knn_k": []}}, "eval.knn_k"),
-        ({"data": {"name": "mnist"}}, "data.name: unknown value 'mnist'"),
+        (
+            {"data": {"name": "mnist"}},
+            "data.name: unknown dataset 'mnist'; choose one of fashion-mnist, digits",
+        ),
         ({"data": {"batch_size": "big"}}, "data.batch_size: expected int"),
         (
             {"ssl": {"method": "dasl_cu"}, "dar": {"lam": 1.0}, "clustering": {"start_epoch": 9}},
@@ -66,7 +79,7 @@ def test_command_line_overrides_per_variant() -> None:
     with pytest.raises(ConfigError, match=r"compare block sets it per variant .*dasl_cf"):
         load_pretrain_config(None, ["dar.lam=0.3"])
     # Without a compare block a bad override is refused where the config is made.
-    with pytest.raises(ConfigError, match=r"ssl\.method: unknown value 'bogus'"):
+    with pytest.raises(ConfigError, match=r"ssl\.method: unknown method 'bogus'"):
         load_pretrain_config(None, ["compare=null", "ssl.method=bogus"])
     single = load_pretrain_config(None, ["compare=null", "ssl.method=dasl_cf", "dar.lam=1"])
     assert single.compare is None and single.ssl.method == "dasl_cf"

@@ -5,6 +5,10 @@ values of the wrong type are rejected with a :class:`ConfigError` that names the
 typo never silently falls back to a default. Overrides use dotted keys
 (``optim.lr=3e-4 dar.lam=0.5``) whose values are parsed as YAML scalars.
 
+Each named setting (``loss.name``, ``dar.estimator``, ``data.name`` ...) is checked against
+the registry that holds it (:data:`CHOICES`, registries of :mod:`dasl.choices`); ``plugins``
+names modules imported first, which may register more entries (``docs/EXTENDING.md``).
+
 ``compare`` lists named variants of the base config (each a mapping of dotted overrides);
 ``dasl train`` runs every variant with the same seed, data and budget and writes a
 comparison table. The default demo config uses it for ProxyAnchor vs DASL-PA. A command-line
@@ -24,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import difflib
+import importlib
 import math
 import types
 import typing
@@ -36,7 +40,25 @@ from typing import Any, TypeVar
 
 import yaml
 
+from dasl.choices import (
+    BACKBONES,
+    BASE_LOSSES,
+    DAR_BACKENDS,
+    DAR_DIFFERENCES,
+    DAR_ESTIMATORS,
+    DAR_KINDS,
+    DAR_MEASURES,
+    DAR_REDUCTIONS,
+    DATASETS,
+    DISTANCES,
+    POOLINGS,
+    SAMPLERS,
+    SCHEDULERS,
+    SUPERVISED_LOSSES,
+    TRANSFORMS,
+)
 from dasl.errors import ConfigError
+from dasl.registry import Registry, did_you_mean, unknown_choice
 
 C = TypeVar("C")
 """A config dataclass (:class:`ExperimentConfig` or the pretraining one)."""
@@ -96,7 +118,8 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     name: str = "proxyanchor"
-    """One of :data:`dasl.training.losses.LOSS_NAMES`."""
+    """A ``pair`` or ``proxy`` entry of :data:`dasl.choices.BASE_LOSSES` (:mod:`dasl.losses`);
+    the settings below are its options (one it does not take must stay ``null``)."""
     margin: float | None = None
     """Loss margin; ``None`` keeps the loss's own default (ProxyAnchor 0.1, ArcFace 28.6
     degrees)."""
@@ -173,6 +196,9 @@ class ExperimentConfig:
     name: str = "run"
     out_dir: str = "runs"
     seed: int = 0
+    plugins: list[str] = field(default_factory=list)
+    """Modules imported before the config is validated: they register base losses, DAR
+    estimators, metrics, datasets ... (``docs/EXTENDING.md``)."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -247,12 +273,6 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
 
 
-def did_you_mean(key: str, known: typing.Iterable[str], prefix: str = "") -> str:
-    """`` (did you mean optim.lr?)`` for the closest known key (difflib), else ``""``."""
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {prefix}{close[0]}?)" if close else ""
-
-
 def dotted_keys(cfg: Any) -> list[str]:
     """Every dotted key of a config dataclass (``optim.lr``, ``trainer.epochs`` ...)."""
     keys: list[str] = []
@@ -284,17 +304,31 @@ def _build(cls: Any, mapping: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-SAMPLERS = ("m_per_class", "random")
-SCHEDULERS = ("cosine", "constant")
-LOSS_SETTINGS = {
-    "margin": ("proxyanchor", "triplet", "arcface"),
-    "alpha": ("proxyanchor",),
-    "scale": ("arcface",),
-    "temperature": ("supcon",),
-}
-"""Which losses each optional ``loss.*`` setting applies to (elsewhere it is an error)."""
-SHARED_IN_COMPARE = ("data.", "seed")
+SHARED_IN_COMPARE = ("data.", "seed", "plugins")
 VAL_BY = ("images", "classes")
+Choice = tuple[Registry[Any], tuple[str, ...] | str | None]
+"""A named setting's registry and the kinds of its entries it accepts (``None``: any)."""
+DAR_CHOICES: dict[str, Choice] = {
+    "dar.kind": (DAR_KINDS, None),
+    "dar.measure": (DAR_MEASURES, None),
+    "dar.estimator": (DAR_ESTIMATORS, None),
+    "dar.difference": (DAR_DIFFERENCES, None),
+    "dar.reduction": (DAR_REDUCTIONS, None),
+    "dar.backend": (DAR_BACKENDS, None),
+}
+"""The named settings of :class:`DARConfig` (the ``dar`` section of both configs)."""
+CHOICES: dict[str, Choice] = {
+    "data.name": (DATASETS, None),
+    "data.sampler": (SAMPLERS, None),
+    "data.transform": (TRANSFORMS, None),
+    "model.backbone": (BACKBONES, None),
+    "model.pooling": (POOLINGS, None),
+    "loss.name": (BASE_LOSSES, SUPERVISED_LOSSES),
+    **DAR_CHOICES,
+    "optim.scheduler": (SCHEDULERS, None),
+    "eval.distance": (DISTANCES, None),
+}
+"""Each named setting of :class:`ExperimentConfig` and the registry that validates it."""
 POSITIVE = {
     "data.batch_size": 1,
     "data.m_per_class": 1,
@@ -311,6 +345,9 @@ POSITIVE = {
     "trainer.num_nodes": 1,
     "trainer.log_every_n_steps": 1,
     "eval.tsne_points": 2,
+    "dar.lam": 0,
+    "dar.num_chains": 1,
+    "trainer.epochs": 1,
 }
 """Lower bounds of numeric settings (``None`` passes: it means "default" or "off")."""
 SPLITS_WITHIN_TRAIN = {"train": ("subtrain", "val"), "trainval": ("subtrain", "val")}
@@ -345,18 +382,42 @@ def _check_splits(data: DataConfig) -> None:
 """Compare variants share data and seed: that is what makes them comparable."""
 
 
-def _check_choice(key: str, value: object, valid: tuple[str, ...] | list[str]) -> None:
-    if value not in valid:
-        raise ConfigError(f"{key}: unknown value {value!r}; choose one of {', '.join(valid)}")
+def get_setting(cfg: Any, key: str) -> Any:
+    """The value of the dotted ``key`` (``"optim.lr"``) of a config dataclass."""
+    node = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
 
 
-def _check_control(dar: DARConfig) -> None:
+def check_choices(cfg: Any, choices: dict[str, Choice]) -> None:
+    """Each named setting is an entry (of an accepted kind) of its registry."""
+    for key, (registry, kinds) in choices.items():
+        try:
+            registry.entry(get_setting(cfg, key), kinds)
+        except ConfigError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+
+
+def check_bounds(
+    cfg: Any, minimum: dict[str, float], above: dict[str, float] | None = None
+) -> None:
+    """``value >= minimum[key]`` and ``value > above[key]`` (``None`` passes: it means
+    "default" or "off")."""
+    for key, low in minimum.items():
+        value = get_setting(cfg, key)
+        if value is not None and value < low:
+            raise ConfigError(f"{key}: must be >= {low}, got {value}")
+    for key, low in (above or {}).items():
+        value = get_setting(cfg, key)
+        if value is not None and not value > low:
+            raise ConfigError(f"{key}: must be > {low}, got {value}")
+
+
+def check_control(dar: DARConfig) -> None:
     """A control (``dar.kind`` other than ``"dar"``) has no measure, difference or estimator:
     refuse settings it would ignore (``l2``, the default measure, and ``l2sq`` pass)."""
-    from dasl.dar.controls import CONTROLS
-
-    _check_choice("dar.kind", dar.kind, ("dar", *CONTROLS))
-    if dar.kind == "dar":
+    if DAR_KINDS.entry(dar.kind).kind == "dar":
         return
     for key, value, allowed in (
         ("measure", dar.measure, ("l2", "l2sq")),
@@ -377,65 +438,26 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
     Run for the base config and each ``compare`` variant before anything trains, so a typo
     in the last variant does not surface after the first has trained for an hour.
     """
-    from dasl.dar.measures import BACKENDS, DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
-    from dasl.data.registry import DATASET_NAMES
-    from dasl.data.transforms import KINDS
-    from dasl.metrics.validation import DISTANCES
-    from dasl.models.backbones import BACKBONES
-    from dasl.models.pooling import POOLINGS
-    from dasl.training.losses import LOSS_NAMES
-
     pre = f"{prefix}: " if prefix else ""
     try:
-        choices = {
-            "data.name": DATASET_NAMES,
-            "data.sampler": SAMPLERS,
-            "data.transform": KINDS,
-            "model.backbone": BACKBONES,
-            "model.pooling": POOLINGS,
-            "loss.name": LOSS_NAMES,
-            "dar.measure": MEASURES,
-            "dar.estimator": ESTIMATORS,
-            "dar.difference": DIFFERENCES,
-            "dar.reduction": REDUCTIONS,
-            "dar.backend": BACKENDS,
-            "optim.scheduler": SCHEDULERS,
-            "eval.distance": DISTANCES,
-        }
-        for key, valid in choices.items():
-            section, field_name = key.split(".")
-            _check_choice(key, getattr(getattr(cfg, section), field_name), valid)
-        for setting, losses in LOSS_SETTINGS.items():
-            if getattr(cfg.loss, setting) is not None and cfg.loss.name not in losses:
-                raise ConfigError(
-                    f"loss.{setting}: not used by loss {cfg.loss.name!r} (only by "
-                    f"{', '.join(losses)}); remove it"
-                )
-        for key, minimum in POSITIVE.items():
-            section, field_name = key.split(".")
-            value = getattr(getattr(cfg, section), field_name)
-            if value is not None and value < minimum:
-                raise ConfigError(f"{key}: must be >= {minimum}, got {value}")
+        check_choices(cfg, CHOICES)
+        loss_options = {k: v for k, v in dataclasses.asdict(cfg.loss).items() if k != "name"}
+        BASE_LOSSES.check_options(cfg.loss.name, loss_options, "loss.", SUPERVISED_LOSSES)
+        check_bounds(cfg, POSITIVE)
         if not 0.0 <= cfg.data.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction: must be in [0, 1), got {cfg.data.val_fraction}")
         if cfg.data.in_channels not in (1, 3):
             raise ConfigError(f"data.in_channels: must be 1 or 3, got {cfg.data.in_channels}")
-        if cfg.data.val_by is not None:
-            _check_choice("data.val_by", cfg.data.val_by, VAL_BY)
+        if cfg.data.val_by not in (None, *VAL_BY):
+            raise ConfigError(f"data.val_by: {unknown_choice('val_by', cfg.data.val_by, VAL_BY)}")
         if not cfg.eval.ks:
             raise ConfigError("eval.ks: give at least one K, e.g. [1, 2, 4, 8]")
-        if cfg.dar.lam < 0:
-            raise ConfigError(f"dar.lam: must be >= 0, got {cfg.dar.lam}")
-        if cfg.dar.num_chains < 1:
-            raise ConfigError(f"dar.num_chains: must be >= 1, got {cfg.dar.num_chains}")
-        _check_control(cfg.dar)
+        check_control(cfg.dar)
         if cfg.data.sampler == "m_per_class" and cfg.data.batch_size % cfg.data.m_per_class:
             raise ConfigError(
                 f"data.batch_size: {cfg.data.batch_size} is not a multiple of "
                 f"data.m_per_class ({cfg.data.m_per_class})"
             )
-        if cfg.trainer.epochs < 1:
-            raise ConfigError(f"trainer.epochs: must be >= 1, got {cfg.trainer.epochs}")
         if cfg.optim.warmup_epochs >= cfg.trainer.epochs:
             raise ConfigError(
                 f"optim.warmup_epochs: {cfg.optim.warmup_epochs} must be smaller than "
@@ -459,8 +481,10 @@ def _shared_error(cfg: Any, validate_fn: Callable[..., Any]) -> str | None:
 
 def build_with_variants(cls: Any, mapping: dict[str, Any], validate_fn: Callable[..., Any]) -> Any:
     """Build ``cls`` from a nested mapping and validate it, or each of its ``compare`` variants
-    (``validate_fn(cfg, prefix)``); shared by the training and the pretraining configs."""
+    (``validate_fn(cfg, prefix)``); shared by the training and the pretraining configs. Its
+    ``plugins`` are imported first: they add the names the config may use."""
     cfg = _build(cls, mapping, "")
+    import_plugins(cfg.plugins)
     if cfg.compare is not None:
         for variant, overrides in cfg.compare.items():
             if not isinstance(overrides, dict):
@@ -484,6 +508,28 @@ def build_with_variants(cls: Any, mapping: dict[str, Any], validate_fn: Callable
     else:
         validate_fn(cfg)
     return cfg
+
+
+def import_plugins(modules: typing.Iterable[str]) -> None:
+    """Import each plugin module (``plugins:``), which registers its entries on import."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(
+                f"plugins: cannot import {module!r} ({type(exc).__name__}: {exc}); put its "
+                "folder on PYTHONPATH or install it"
+            ) from None
+
+
+def from_saved(cls: type[C], mapping: dict[str, Any]) -> C:
+    """A config dataclass from the mapping its ``to_dict`` wrote (a checkpoint's hyper-
+    parameters): keys and types are checked and its plugins imported; the settings are not
+    validated again: they were where the config was made (and a checkpoint must load as it
+    was written)."""
+    cfg = _build(cls, mapping, "")
+    import_plugins(getattr(cfg, "plugins", ()))
+    return typing.cast(C, cfg)
 
 
 def config_from_dict(mapping: dict[str, Any]) -> ExperimentConfig:
@@ -698,6 +744,8 @@ def dump_config(cfg: ExperimentConfig) -> str:
     variant used their base value. Loading the dump gives the same variants.
     """
     data = cfg.to_dict()
+    if not data.get("plugins"):
+        data.pop("plugins", None)  # the usual case: config.yaml as before plugins existed
     header = ""
     if cfg.compare:
         every = set.intersection(*(set(ov) for ov in cfg.compare.values()))

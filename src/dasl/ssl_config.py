@@ -15,28 +15,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dasl.config import (
+from dasl.choices import (
+    BACKBONES,
+    BASE_LOSSES,
+    DATASETS,
+    POOLINGS,
     SCHEDULERS,
+    TWO_VIEW_LOSSES,
+)
+from dasl.config import (
+    DAR_CHOICES,
+    Choice,
     ConfigError,
     DARConfig,
     TrainerConfig,
-    _check_choice,
     apply_command_line,
     build_with_variants,
+    check_bounds,
+    check_choices,
+    check_control,
     read_config_mapping,
 )
+from dasl.registry import Registry
 
-METHODS = ("simclr", "dasl_cf", "dasl_cu")
+
+def _names(what: str, names: tuple[str, ...]) -> Registry[str]:
+    """A registry of the names of a pretraining setting that only this config reads."""
+    registry: Registry[str] = Registry(what)
+    registry.register_names(names)
+    return registry
+
+
+METHODS = _names("method", ("simclr", "dasl_cf", "dasl_cu"))
 """``simclr``: the base loss alone; ``dasl_cf``: + lam * DAR with instance ids;
 ``dasl_cu``: + lam * DAR with k-means pseudo-labels (instance ids before the first clustering)."""
-BASE_LOSSES = ("ntxent", "dcl", "vicreg", "barlowtwins")
-"""``(z0, z1) -> loss`` modules of lightly; ``vicreg`` and ``barlowtwins`` are non-contrastive."""
-TEMPERATURE_LOSSES = ("ntxent", "dcl")
-RECIPES = ("auto", "fashion-mnist", "digits", "cifar", "stl10", "imagenet")
-OPTIMIZERS = ("sgd", "lars", "adamw")
-LR_SCALINGS = ("none", "linear")
-CLUSTER_FEATURES = ("projection", "backbone")
-LINEAR_MODES = ("fast", "standard", "none")
+RECIPES = _names("recipe", ("auto", "fashion-mnist", "digits", "cifar", "stl10", "imagenet"))
+OPTIMIZERS = _names("optimizer", ("sgd", "lars", "adamw"))
+LR_SCALINGS = _names("lr scaling", ("none", "linear"))
+CLUSTER_FEATURES = _names("feature bank", ("projection", "backbone"))
+LINEAR_MODES = _names("linear evaluation", ("fast", "standard", "none"))
 
 
 @dataclass
@@ -145,6 +162,8 @@ class PretrainConfig:
     name: str = "pretrain"
     out_dir: str = "runs"
     seed: int = 0
+    plugins: list[str] = field(default_factory=list)
+    """Modules imported before the config is validated (``docs/EXTENDING.md``)."""
     data: SSLDataConfig = field(default_factory=SSLDataConfig)
     model: SSLModelConfig = field(default_factory=SSLModelConfig)
     ssl: SSLMethodConfig = field(default_factory=SSLMethodConfig)
@@ -159,38 +178,49 @@ class PretrainConfig:
         return dataclasses.asdict(self)
 
 
+CHOICES: dict[str, Choice] = {
+    "data.name": (DATASETS, None),
+    "data.recipe": (RECIPES, None),
+    "model.backbone": (BACKBONES, None),
+    "model.pooling": (POOLINGS, None),
+    "ssl.method": (METHODS, None),
+    "ssl.base_loss": (BASE_LOSSES, TWO_VIEW_LOSSES),
+    **DAR_CHOICES,
+    "clustering.features": (CLUSTER_FEATURES, None),
+    "optim.optimizer": (OPTIMIZERS, None),
+    "optim.lr_scaling": (LR_SCALINGS, None),
+    "optim.scheduler": (SCHEDULERS, None),
+    "eval.linear": (LINEAR_MODES, None),
+}
+"""Each named setting of :class:`PretrainConfig` and the registry that validates it."""
+AT_LEAST = {
+    "dar.num_chains": 1,
+    "clustering.every": 1,
+    "clustering.niter": 1,
+    "clustering.start_epoch": 0,
+    "data.batch_size": 2,
+    "data.eval_batch_size": 2,
+    "model.proj_dim": 1,
+    "model.proj_hidden_dim": 1,
+    "trainer.epochs": 1,
+    "eval.monitor_every": 0,
+    "eval.linear_epochs": 1,
+}
+"""Lower bounds (``>=``) of numeric settings."""
+ABOVE = {"ssl.temperature": 0, "optim.lr": 0, "eval.knn_temperature": 0}
+"""Strict lower bounds (``>``) of numeric settings (``None`` passes)."""
+
+
 def validate_pretrain(cfg: PretrainConfig, prefix: str = "") -> PretrainConfig:
     """Every named choice exists and the settings fit together (before anything trains)."""
-    from dasl.dar.measures import BACKENDS, DIFFERENCES, ESTIMATORS, MEASURES, REDUCTIONS
-    from dasl.data.classification import CLASSIFICATION_DATASETS
-    from dasl.data.registry import DATASET_NAMES
-    from dasl.models.backbones import BACKBONES
-    from dasl.models.pooling import POOLINGS
-
     pre = f"{prefix}: " if prefix else ""
     try:
-        datasets = tuple(dict.fromkeys((*CLASSIFICATION_DATASETS, *DATASET_NAMES)))
-        choices = {
-            "data.name": datasets,
-            "data.recipe": RECIPES,
-            "model.backbone": BACKBONES,
-            "model.pooling": POOLINGS,
-            "ssl.method": METHODS,
-            "ssl.base_loss": BASE_LOSSES,
-            "dar.measure": MEASURES,
-            "dar.estimator": ESTIMATORS,
-            "dar.difference": DIFFERENCES,
-            "dar.reduction": REDUCTIONS,
-            "dar.backend": BACKENDS,
-            "clustering.features": CLUSTER_FEATURES,
-            "optim.optimizer": OPTIMIZERS,
-            "optim.lr_scaling": LR_SCALINGS,
-            "optim.scheduler": SCHEDULERS,
-            "eval.linear": LINEAR_MODES,
-        }
-        for key, valid in choices.items():
-            section, name = key.split(".")
-            _check_choice(key, getattr(getattr(cfg, section), name), valid)
+        check_choices(cfg, CHOICES)
+        BASE_LOSSES.check_options(
+            cfg.ssl.base_loss, {"temperature": cfg.ssl.temperature}, "ssl.", TWO_VIEW_LOSSES
+        )
+        check_bounds(cfg, AT_LEAST, ABOVE)
+        check_control(cfg.dar)
         method, lam = cfg.ssl.method, cfg.dar.lam
         if method == "simclr" and lam != 0:
             raise ConfigError(
@@ -199,55 +229,25 @@ def validate_pretrain(cfg: PretrainConfig, prefix: str = "") -> PretrainConfig:
             )
         if method != "simclr" and not lam > 0:
             raise ConfigError(f"dar.lam: ssl.method {method!r} needs dar.lam > 0, got {lam}")
-        uses_t = cfg.ssl.base_loss in TEMPERATURE_LOSSES
-        if uses_t and (cfg.ssl.temperature is None or cfg.ssl.temperature <= 0):
-            raise ConfigError(f"ssl.temperature: must be > 0 for {cfg.ssl.base_loss!r}")
-        if not uses_t and cfg.ssl.temperature is not None:
-            raise ConfigError(
-                f"ssl.temperature: not used by base loss {cfg.ssl.base_loss!r}; set it to null"
-            )
-        if cfg.dar.num_chains < 1:
-            raise ConfigError(f"dar.num_chains: must be >= 1, got {cfg.dar.num_chains}")
         ccfg = cfg.clustering
         if not ccfg.num_clusters or any(k < 2 for k in ccfg.num_clusters):
             raise ConfigError(
                 f"clustering.num_clusters: a non-empty list of counts >= 2, got {ccfg.num_clusters}"
             )
-        for key in ("every", "niter"):
-            if getattr(ccfg, key) < 1:
-                raise ConfigError(f"clustering.{key}: must be >= 1, got {getattr(ccfg, key)}")
-        if ccfg.start_epoch < 0:
-            raise ConfigError(f"clustering.start_epoch: must be >= 0, got {ccfg.start_epoch}")
         if method == "dasl_cu" and ccfg.start_epoch >= cfg.trainer.epochs:
             raise ConfigError(
                 f"clustering.start_epoch: {ccfg.start_epoch} >= trainer.epochs "
                 f"({cfg.trainer.epochs}): dasl_cu would never use its clusters"
             )
-        for key in ("batch_size", "eval_batch_size"):
-            if getattr(cfg.data, key) < 2:
-                raise ConfigError(f"data.{key}: must be >= 2, got {getattr(cfg.data, key)}")
         if not 0 < cfg.data.val_fraction < 1:
             raise ConfigError(f"data.val_fraction: must lie in (0, 1), got {cfg.data.val_fraction}")
-        if cfg.model.proj_dim < 1 or cfg.model.proj_hidden_dim < 1:
-            raise ConfigError("model.proj_dim and model.proj_hidden_dim must be >= 1")
-        if cfg.trainer.epochs < 1:
-            raise ConfigError(f"trainer.epochs: must be >= 1, got {cfg.trainer.epochs}")
-        if cfg.optim.lr <= 0:
-            raise ConfigError(f"optim.lr: must be > 0, got {cfg.optim.lr}")
         if cfg.optim.warmup_epochs >= cfg.trainer.epochs:
             raise ConfigError(
                 f"optim.warmup_epochs: {cfg.optim.warmup_epochs} must be smaller than "
                 f"trainer.epochs ({cfg.trainer.epochs}), or the learning rate never peaks"
             )
-        ecfg = cfg.eval
-        if not ecfg.knn_k or any(k < 1 for k in ecfg.knn_k):
-            raise ConfigError(f"eval.knn_k: a non-empty list of K >= 1, got {ecfg.knn_k}")
-        if ecfg.knn_temperature <= 0:
-            raise ConfigError(f"eval.knn_temperature: must be > 0, got {ecfg.knn_temperature}")
-        if ecfg.monitor_every < 0:
-            raise ConfigError(f"eval.monitor_every: must be >= 0, got {ecfg.monitor_every}")
-        if ecfg.linear_epochs < 1:
-            raise ConfigError(f"eval.linear_epochs: must be >= 1, got {ecfg.linear_epochs}")
+        if not cfg.eval.knn_k or any(k < 1 for k in cfg.eval.knn_k):
+            raise ConfigError(f"eval.knn_k: a non-empty list of K >= 1, got {cfg.eval.knn_k}")
     except ConfigError as exc:
         raise ConfigError(f"{pre}{exc}") from None
     return cfg

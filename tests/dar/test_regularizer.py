@@ -251,13 +251,11 @@ def test_fp16_input_and_float64():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"measure": "cosine"}, "unknown measure 'cosine'; valid choices are 'l2', 'l1'"),
-        ({"estimator": "mc"}, "unknown estimator 'mc'; valid choices are 'exact', 'chain'"),
-        (
-            {"difference": "sq"},
-            "unknown difference 'sq'; valid choices are 'signed', 'abs', 'ordered'",
-        ),
-        ({"reduction": "none"}, "unknown reduction 'none'; valid choices are 'sum', 'mean'"),
+        ({"measure": "cosine"}, "^unknown measure 'cosine'; choose one of l2, l1, linf, l2sq$"),
+        ({"estimator": "mc"}, "^unknown DAR estimator 'mc'; choose one of exact, chain$"),
+        ({"estimator": "chian"}, r"choose one of exact, chain \(did you mean chain\?\)$"),
+        ({"difference": "sq"}, "^unknown difference 'sq'; choose one of signed, abs, ordered$"),
+        ({"reduction": "none"}, "^unknown reduction 'none'; choose one of sum, mean$"),
         ({"num_chains": 0}, "num_chains must be an integer >= 1, got 0"),
     ],
 )

@@ -108,7 +108,8 @@ def test_fused_equals_torch_path_with_several_chains(measure):
     assert _rel(out["triton"][1], out["torch"][1].double()) < 1e-6
 
 
-@pytest.mark.parametrize("labels", [[2, 2, 2, 2], [1], [0, 1], [0, 0, 1]])
+# [0, 0, 1] is not here: a permutation such as (0, 2, 1) makes two inter-class steps
+@pytest.mark.parametrize("labels", [[2, 2, 2, 2], [1], [0, 1]])
 def test_fewer_than_two_columns_give_zero_and_zero_grad(labels):
     z = torch.randn(len(labels), 3, requires_grad=True)
     out = difference_alignment(z, torch.tensor(labels), "l2", "chain", backend="triton")

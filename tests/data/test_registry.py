@@ -5,7 +5,10 @@ from dasl.data import DATASET_NAMES, ImageDataset, load_dataset
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match=r"valid names: fashion-mnist, digits, folder, csv"):
+    with pytest.raises(
+        ValueError,
+        match=r"^unknown dataset 'mnist'; choose one of fashion-mnist, digits, folder, csv",
+    ):
         load_dataset("mnist", None, "train")
 
 

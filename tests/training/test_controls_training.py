@@ -9,19 +9,23 @@ from training_configs import tiny_digits_config
 from dasl.config import ConfigError, apply_overrides, validate
 from dasl.dar import DifferenceAlignmentRegularizer
 from dasl.dar.controls import ControlRegularizer
-from dasl.training.losses import build_criterion
+from dasl.objective import build_objective
 from dasl.training.run import train_variant
 
 
 def test_kind_selects_the_regularizer_and_bad_settings_are_refused(tmp_path) -> None:
     cfg = tiny_digits_config(tmp_path)
-    crit = build_criterion(cfg.loss, cfg.dar, 10, 16)
+    crit = build_objective(cfg.loss, cfg.dar, num_classes=10, embedding_dim=16)
     assert isinstance(crit.regularizer, DifferenceAlignmentRegularizer)
     ctl = validate(apply_overrides(cfg, {"dar.kind": "within_scatter", "dar.lam": 2.0}))
-    crit = build_criterion(ctl.loss, ctl.dar, 10, 16)
+    crit = build_objective(ctl.loss, ctl.dar, num_classes=10, embedding_dim=16)
     assert isinstance(crit.regularizer, ControlRegularizer)
     assert crit.regularizer.kind == "within_scatter" and crit.lam == 2.0
-    with pytest.raises(ConfigError, match=r"dar\.kind: unknown value 'compaction'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^dar\.kind: unknown regularizer kind 'compaction'; choose one of dar, "
+        r"compact_inter, ",
+    ):
         validate(apply_overrides(cfg, {"dar.kind": "compaction"}))
     with pytest.raises(ConfigError, match=r"dar\.estimator: 'chain' is not used by dar\.kind"):
         validate(apply_overrides(cfg, {"dar.kind": "compact_inter", "dar.estimator": "chain"}))
@@ -64,7 +68,7 @@ def test_arcface_is_pml_arcface_with_its_settings(tmp_path) -> None:
             {"loss.name": "arcface", "loss.margin": 20.0, "loss.scale": 16.0, "dar.lam": 0.0},
         )
     )
-    crit = build_criterion(cfg.loss, cfg.dar, 5, 8)
+    crit = build_objective(cfg.loss, cfg.dar, num_classes=5, embedding_dim=8)
     ref = ArcFaceLoss(num_classes=5, embedding_size=8, margin=20.0, scale=16.0)
     ref.load_state_dict(crit.base_loss.state_dict())
     assert list(crit.loss_parameters())  # class weights: the proxy learning-rate group
@@ -74,5 +78,9 @@ def test_arcface_is_pml_arcface_with_its_settings(tmp_path) -> None:
     wrong = ArcFaceLoss(num_classes=5, embedding_size=8)  # PML defaults: another value
     wrong.load_state_dict(crit.base_loss.state_dict())
     assert float(crit(z, y)) != pytest.approx(float(wrong(z, y)), rel=1e-3)
-    with pytest.raises(ConfigError, match=r"loss\.scale: not used by loss 'proxyanchor'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^loss\.scale: not used by base loss 'proxyanchor' \(only by arcface\); "
+        r"set it to null$",
+    ):
         validate(apply_overrides(tiny_digits_config(tmp_path), {"loss.scale": 8.0}))

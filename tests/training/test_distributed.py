@@ -9,8 +9,9 @@ Cases (float64, 3 optimizer steps each, tiny linear model):
   DASL-NP and two-view DASL, exact and chain estimators; batches from the m-per-class sampler,
   whose rank slices must concatenate to the single-process global batch;
 - ``DASLLoss`` inside PML's ``DistributedLossWrapper``, ``efficient=False`` and ``True``;
-- the self-supervised objective (:class:`TwoViewObjective`: lightly's NT-Xent, which gathers
-  for itself, plus DAR on the gathered views) with instance ids and with cluster labels;
+- the self-supervised objective (:class:`TwoViewDASLLoss` with ``two_view_base``: lightly's
+  NT-Xent, which gathers for itself, plus DAR on the gathered views) with instance ids and
+  with cluster labels;
 - distributed evaluation: strided shards of 11 items (not divisible by 2), gathered back,
   metrics equal to one process's; BatchNorm statistics taken from rank 0.
 """
@@ -36,7 +37,6 @@ from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer, TwoViewDASLLoss
 from dasl.data import MPerClassBatchSampler
 from dasl.training.evaluate import embed, evaluate_embeddings, gather_shards, shard
 from dasl.training.module import step_loss
-from dasl.training.ssl_objective import TwoViewObjective
 from dasl.utils.distributed import broadcast_buffers
 
 WORLD = 2
@@ -70,7 +70,8 @@ def _criterion(case: str, generator: torch.Generator | None = None) -> nn.Module
     if case.startswith("ssl"):
         from lightly.loss import NTXentLoss
 
-        return TwoViewObjective(NTXentLoss(temperature=0.5, gather_distributed=True), reg, 0.7)
+        base = NTXentLoss(temperature=0.5, gather_distributed=True)
+        return TwoViewDASLLoss(base, reg, 0.7, two_view_base=True, normalize=True)
     if case.startswith("pa"):
         base: nn.Module = losses.ProxyAnchorLoss(N_CLASSES, DOUT, margin=0.1, alpha=32)
         return DASLLoss(base, reg, lam=0.7)

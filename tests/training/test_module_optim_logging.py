@@ -9,7 +9,7 @@ import torch
 from training_configs import tiny_digits_config
 
 from dasl.training.run import train_variant
-from dasl.training.schedule import warmup_cosine_factor
+from dasl.utils.schedule import warmup_cosine_factor
 
 LR, BACKBONE_MULT, PROXY_MULT, WD = 0.003, 0.1, 50.0, 1e-3
 EPOCHS, BATCHES = 2, 3

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from dasl.training.schedule import scheduler_config, warmup_cosine_factor
+from dasl.utils.schedule import scheduler_config, warmup_cosine_factor
 
 
 def _reference(step, total, warmup, cosine):
@@ -51,5 +51,7 @@ def test_scheduler_config_converts_warmup_epochs_to_steps_and_names_a_bad_schedu
         sched.step()
     assert lrs[0] == pytest.approx(2.0 / 25) and lrs[24] == pytest.approx(2.0)
     assert lrs[25] == pytest.approx(2.0) and lrs[99] < 0.01
-    with pytest.raises(ValueError, match=r"optim\.scheduler: unknown scheduler 'step'"):
+    with pytest.raises(
+        ValueError, match=r"^unknown scheduler 'step'; choose one of cosine, constant$"
+    ):
         scheduler_config(opt, 100, 4, 1, "step")

@@ -62,7 +62,7 @@ def test_bad_spec_is_one_line(text: str, needle: str) -> None:
         (["optimizer.lr=uniform:0:1"], "optimizer: unknown key"),
         (["dar.lam=uniform:-1:1"], "dar.lam: must be >= 0"),
         (["trainer.epochs=uniform:1:3"], "trainer.epochs: expected int"),
-        (["dar.measure=choice:l2,l9"], "unknown value 'l9'"),
+        (["dar.measure=choice:l2,l9"], "dar.measure: unknown measure 'l9'; choose one of l2"),
         (["seed=int:0:3"], "seed: cannot be tuned"),
         (["data.val_split=choice:val,test"], "data.val_split: cannot be tuned"),
         (["data.test_split=choice:test,val"], "data.test_split: cannot be tuned"),

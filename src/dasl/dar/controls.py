@@ -28,12 +28,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from dasl.choices import DAR_KINDS
 from dasl.dar.measures import check_choice
 from dasl.dar.regularizer import class_codes
 from dasl.dar.validation import check_batch, check_finite
 
 CONTROLS: tuple[str, ...] = ("compact_inter", "batch_variance", "within_scatter")
 """Regularizers selectable by ``dar.kind`` besides ``"dar"``."""
+DAR_KINDS.register_names(("dar",), kind="dar")
+DAR_KINDS.register_names(CONTROLS, kind="control")
 
 ORIENTED: tuple[str, ...] = ("signed", "ordered")
 

@@ -23,6 +23,7 @@ from pytorch_metric_learning.losses import BaseMetricLossFunction
 from torch import Tensor, nn
 
 from dasl.dar.ctv import ctv_norm
+from dasl.dar.estimators import is_exact, is_sampled
 from dasl.dar.pairs import count_inter_class_pairs
 from dasl.dar.regularizer import DifferenceAlignmentRegularizer
 from dasl.dar.validation import check_batch
@@ -41,7 +42,11 @@ def same_chain_on_every_rank(regularizer: nn.Module, device: torch.device) -> It
     generator must draw the same chain everywhere: lend it a generator seeded from rank 0's
     global generator (one draw; the same draw in a single process, so one process on the
     concatenated batch reproduces the chain)."""
-    if getattr(regularizer, "estimator", None) != "chain" or regularizer.generator is not None:
+    estimator = getattr(regularizer, "estimator", None)
+    if (
+        not (isinstance(estimator, str) and is_sampled(estimator))
+        or regularizer.generator is not None
+    ):
         yield
         return
     regularizer.generator = torch.Generator().manual_seed(shared_seed(device))
@@ -244,7 +249,7 @@ class DASLLoss(BaseMetricLossFunction):
         return self.regularizer(emb, lab)
 
     def _check_ref_size(self, labels: Tensor, ref_rows: int) -> None:
-        if getattr(self.regularizer, "estimator", "exact") != "exact":
+        if not is_exact(getattr(self.regularizer, "estimator", "exact")):
             return
         h_cols = count_inter_class_pairs(labels)
         if h_cols > MAX_REF_DAR_COLUMNS:
@@ -263,7 +268,7 @@ class DASLLoss(BaseMetricLossFunction):
                 "DASLLoss without labels regularizes the pairs of indices_tuple, which needs the "
                 "built-in DifferenceAlignmentRegularizer; pass labels to use a custom regularizer"
             )
-        if reg.estimator != "exact":
+        if reg.estimator != "exact":  # the pairs of the tuple, all of them: the exact estimator
             raise ValueError(
                 f"estimator={reg.estimator!r} draws chains over labelled rows and needs labels; "
                 "pass labels, or use estimator='exact', which aligns the inter-class pairs of "
@@ -303,12 +308,24 @@ class TwoViewDASLLoss(nn.Module):
     ``base_loss(embeddings, labels) + lam * R_align(embeddings, labels)``. With PML's
     ``NTXentLoss`` the base term is SimCLR's NT-Xent over all ``2B`` anchors.
 
+    ``two_view_base=True`` takes a two-view base loss instead, ``base_loss(z0, z1)`` (lightly's
+    ``NTXentLoss``, ``DCLLoss``, ``VICRegLoss``, ``BarlowTwinsLoss``: they gather the views
+    across ranks themselves, with their own ``gather_distributed``), and
+    ``forward(z0, z1, labels)`` accepts the ids DAR sees: ``(B,)`` or ``(G, B)``, one row per
+    granularity (k-means cluster ids of ``dasl pretrain``'s ``dasl_cu``), the regularizer
+    averaged over the rows: ``base(z0, z1) + lam * (1/G) sum_g R_align(cat(n(z0), n(z1)),
+    cat(y_g, y_g))``. ``normalize=True``: ``n`` is L2 normalization (DAR sees unit-norm
+    projections, the NT-Xent geometry, so that ``lam`` means the same whatever the base loss
+    does with the raw projections); else the identity.
+
     Under DDP (``gather_distributed=True``, the default; a no-op without a process group)
     both views are gathered across the ``W`` ranks in rank order with gradients first:
     ``z0 = cat(z0_0, .., z0_{W-1})`` and likewise ``z1``, so the ids of rank ``r``'s images are
     offset by ``r B``; NT-Xent's negatives and the DAR columns come from the global batch of
     ``2 W B`` rows, and the gradients equal those of one process on the concatenated views.
-    A chain estimator without its own generator draws the same chain on every rank.
+    A chain estimator without its own generator draws the same chain on every rank (with
+    ``two_view_base``, give it a generator seeded the same on every rank: ``dasl pretrain``
+    seeds it per step).
 
     Example:
         >>> import torch
@@ -326,14 +343,22 @@ class TwoViewDASLLoss(nn.Module):
         lam: float = 1.0,
         *,
         gather_distributed: bool = True,
+        two_view_base: bool = False,
+        normalize: bool = False,
     ) -> None:
         super().__init__()
         self.inner = DASLLoss(base_loss, regularizer, lam)
         self.gather_distributed = bool(gather_distributed)
+        self.two_view_base = bool(two_view_base)
+        self.normalize = bool(normalize)
 
     @property
     def lam(self) -> float:
         return self.inner.lam
+
+    @property
+    def regularizer(self) -> nn.Module:
+        return self.inner.regularizer
 
     @property
     def last_base_loss(self) -> Tensor | None:
@@ -346,7 +371,7 @@ class TwoViewDASLLoss(nn.Module):
     def loss_parameters(self) -> Iterator[nn.Parameter]:
         return self.inner.loss_parameters()
 
-    def forward(self, z0: Tensor, z1: Tensor) -> Tensor:
+    def forward(self, z0: Tensor, z1: Tensor, labels: Tensor | None = None) -> Tensor:
         for name, z in (("z0", z0), ("z1", z1)):
             if not isinstance(z, Tensor) or z.dim() != 2:
                 shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
@@ -356,13 +381,49 @@ class TwoViewDASLLoss(nn.Module):
                 f"z0 and z1 must have the same shape (one row per image in each view), got "
                 f"{tuple(z0.shape)} and {tuple(z1.shape)}"
             )
+        if self.two_view_base:
+            return self._two_view(z0, z1, labels)
+        if labels is not None:
+            raise ValueError(
+                "labels are the ids DAR sees next to a two-view base loss (two_view_base=True); "
+                "a PML base loss takes the instance ids of the two views"
+            )
         if not self.gather_distributed:
             ids = torch.arange(z0.shape[0], device=z0.device)
-            return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
+            return self.inner(self._n(torch.cat([z0, z1], dim=0)), torch.cat([ids, ids], dim=0))
         z0, z1 = gather_with_grad(z0), gather_with_grad(z1)  # no-op without a process group
         ids = torch.arange(z0.shape[0], device=z0.device)
         with same_chain_on_every_rank(self.inner.regularizer, z0.device):
-            return self.inner(torch.cat([z0, z1], dim=0), torch.cat([ids, ids], dim=0))
+            return self.inner(self._n(torch.cat([z0, z1], dim=0)), torch.cat([ids, ids], dim=0))
+
+    def _n(self, z: Tensor) -> Tensor:
+        return nn.functional.normalize(z, dim=1) if self.normalize else z
+
+    def _two_view(self, z0: Tensor, z1: Tensor, labels: Tensor | None) -> Tensor:
+        inner = self.inner
+        base = inner.base_loss(z0, z1)
+        inner.last_base_loss = base.detach()
+        if inner.lam == 0.0:
+            inner.last_regularizer = None
+            return base
+        batch = z0.shape[0]
+        if labels is not None:
+            rows = labels.reshape(-1, batch) if labels.dim() == 1 else labels
+            if rows.shape[1] != batch:
+                raise ValueError(
+                    f"labels must have {batch} columns (one per image), got {tuple(rows.shape)}"
+                )
+        if self.gather_distributed and is_distributed():
+            z0, z1 = gather_with_grad(z0), gather_with_grad(z1)
+            if labels is not None:  # (G, B) -> (G, W B), rank order as the views
+                rows = gather_no_grad(rows.t().contiguous()).t()
+            batch = z0.shape[0]
+        if labels is None:
+            rows = torch.arange(batch, device=z0.device).reshape(1, batch)
+        z = self._n(torch.cat([z0, z1], dim=0))
+        reg = torch.stack([inner.regularizer(z, torch.cat([y, y])) for y in rows]).mean()
+        inner.last_regularizer = reg.detach()
+        return base + inner.lam * reg
 
 
 def dasl_np(lam: float = 1.0, **regularizer_kwargs: Any) -> DASLLoss:

@@ -8,17 +8,23 @@ because it is smooth and has an O(N h) closed form.
 
 from __future__ import annotations
 
+from dasl.choices import DAR_BACKENDS, DAR_DIFFERENCES, DAR_MEASURES, DAR_REDUCTIONS
+from dasl.registry import unknown_choice
+
 MEASURES: tuple[str, ...] = ("l2", "l1", "linf", "l2sq")
 REDUCTIONS: tuple[str, ...] = ("sum", "mean")
-ESTIMATORS: tuple[str, ...] = ("exact", "chain")
 DIFFERENCES: tuple[str, ...] = ("signed", "abs", "ordered")
 #: Exact-estimator kernels: "auto" (Triton on CUDA when it imports, else torch) or forced (#19).
 BACKENDS: tuple[str, ...] = ("auto", "triton", "torch")
+DAR_MEASURES.register_names(MEASURES)
+DAR_DIFFERENCES.register_names(DIFFERENCES)
+DAR_REDUCTIONS.register_names(REDUCTIONS)
+DAR_BACKENDS.register_names(BACKENDS)
 
 
 def check_choice(kind: str, value: object, valid: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``valid``, else raise a ValueError listing the options."""
+    """Return ``value`` if it is one of ``valid``, else raise the one "unknown <kind>" error
+    (a :class:`dasl.errors.ConfigError`, a ValueError) listing the options."""
     if not isinstance(value, str) or value not in valid:
-        options = ", ".join(repr(v) for v in valid)
-        raise ValueError(f"unknown {kind} {value!r}; valid choices are {options}")
+        raise unknown_choice(kind, value, valid)
     return value

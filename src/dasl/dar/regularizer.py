@@ -9,12 +9,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from dasl.choices import DAR_ESTIMATORS
 from dasl.dar.ctv import ctv_sum, default_block_elements, num_column_pairs, zero_like_graph
 from dasl.dar.exact_l2 import ctv_l2_pairs_gram
 from dasl.dar.measures import (
     BACKENDS,
     DIFFERENCES,
-    ESTIMATORS,
     MEASURES,
     REDUCTIONS,
     check_choice,
@@ -313,7 +313,7 @@ def difference_alignment(
     """
     check_batch(embeddings, labels)
     check_choice("measure", measure, MEASURES)
-    check_choice("estimator", estimator, ESTIMATORS)
+    estimate = DAR_ESTIMATORS.get(estimator)
     check_choice("difference", difference, DIFFERENCES)
     check_choice("reduction", reduction, REDUCTIONS)
     check_choice("l2_kernel", l2_kernel, L2_KERNELS)
@@ -323,32 +323,20 @@ def difference_alignment(
     out_dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=embeddings.device.type, enabled=False):
         z = embeddings.to(torch.float64)
-        if estimator == "chain":
-            out = _chain(
-                z,
-                labels,
-                measure,
-                difference,
-                reduction,
-                num_chains,
-                generator,
-                block_elements,
-                backend,
-            )
-        else:
-            masked = labels.device.type != "cpu" if masked_pairs is None else masked_pairs
-            total, h_cols = _exact(
-                z,
-                labels,
-                measure,
-                difference,
-                block_elements,
-                l2_kernel,
-                max_columns,
-                masked,
-                backend,
-            )
-            out = _finish(total, h_cols, reduction, z)
+        out = estimate(
+            z,
+            labels,
+            measure=measure,
+            difference=difference,
+            reduction=reduction,
+            num_chains=num_chains,
+            generator=generator,
+            block_elements=block_elements,
+            l2_kernel=l2_kernel,
+            max_columns=max_columns,
+            masked_pairs=masked_pairs,
+            backend=backend,
+        )
         return out.to(out_dtype)
 
 
@@ -357,7 +345,8 @@ class DifferenceAlignmentRegularizer(nn.Module):
 
     Args:
         measure: ``"l2"`` (default), ``"l1"``, ``"linf"``, ``"l2sq"``.
-        estimator: ``"exact"`` (all inter-class pairs) or ``"chain"`` (stochastic form).
+        estimator: ``"exact"`` (all inter-class pairs), ``"chain"`` (stochastic form), or
+            another entry of :data:`dasl.choices.DAR_ESTIMATORS`.
         difference: ``"signed"`` (``z_i - z_j``, orientation = batch order), ``"ordered"``
             (oriented from the smaller label to the larger) or ``"abs"``.
         reduction: ``"mean"`` (per column pair) or ``"sum"`` (the literal ``||M||_ctv``).
@@ -395,7 +384,7 @@ class DifferenceAlignmentRegularizer(nn.Module):
         super().__init__()
         self.backend = check_choice("backend", backend, BACKENDS)
         self.measure = check_choice("measure", measure, MEASURES)
-        self.estimator = check_choice("estimator", estimator, ESTIMATORS)
+        self.estimator = DAR_ESTIMATORS.entry(estimator).name
         self.difference = check_choice("difference", difference, DIFFERENCES)
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.num_chains = check_num_chains(num_chains)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from dasl.choices import DATASETS
 from dasl.data.cars import read_cars
 from dasl.data.catalog import Catalog, count_error, count_problems
 from dasl.data.cifar import read_cifar10, read_cifar100
@@ -26,26 +27,40 @@ from dasl.data.sop import read_sop
 from dasl.data.splits import cap_per_class, contiguous_labels, select_split
 from dasl.data.stl10 import read_stl10
 
-# name -> (reader, reader-specific options it accepts)
-READERS: dict[str, tuple[Callable[..., Catalog], tuple[str, ...]]] = {
-    "fashion-mnist": (read_fashion_mnist, ("train_classes", "test_classes", "download")),
-    "digits": (lambda root, **kw: read_digits(**kw), ("train_classes", "test_classes")),
-    "folder": (read_folder, ("train_classes", "test_classes")),
-    "csv": (read_csv, ("train_classes", "test_classes")),
-    "cub200": (read_cub, ()),
-    "cars196": (read_cars, ()),
-    "sop": (read_sop, ()),
-    "inshop": (read_inshop, ()),
-    "glyphs": (read_glyphs, ("size", "min_faces", "code_points")),
-    # classification datasets (shared train/test label space) for self-supervised learning
-    "cifar10": (read_cifar10, ()),
-    "cifar100": (read_cifar100, ("coarse_labels",)),
-    "stl10": (read_stl10, ()),
-    "imagenet": (read_imagenet, ()),
-    "imagenet100": (read_imagenet100, ()),
-}
-DATASET_NAMES = tuple(READERS)
-READER_ONLY = tuple(sorted({k for _, keys in READERS.values() for k in keys}))
+# ``data.name`` entries: ``reader(root, **reader options) -> Catalog``, the reader-specific
+# options it accepts, tagged ``retrieval`` (class-disjoint splits) or ``classification``
+# (train and test share the classes).
+_BUILT_IN: tuple[tuple[str, Callable[..., Catalog], tuple[str, ...], str], ...] = (
+    (
+        "fashion-mnist",
+        read_fashion_mnist,
+        ("train_classes", "test_classes", "download"),
+        "retrieval",
+    ),
+    (
+        "digits",
+        lambda root, **kw: read_digits(**kw),
+        ("train_classes", "test_classes"),
+        "retrieval",
+    ),
+    ("folder", read_folder, ("train_classes", "test_classes"), "retrieval"),
+    ("csv", read_csv, ("train_classes", "test_classes"), "retrieval"),
+    ("cub200", read_cub, (), "retrieval"),
+    ("cars196", read_cars, (), "retrieval"),
+    ("sop", read_sop, (), "retrieval"),
+    ("inshop", read_inshop, (), "retrieval"),
+    ("glyphs", read_glyphs, ("size", "min_faces", "code_points"), "retrieval"),
+    ("cifar10", read_cifar10, (), "classification"),
+    ("cifar100", read_cifar100, ("coarse_labels",), "classification"),
+    ("stl10", read_stl10, (), "classification"),
+    ("imagenet", read_imagenet, (), "classification"),
+    ("imagenet100", read_imagenet100, (), "classification"),
+)
+for _name, _reader, _keys, _kind in _BUILT_IN:
+    DATASETS.register(_name, _reader, kind=_kind, options=dict.fromkeys(_keys))
+DATASET_NAMES = DATASETS.names()
+"""The built-in dataset names (:data:`dasl.choices.DATASETS` also lists registered ones)."""
+READER_ONLY = tuple(sorted({k for _, _, keys, _ in _BUILT_IN for k in keys}))
 # option -> default; reader-specific ones must keep their default for datasets that lack them
 OPTIONS: dict[str, Any] = {
     "val_fraction": 0.1,
@@ -67,12 +82,11 @@ OPTIONS: dict[str, Any] = {
 
 def resolve_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split ``options`` into (common options with defaults filled, reader options)."""
-    if name not in READERS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+    entry = DATASETS.entry(name)
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ValueError(f"unknown dataset option(s) {unknown}; valid options: {sorted(OPTIONS)}")
-    reader_keys = READERS[name][1]
+    reader_keys = tuple(entry.options)
     for key in READER_ONLY:
         if key not in reader_keys and options.get(key, OPTIONS[key]) not in (None, False):
             raise ValueError(f"option {key!r} does not apply to dataset {name!r}")
@@ -83,7 +97,7 @@ def resolve_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any],
 
 
 def read_catalog(name: str, root: str | Path | None, reader_opts: dict[str, Any]) -> Catalog:
-    return READERS[name][0](root, **reader_opts)
+    return DATASETS.get(name)(root, **reader_opts)
 
 
 def load_dataset(

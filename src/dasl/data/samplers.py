@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from dasl.choices import SAMPLERS
+
 
 def _distributed_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
     if rank is not None and world_size is not None:
@@ -230,3 +232,52 @@ class RandomBatchSampler(_EpochBatchSampler):
         batches = order.reshape(-1, self.batch_size)
         for b in batches[self.rank :: self.world_size]:
             yield b.tolist()
+
+
+# ``data.sampler`` entries: ``build(labels, *, batch_size, m_per_class, num_batches, seed, rank,
+# world_size) -> batch sampler with set_epoch``.
+
+
+@SAMPLERS.register("m_per_class", options={})
+def m_per_class_sampler(
+    labels: Sequence[int] | np.ndarray | torch.Tensor,
+    *,
+    batch_size: int,
+    m_per_class: int,
+    num_batches: int | None,
+    seed: int,
+    rank: int,
+    world_size: int,
+) -> MPerClassBatchSampler:
+    """``batch_size / m_per_class`` classes x ``m_per_class`` images per batch."""
+    return MPerClassBatchSampler(
+        labels,
+        m=m_per_class,
+        batch_size=batch_size,
+        num_batches=num_batches,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+    )
+
+
+@SAMPLERS.register("random", options={})
+def random_sampler(
+    labels: Sequence[int] | np.ndarray | torch.Tensor,
+    *,
+    batch_size: int,
+    num_batches: int | None,
+    seed: int,
+    rank: int,
+    world_size: int,
+    **_: int,
+) -> RandomBatchSampler:
+    """Uniformly shuffled batches (``m_per_class`` unused)."""
+    return RandomBatchSampler(
+        len(labels),
+        batch_size=batch_size,
+        num_batches=num_batches,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+    )

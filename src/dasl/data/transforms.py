@@ -22,9 +22,13 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from dasl.choices import TRANSFORMS
+from dasl.registry import unknown_choice
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 KINDS = ("imagenet", "small", "small-flip", "glyphs")
+TRANSFORMS.register_names(KINDS)
 
 
 class MatchChannels(torch.nn.Module):
@@ -111,7 +115,7 @@ def build_transforms(
     other statistics, e.g. EfficientNet-Lite's ``(pixel - 127) / 128``).
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown transform kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        raise unknown_choice("transform", kind, KINDS)
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be >= 1, got {image_size}")
     steps: list[Any] = [v2.ToImage()]

@@ -10,11 +10,19 @@ gallery items sharing query i's label (the query itself not counted):
 
 Queries must have R_i >= 1 (callers drop lone-label queries first, as PML does).
 Means are accumulated in float64.
+
+The metrics of one query set besides Recall@K (which takes its K from ``eval.ks``) are the
+entries of :data:`dasl.choices.RANKING_METRICS`: ``metric(neighbor_labels, query_labels,
+num_relevant) -> float``, the neighbours at least ``max(max(ks), max_i R_i)`` deep;
+:func:`dasl.metrics.retrieval_metrics` reports each by its name, the report tables under
+its ``title``.
 """
 
 from __future__ import annotations
 
 import torch
+
+from dasl.choices import RANKING_METRICS
 
 
 def match_matrix(neighbor_labels: torch.Tensor, query_labels: torch.Tensor) -> torch.Tensor:
@@ -66,16 +74,7 @@ def _relevance(num_relevant: torch.Tensor, match: torch.Tensor) -> torch.Tensor:
     return cols[None, :] < num_relevant.to(match.device)[:, None]
 
 
-def r_precision(
-    neighbor_labels: torch.Tensor, query_labels: torch.Tensor, num_relevant: torch.Tensor
-) -> float:
-    """mean_i (#same-label among the first R_i neighbours) / R_i."""
-    match = match_matrix(neighbor_labels, query_labels)
-    rel = _relevance(num_relevant, match)
-    hits = (match & rel).sum(dim=1).double()
-    return (hits / num_relevant.to(hits)).mean().item()
-
-
+@RANKING_METRICS.register("map@r", title="MAP@R")
 def map_at_r(
     neighbor_labels: torch.Tensor, query_labels: torch.Tensor, num_relevant: torch.Tensor
 ) -> float:
@@ -87,3 +86,14 @@ def map_at_r(
     precision = hit.cumsum(dim=1).double() / ranks
     ap = (precision * hit).sum(dim=1) / num_relevant.to(precision)
     return ap.mean().item()
+
+
+@RANKING_METRICS.register("r_precision", title="R-Prec")
+def r_precision(
+    neighbor_labels: torch.Tensor, query_labels: torch.Tensor, num_relevant: torch.Tensor
+) -> float:
+    """mean_i (#same-label among the first R_i neighbours) / R_i."""
+    match = match_matrix(neighbor_labels, query_labels)
+    rel = _relevance(num_relevant, match)
+    hits = (match & rel).sum(dim=1).double()
+    return (hits / num_relevant.to(hits)).mean().item()

@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
+from dasl.choices import RANKING_METRICS
 from dasl.metrics.clustering import nmi as nmi_score
 from dasl.metrics.knn import knn_scores
-from dasl.metrics.ranking import map_at_r, r_precision, recall_at_k
+from dasl.metrics.ranking import recall_at_k
 from dasl.metrics.validation import as_embeddings, as_label_codes, check_distance, check_ks
 
 
@@ -34,6 +35,7 @@ def retrieval_metrics(
     - ``recall@K``: mean_i [some same-label item among the K nearest]
     - ``r_precision``: mean_i (#same-label among the R_i nearest) / R_i
     - ``map@r``: mean_i (1/R_i) sum_{j<=R_i} P_i(j) [j-th nearest has the label]
+    - any other entry of :data:`dasl.choices.RANKING_METRICS`, by its name
     - ``nmi``: NMI of k-means on the query embeddings (k = #distinct query labels, seeded,
       faiss niter=20) against the labels; on L2-normalized rows for ``distance="cosine"``.
       Every query is clustered, lone-label ones included.
@@ -108,8 +110,8 @@ def retrieval_metrics(
     q_kept, r_kept = q_codes[keep], num_relevant[keep]
 
     out: dict[str, float] = {f"recall@{K}": recall_at_k(nb_labels, q_kept, K) for K in ks}
-    out["map@r"] = map_at_r(nb_labels, q_kept, r_kept)
-    out["r_precision"] = r_precision(nb_labels, q_kept, r_kept)
+    for name in RANKING_METRICS.names():  # map@r, r_precision and any registered one
+        out[name] = RANKING_METRICS.get(name)(nb_labels, q_kept, r_kept)
     if nmi:
         out["nmi"] = nmi_score(query.cpu(), q_codes, seed=seed, normalize=distance == "cosine")
     out["num_queries"] = int(keep.sum())

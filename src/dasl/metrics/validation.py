@@ -8,7 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from dasl.choices import DISTANCES as DISTANCE_NAMES
+from dasl.registry import unknown_choice
+
 DISTANCES = ("cosine", "euclidean", "dot")
+DISTANCE_NAMES.register_names(DISTANCES)
 
 
 def as_embeddings(x: Any, name: str = "embeddings") -> torch.Tensor:
@@ -45,7 +49,7 @@ def as_label_codes(*label_arrays: Any, names: Sequence[str]) -> list[torch.Tenso
 
 def check_distance(distance: str) -> str:
     if distance not in DISTANCES:
-        raise ValueError(f"unknown distance {distance!r}; use one of {DISTANCES}")
+        raise unknown_choice("distance", distance, DISTANCES)
     return distance
 
 

@@ -11,12 +11,12 @@ ImageNet state dicts load into it without renaming; only the classifier keys are
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from dasl.choices import BACKBONES
 from dasl.models.small_cnn import SmallCNN
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -210,15 +210,13 @@ def _small_cnn(in_channels: int) -> Backbone:
     return Backbone(name="small_cnn", trunk=trunk, feature_dim=trunk.out_channels)
 
 
-_FACTORIES: dict[str, Callable[[int], Backbone]] = {
-    "small_cnn": _small_cnn,
-    "resnet18": lambda c: _resnet("resnet18", c),
-    "resnet50": lambda c: _resnet("resnet50", c),
-    "efficientnet_lite0": _efficientnet_lite0,
-    "vit_b_16": lambda c: _vit_b_16(c, 224),
-}
+# ``model.backbone`` entries: ``factory(in_channels) -> Backbone`` (randomly initialised).
+BACKBONES.register("small_cnn", _small_cnn, options={})
+BACKBONES.register("resnet18", lambda c: _resnet("resnet18", c), options={})
+BACKBONES.register("resnet50", lambda c: _resnet("resnet50", c), options={})
+BACKBONES.register("efficientnet_lite0", _efficientnet_lite0, options={})
+BACKBONES.register("vit_b_16", lambda c: _vit_b_16(c, 224), options={})
 _RESNETS = ("resnet18", "resnet50")
-BACKBONES: tuple[str, ...] = tuple(_FACTORIES)
 
 
 def input_normalization(
@@ -230,9 +228,8 @@ def input_normalization(
         return _grey_stats(IMAGENET_MEAN, in_channels), _grey_stats(IMAGENET_STD, in_channels)
     if name == "efficientnet_lite0":
         return (127.0 / 255.0,) * in_channels, (128.0 / 255.0,) * in_channels
-    if name in _FACTORIES:
-        return None
-    raise ValueError(f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES)}")
+    BACKBONES.get(name)  # the one error for a wrong name
+    return None
 
 
 def create_backbone(
@@ -245,8 +242,7 @@ def create_backbone(
     embeddings are made for; a multiple of the patch size 16. Feature dimensions: resnet18 512,
     resnet50 2048, vit_b_16 768, small_cnn 128, efficientnet_lite0 1280.
     """
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown backbone {name!r}; valid values are {list(BACKBONES)}")
+    factory = BACKBONES.get(name)
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
         raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
     if cifar_stem and name not in _RESNETS:
@@ -266,4 +262,4 @@ def create_backbone(
         return _vit_b_16(in_channels, image_size)
     if name in _RESNETS:
         return _resnet(name, in_channels, cifar_stem=bool(cifar_stem))
-    return _FACTORIES[name](in_channels)
+    return factory(in_channels)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dasl.choices import POOLINGS as POOLING_NAMES
+from dasl.registry import unknown_choice
+
 POOLINGS: tuple[str, ...] = ("avg", "max", "avg+max")
+POOLING_NAMES.register_names(POOLINGS)
 
 
 class GlobalPool(nn.Module):
@@ -21,7 +25,7 @@ class GlobalPool(nn.Module):
     def __init__(self, mode: str = "avg") -> None:
         super().__init__()
         if mode not in POOLINGS:
-            raise ValueError(f"unknown pooling {mode!r}; valid values are {list(POOLINGS)}")
+            raise unknown_choice("pooling", mode, POOLINGS)
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

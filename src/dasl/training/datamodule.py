@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dasl.choices import SAMPLERS
 from dasl.config import DataConfig, ExperimentConfig
-from dasl.data import MPerClassBatchSampler, RandomBatchSampler, build_transforms, load_dataset
+from dasl.data import build_transforms, load_dataset
 
 
 def _dataset_options(cfg: DataConfig, seed: int, max_per_class: int | None) -> dict[str, Any]:
@@ -91,29 +92,15 @@ def train_loader(
     (:func:`seed_worker`), so a run resumed at an epoch boundary sees exactly the same data.
     The trainer rebuilds this loader every epoch.
     """
-    if cfg.sampler == "m_per_class":
-        batch_sampler: Any = MPerClassBatchSampler(
-            dataset.labels,
-            m=cfg.m_per_class,
-            batch_size=cfg.batch_size,
-            num_batches=cfg.batches_per_epoch,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-        )
-    elif cfg.sampler == "random":
-        batch_sampler = RandomBatchSampler(
-            len(dataset),
-            batch_size=cfg.batch_size,
-            num_batches=cfg.batches_per_epoch,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-        )
-    else:
-        raise ValueError(
-            f"data.sampler: unknown sampler {cfg.sampler!r}; use 'm_per_class' or 'random'"
-        )
+    batch_sampler = SAMPLERS.get(cfg.sampler)(
+        dataset.labels,
+        batch_size=cfg.batch_size,
+        m_per_class=cfg.m_per_class,
+        num_batches=cfg.batches_per_epoch,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+    )
     batch_sampler.set_epoch(epoch)
     return DataLoader(
         EpochSeeded(dataset, seed, epoch, rank),

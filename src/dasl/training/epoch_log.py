@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from dasl.training.datamodule import epoch_seed
-from dasl.training.schedule import scheduler_config
+from dasl.utils.schedule import scheduler_config
 
 
 class EpochLoggedModule(L.LightningModule):

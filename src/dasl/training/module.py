@@ -20,23 +20,24 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dasl.config import ExperimentConfig, config_from_dict
+from dasl.config import ExperimentConfig, from_saved
 from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
 from dasl.dar.controls import l2sq_decomposition
+from dasl.dar.estimators import is_sampled
 from dasl.models import build_model
+from dasl.objective import build_objective
 from dasl.training.epoch_log import EpochLoggedModule
 from dasl.training.evaluate import evaluate_embeddings, gather_shards
-from dasl.training.losses import build_criterion
 from dasl.utils.distributed import broadcast_buffers, step_generator, world
 
 
 def step_loss(criterion: DASLLoss, z: Tensor, y: Tensor, seed: int, step: int) -> Tensor:
-    """The loss of one training step: ``criterion(z, y)``, with a chain estimator drawing from
+    """The loss of one training step: ``criterion(z, y)``, with a sampled estimator drawing from
     a generator seeded by ``(seed, step)``: the same chain on every rank (the criterion
     gathers the global batch when ``gather_distributed``), reproducible, unchanged by a
     resume."""
     reg = criterion.regularizer
-    if isinstance(reg, DifferenceAlignmentRegularizer) and reg.estimator == "chain":
+    if isinstance(reg, DifferenceAlignmentRegularizer) and is_sampled(reg.estimator):
         reg.generator = step_generator(seed, step)
     return criterion(z, y)
 
@@ -44,18 +45,30 @@ def step_loss(criterion: DASLLoss, z: Tensor, y: Tensor, seed: int, step: int) -
 class MetricLearningModule(EpochLoggedModule):
     """Backbone + embedding head trained with ``DASLLoss``; validated by MAP@R.
 
-    ``config`` is the resolved :class:`ExperimentConfig` as a plain dict (so that checkpoints
-    carry everything needed to rebuild the model), ``num_classes`` the number of training
-    classes (ProxyAnchor needs one proxy per class). Load a trained model with
-    :func:`load_module`, which skips the pretrained-weight download.
+    ``config`` is the resolved, validated :class:`ExperimentConfig` (checkpoints carry it as a
+    plain dict, so that they hold everything needed to rebuild the model; that dict is read
+    back with :func:`dasl.config.from_saved`), ``num_classes`` the number of training classes
+    (ProxyAnchor needs one proxy per class). Load a trained model with :func:`load_module`,
+    which skips the pretrained-weight download.
     """
 
     def __init__(
-        self, config: dict[str, Any], num_classes: int, load_pretrained: bool = True
+        self,
+        config: ExperimentConfig | dict[str, Any],
+        num_classes: int,
+        load_pretrained: bool = True,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.cfg: ExperimentConfig = config_from_dict(config)
+        self.cfg: ExperimentConfig = (
+            config if isinstance(config, ExperimentConfig) else from_saved(ExperimentConfig, config)
+        )
+        self.save_hyperparameters(
+            {
+                "config": self.cfg.to_dict(),
+                "num_classes": num_classes,
+                "load_pretrained": load_pretrained,
+            }
+        )
         mcfg = self.cfg.model
         self.model = build_model(
             mcfg.backbone,
@@ -69,12 +82,17 @@ class MetricLearningModule(EpochLoggedModule):
         )
         if mcfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.criterion = build_criterion(
-            self.cfg.loss, self.cfg.dar, num_classes, self.model.embedding_dim
-        )
         # Global batch under DDP (a no-op in one process); the proxies of ProxyAnchor are
         # parameters of this module, so DDP averages their gradients like the network's.
-        self.criterion.gather_distributed = self.cfg.trainer.global_batch_loss
+        criterion = build_objective(
+            self.cfg.loss,
+            self.cfg.dar,
+            num_classes=num_classes,
+            embedding_dim=self.model.embedding_dim,
+            gather_distributed=self.cfg.trainer.global_batch_loss,
+        )
+        assert isinstance(criterion, DASLLoss)
+        self.criterion: DASLLoss = criterion
         self._val_embeddings: list[Tensor] = []
         self._val_labels: list[Tensor] = []
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-METRIC_COLUMNS = ("map@r", "r_precision", "nmi")
-
+from dasl.choices import RANKING_METRICS
 
 Column = tuple[str, str, str]
 """``(key, title, kind)``: kind ``"pct"`` (value x 100, 2 decimals) or ``"num"`` (3 decimals)."""
@@ -45,11 +44,15 @@ def markdown_table(
 
 
 def comparison_columns(ks: Sequence[int]) -> list[Column]:
-    """Recall@K for every K, then MAP@R, R-precision, NMI (in %) and the inter-class CV."""
+    """Recall@K for every K, then the ranking metrics (MAP@R, R-precision and any registered
+    one), NMI (in %) and the inter-class CV."""
+    ranking = [
+        (name, RANKING_METRICS.entry(name).title or name, "pct") for name in RANKING_METRICS.names()
+    ]
     return (
         [(f"recall@{k}", f"R@{k}", "pct") for k in ks]
-        + [(c, t, "pct") for c, t in zip(METRIC_COLUMNS, ("MAP@R", "R-Prec", "NMI"), strict=True)]
-        + [("interclass_cv", "inter-class dist. CV", "num")]
+        + ranking
+        + [("nmi", "NMI", "pct"), ("interclass_cv", "inter-class dist. CV", "num")]
     )
 
 

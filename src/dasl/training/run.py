@@ -22,7 +22,6 @@ from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.training.module import MetricLearningModule, load_module
 from dasl.training.progress import ProgressLines, RunPlan
 from dasl.training.reports import (
-    METRIC_COLUMNS,
     comparison_columns,
     comparison_table,
     table_cells,
@@ -46,7 +45,6 @@ from dasl.utils.io import atomic_write_json, atomic_write_text
 
 # Re-exported: these lived here before the shared steps moved out (benchmarks import them).
 __all__ = [
-    "METRIC_COLUMNS",
     "ExperimentResult",
     "RunInterrupted",
     "VariantResult",
@@ -139,7 +137,7 @@ def train_variant(
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     log(f"[{cfg.name}] {data.describe()}")
 
-    module = MetricLearningModule(cfg.to_dict(), num_classes=data.num_classes)
+    module = MetricLearningModule(cfg, num_classes=data.num_classes)
     has_val = data.val is not None
     if not any(isinstance(c, ProgressLines) for c in callbacks):
         callbacks = [*callbacks, ProgressLines(cfg.name, log=log)]  # silent where log is

@@ -1,8 +1,9 @@
 """The LightningModule of self-supervised pretraining: SimCLR, DASL-cf, DASL-cu.
 
 One training step: two views of each image of the batch go through the backbone and the
-projection head (lightly's ``SimCLRProjectionHead``) in one pass, and the
-:class:`TwoViewObjective` gives ``base(z0, z1) + lam * DAR(z, labels)`` with
+projection head (lightly's ``SimCLRProjectionHead``) in one pass, and the objective of
+:func:`dasl.objective.build_objective` (a :class:`dasl.dar.TwoViewDASLLoss`) gives
+``base(z0, z1) + lam * DAR(z, labels)`` with
 
 - ``simclr``: no DAR (``dar.lam`` must be 0);
 - ``dasl_cf``: labels = instance ids (dataset indices; the two views share one);
@@ -22,12 +23,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dasl.dar import DifferenceAlignmentRegularizer
+from dasl.config import ConfigError, from_saved
+from dasl.dar import TwoViewDASLLoss
 from dasl.models import build_model
-from dasl.ssl_config import PretrainConfig, pretrain_config_from_dict
+from dasl.objective import build_objective
+from dasl.registry import unknown_choice
+from dasl.ssl_config import OPTIMIZERS, PretrainConfig
 from dasl.training.datamodule import epoch_seed
 from dasl.training.epoch_log import EpochLoggedModule
-from dasl.training.ssl_objective import TwoViewObjective, build_base_loss
 
 
 def build_backbone(cfg: PretrainConfig) -> nn.Module:
@@ -51,14 +54,17 @@ def build_backbone(cfg: PretrainConfig) -> nn.Module:
 class SSLModule(EpochLoggedModule):
     """Backbone + projection head trained with a two-view objective (see module docstring).
 
-    ``config``: the resolved :class:`PretrainConfig` as a dict (checkpoints carry it);
-    ``num_train``: training images (the size of the pseudo-label table of ``dasl_cu``).
+    ``config``: the resolved, validated :class:`PretrainConfig` (checkpoints carry it as a
+    dict, read back with :func:`dasl.config.from_saved`); ``num_train``: training images (the
+    size of the pseudo-label table of ``dasl_cu``).
     """
 
-    def __init__(self, config: dict[str, Any], num_train: int) -> None:
+    def __init__(self, config: PretrainConfig | dict[str, Any], num_train: int) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.cfg: PretrainConfig = pretrain_config_from_dict(config)
+        self.cfg: PretrainConfig = (
+            config if isinstance(config, PretrainConfig) else from_saved(PretrainConfig, config)
+        )
+        self.save_hyperparameters({"config": self.cfg.to_dict(), "num_train": num_train})
         from lightly.models.modules import SimCLRProjectionHead
 
         mcfg, scfg, dcfg = self.cfg.model, self.cfg.ssl, self.cfg.dar
@@ -73,21 +79,14 @@ class SSLModule(EpochLoggedModule):
         # from the global generator at points that differ between a fresh and a resumed
         # run, so that one is no good for this.
         self._chain_generator = torch.Generator()
-        regularizer = DifferenceAlignmentRegularizer(
-            measure=dcfg.measure,
-            estimator=dcfg.estimator,
-            difference=dcfg.difference,
-            reduction=dcfg.reduction,
-            num_chains=dcfg.num_chains,
-            backend=dcfg.backend,
+        objective = build_objective(
+            scfg,
+            dcfg,
+            gather_distributed=self.cfg.trainer.global_batch_loss,
             generator=self._chain_generator,
         )
-        self.objective = TwoViewObjective(
-            build_base_loss(scfg.base_loss, scfg.temperature, scfg.gather_distributed),
-            regularizer,
-            lam=dcfg.lam,
-            gather_distributed=self.cfg.trainer.global_batch_loss,
-        )
+        assert isinstance(objective, TwoViewDASLLoss)
+        self.objective: TwoViewDASLLoss = objective
         granularities = len(self.cfg.clustering.num_clusters) if scfg.method == "dasl_cu" else 0
         # -1: not clustered yet (instance ids are used until the first clustering).
         self.register_buffer(
@@ -176,8 +175,9 @@ class SSLModule(EpochLoggedModule):
             optimizer = LARS(groups, lr=lr, momentum=ocfg.momentum)
         elif ocfg.optimizer == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=lr)
-        else:
-            raise ValueError(f"optim.optimizer: unknown optimizer {ocfg.optimizer!r}")
+        else:  # refused by the config already, unless it was built by hand
+            wrong = unknown_choice("optimizer", ocfg.optimizer, OPTIMIZERS)
+            raise ConfigError(f"optim.optimizer: {wrong}")
         return self.with_schedule(optimizer)
 
 

@@ -170,7 +170,7 @@ def pretrain_variant(
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     log(f"[{cfg.name}] {data.describe()}")
 
-    module = SSLModule(cfg.to_dict(), num_train=len(data.train))
+    module = SSLModule(cfg, num_train=len(data.train))
     ecfg, ccfg = cfg.eval, cfg.clustering
     bank = BankCache(data.eval_loader(data.bank()))
     # The clustering bank is the pretraining set itself (pseudo-labels are indexed by it);

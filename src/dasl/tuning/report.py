@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from dasl.config import ExperimentConfig, dump_config
 from dasl.tuning.search_space import ParamSpec, apply_params
@@ -79,6 +80,14 @@ def sensitivity_key(specs: Sequence[ParamSpec]) -> ParamSpec:
     return next((s for s in specs if s.key == LAMBDA_KEY), specs[0])
 
 
+def best_frozen_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The complete trial of highest value (the earliest of equal values), or ``None``."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return None
+    return max(complete, key=lambda t: (t.value, -t.number))
+
+
 def write_reports(
     study: optuna.Study,
     cfg: ExperimentConfig,
@@ -93,7 +102,6 @@ def write_reports(
     is drawn when the study stops).
     """
     from dasl.plots.lambda_sensitivity import plot_lambda_sensitivity
-    from dasl.tuning.study import best_frozen_trial
 
     rows = trial_rows(study, specs)
     best = best_frozen_trial(study)

@@ -32,7 +32,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from dasl.choices import RANKING_METRICS
 from dasl.config import ConfigError, ExperimentConfig
+from dasl.tuning.report import best_frozen_trial, trial_rows, write_reports
 from dasl.tuning.search_space import ParamSpec, apply_params, check_search_space, parse_param
 
 Log = Callable[[str], None]
@@ -97,7 +99,7 @@ class StudyResult:
 
 def valid_metrics(cfg: ExperimentConfig) -> list[str]:
     """Validation metrics the trainer logs each epoch (``val/<name>``), all higher-is-better."""
-    return [f"recall@{k}" for k in cfg.eval.ks] + ["map@r", "r_precision"]
+    return [f"recall@{k}" for k in cfg.eval.ks] + list(RANKING_METRICS.names())
 
 
 def study_dir_of(cfg: ExperimentConfig) -> Path:
@@ -226,7 +228,6 @@ def tune(
 
     from dasl.training.datamodule import MetricLearningData
     from dasl.training.run import RunInterrupted, train_variant
-    from dasl.tuning.report import write_reports
 
     specs = [p if isinstance(p, ParamSpec) else parse_param(p) for p in params]
     if cfg.compare:
@@ -367,14 +368,6 @@ def _best_text(study: optuna.Study, metric: str) -> str:
     return f"best {metric} {_fmt(best.value)} (trial {best.number})"
 
 
-def best_frozen_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The complete trial of highest value (the earliest of equal values), or ``None``."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return None
-    return max(complete, key=lambda t: (t.value, -t.number))
-
-
 def _result(
     study: optuna.Study,
     cfg: ExperimentConfig,
@@ -383,8 +376,6 @@ def _result(
     out: Path,
     outputs: dict[str, Path],
 ) -> StudyResult:
-    from dasl.tuning.report import trial_rows
-
     best = best_frozen_trial(study)
     return StudyResult(
         study_dir=out,

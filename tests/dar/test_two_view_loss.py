@@ -1,21 +1,30 @@
-"""The two-view objective: base loss + lam * DAR on both views, against float64 references."""
+"""The self-supervised objective (:class:`dasl.dar.TwoViewDASLLoss` with a registered two-view
+base loss, as ``dasl pretrain`` builds it): base loss + lam * DAR on both views, against
+float64 references."""
 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from dar_reference import exact_ref
 from lightly import loss as lightly_loss
 from pytorch_metric_learning.losses import NTXentLoss
 
 from dasl.dar import DifferenceAlignmentRegularizer, TwoViewDASLLoss
-from dasl.training.ssl_objective import TwoViewObjective, build_base_loss, instance_ids
+from dasl.losses import LossContext, build_base_loss
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dar"))
-from dar_reference import exact_ref
+
+def _objective(
+    base: torch.nn.Module, regularizer: torch.nn.Module | None = None, lam: float = 0.0
+) -> TwoViewDASLLoss:
+    """What ``dasl pretrain`` trains: a two-view base loss, DAR on the unit-norm views."""
+    return TwoViewDASLLoss(base, regularizer, lam, two_view_base=True, normalize=True)
+
+
+def _base(name: str, temperature: float | None) -> torch.nn.Module:
+    return build_base_loss(name, {"temperature": temperature}, LossContext(), "two_view")
 
 
 def _views(b: int = 5, h: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,8 +57,8 @@ def _ntxent_ref(z0: torch.Tensor, z1: torch.Tensor, t: float) -> float:
 def test_instance_ids_dar_matches_float64_reference(measure: str) -> None:
     z0, z1 = _views()
     lam = 0.7
-    obj = TwoViewObjective(
-        build_base_loss("ntxent", 0.2, False),
+    obj = _objective(
+        _base("ntxent", 0.2),
         DifferenceAlignmentRegularizer(measure=measure, estimator="exact"),
         lam=lam,
     )
@@ -62,10 +71,9 @@ def test_instance_ids_dar_matches_float64_reference(measure: str) -> None:
 
 
 def test_two_view_instance_labels() -> None:
-    assert instance_ids(4).tolist() == [0, 1, 2, 3]
     z0, z1 = _views()
     reg = DifferenceAlignmentRegularizer(estimator="exact")
-    obj = TwoViewObjective(build_base_loss("ntxent", 0.1, False), reg, lam=1.0)
+    obj = _objective(_base("ntxent", 0.1), reg, lam=1.0)
     # Dataset indices as instance ids give the same regularizer as arange: only equality counts.
     assert obj(z0, z1, torch.tensor([7, 3, 9, 0, 42])).item() == pytest.approx(
         obj(z0, z1).item(), rel=1e-6
@@ -80,8 +88,8 @@ def test_two_view_instance_labels() -> None:
 def test_equals_pml_two_view_dasl_loss() -> None:
     """lightly's NT-Xent + DAR on unit projections == PML NTXentLoss inside TwoViewDASLLoss."""
     z0, z1 = _views(8, 16, seed=3)
-    ours = TwoViewObjective(
-        build_base_loss("ntxent", 0.1, False),
+    ours = _objective(
+        _base("ntxent", 0.1),
         DifferenceAlignmentRegularizer(estimator="exact"),
         lam=0.5,
     )(z0, z1)
@@ -95,8 +103,8 @@ def test_equals_pml_two_view_dasl_loss() -> None:
 def test_granularities_are_averaged() -> None:
     z0, z1 = _views(6, 4, seed=1)
     rows = torch.tensor([[0, 0, 1, 1, 2, 2], [0, 1, 2, 3, 4, 5]])
-    obj = TwoViewObjective(
-        build_base_loss("ntxent", 0.1, False),
+    obj = _objective(
+        _base("ntxent", 0.1),
         DifferenceAlignmentRegularizer(estimator="exact"),
         lam=1.0,
     )
@@ -108,13 +116,13 @@ def test_granularities_are_averaged() -> None:
 
 def test_lam_zero_is_the_base_loss_and_gradients_finite() -> None:
     z0, z1 = _views()
-    base = build_base_loss("ntxent", 0.1, False)
-    obj = TwoViewObjective(base, lam=0.0)
+    base = _base("ntxent", 0.1)
+    obj = _objective(base, lam=0.0)
     assert obj(z0, z1).item() == base(z0, z1).item()
     assert obj.last_regularizer is None
     # Identical views (zero differences between the views of an image): no NaN gradient.
     z = z0.clone().requires_grad_(True)
-    TwoViewObjective(build_base_loss("ntxent", 0.1, False), lam=1.0)(z, z).backward()
+    _objective(_base("ntxent", 0.1), lam=1.0)(z, z).backward()
     assert torch.isfinite(z.grad).all()
 
 
@@ -132,9 +140,7 @@ def test_other_base_losses_plug_in(name: str) -> None:
     autograd through lightly's loss plus an independently built regularizer."""
     z0, z1 = _views(8, 6)
     t = 0.1 if name == "dcl" else None
-    obj = TwoViewObjective(
-        build_base_loss(name, t, False), DifferenceAlignmentRegularizer(estimator="exact"), lam=0.3
-    )
+    obj = _objective(_base(name, t), DifferenceAlignmentRegularizer(estimator="exact"), lam=0.3)
     a0, a1 = z0.clone().requires_grad_(True), z1.clone().requires_grad_(True)
     loss = obj(a0, a1)
     reg = exact_ref(_unit(torch.cat([z0, z1])), list(range(8)) * 2, "l2", "signed", "mean")
@@ -154,7 +160,7 @@ def test_other_base_losses_plug_in(name: str) -> None:
 
 def test_shape_errors() -> None:
     z0, z1 = _views()
-    obj = TwoViewObjective(build_base_loss("ntxent", 0.1, False), lam=1.0)
+    obj = _objective(_base("ntxent", 0.1), lam=1.0)
     with pytest.raises(ValueError, match="same shape"):
         obj(z0, z1[:3])
     with pytest.raises(ValueError, match="columns"):
