@@ -16,16 +16,9 @@ from lightning.pytorch.callbacks import Callback
 from dasl.config import variants
 from dasl.data.ssl_transforms import probe_transform
 from dasl.ssl_config import PretrainConfig
+from dasl.training import pipeline
 from dasl.training.evaluate import raw_pixels
-from dasl.training.pipeline import (
-    EpochBatches,
-    Evaluation,
-    ExperimentResult,
-    Rows,
-    Setting,
-    VariantResult,
-    history_columns,
-)
+from dasl.training.pipeline import Evaluation, Setting, VariantResult
 from dasl.training.reports import markdown_table
 from dasl.training.run_folder import Log
 from dasl.training.ssl_callbacks import BankCache, ClusterRefresh, KNNMonitor, embed_views
@@ -37,10 +30,10 @@ MONITOR = "val/knn_top1"
 
 # The one pipeline's results (#17); these names are kept for the callers of run_pretrain.
 PretrainResult = VariantResult
-PretrainExperiment = ExperimentResult
+PretrainExperiment = pipeline.ExperimentResult
 
 
-class _TwoViewBatches(EpochBatches):
+class _TwoViewBatches(pipeline.EpochBatches):
     """Hands Lightning the two-view loader of the epoch about to be trained, per rank."""
 
     def __init__(self, data: SSLData) -> None:
@@ -83,7 +76,7 @@ def _linear_metrics(
 
         res = linear_probe(*features, epochs=ecfg.linear_epochs)
     else:
-        from dasl.training.linear_eval import linear_eval
+        from dasl.metrics.linear_eval import linear_eval
 
         dcfg = data.cfg
         train = data.labelled.with_transform(
@@ -253,7 +246,7 @@ class Pretraining(Setting):
         return made, made
 
     def table(
-        self, cfg: PretrainConfig, rows: Rows, results: list[VariantResult], baseline: Any
+        self, cfg: PretrainConfig, rows: pipeline.Rows, results: list[VariantResult], baseline: Any
     ) -> str:
         return markdown_table(rows, comparison_columns(rows, cfg.eval.knn_k))
 
@@ -278,7 +271,7 @@ class Pretraining(Setting):
         )
         keys = [k for k, _ in CURVE_PANELS]
         plot_training_curves(
-            {r.name: history_columns(r.history, keys) for r in results},
+            {r.name: pipeline.history_columns(r.history, keys) for r in results},
             run_dir / "knn_curves.png",
             panels=CURVE_PANELS,
             dar_weights={name: vcfg.dar.lam for name, vcfg in variants(cfg)},  # type: ignore[arg-type]
@@ -296,7 +289,7 @@ class Pretraining(Setting):
         cfg: PretrainConfig,
         run_dir: Path,
         results: list[VariantResult],
-        rows: Rows,
+        rows: pipeline.Rows,
         data: SSLData,
         log: Log,
     ) -> Path:
