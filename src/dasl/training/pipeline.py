@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
 from dasl.config import dump_config, variants
+from dasl.training.epoch_log import EpochLoggedModule
 from dasl.training.progress import ProgressLines, RunPlan
 from dasl.training.reports import timing_table
 from dasl.training.run_folder import (
@@ -113,7 +114,7 @@ class Setting(ABC):
         """Whether ``data``, loaded for an earlier variant, serves ``cfg`` too."""
 
     @abstractmethod
-    def module(self, cfg: Any, data: Any) -> L.LightningModule:
+    def module(self, cfg: Any, data: Any) -> EpochLoggedModule:
         """A fresh LightningModule: the model and its objective."""
 
     @abstractmethod
@@ -125,7 +126,7 @@ class Setting(ABC):
         return [], False
 
     @abstractmethod
-    def load_module(self, path: Path) -> L.LightningModule:
+    def load_module(self, path: Path) -> EpochLoggedModule:
         """The module saved in checkpoint ``path``."""
 
     @abstractmethod

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from dasl.config import ExperimentConfig, check_splits, variants
 from dasl.metrics.interclass import interclass_cv
-from dasl.training.datamodule import MetricLearningData, eval_loader, train_loader
+from dasl.training.datamodule import EvalSets, MetricLearningData, eval_loader, train_loader
 from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.training.module import MetricLearningModule, load_module
 from dasl.training.pipeline import (
@@ -79,6 +79,12 @@ class _Batches(EpochBatches):
         return eval_loader(shard(self.data.val, rank, world), self.data.cfg)
 
 
+def _eval_sets(data: MetricLearningData) -> EvalSets:
+    """The test sets; a pipeline that evaluates loaded them (``test=True``)."""
+    assert data.eval_sets is not None
+    return data.eval_sets
+
+
 class Supervised(Setting):
     """Metric learning on labelled classes; retrieval (Recall@K, MAP@R, NMI) on unseen ones.
 
@@ -125,8 +131,9 @@ class Supervised(Setting):
     ) -> Evaluation:
         t0 = time.perf_counter()
         device = module.device
-        qset, gset = data.eval_sets.query, data.eval_sets.gallery
-        n = len(qset) + (len(gset) if gset is not None else 0)
+        sets = _eval_sets(data)
+        qset, gset = sets.query, sets.gallery
+        n = len(qset) + (len(gset) if gset is not None else 0)  # type: ignore[arg-type]  # map-style
         log(f"[{cfg.name}] embedding {n} test images")
         emb, lab = embed(module, eval_loader(qset, cfg.data), device)
         ref = ref_lab = None
@@ -145,10 +152,11 @@ class Supervised(Setting):
     def baseline(
         self, cfg: ExperimentConfig, data: MetricLearningData, log: Log
     ) -> tuple[dict[str, float] | None, dict[str, float] | None] | None:
-        if data.eval_sets.gallery is not None:
+        sets = _eval_sets(data)
+        if sets.gallery is not None:
             return None
         log("raw-pixel baseline: metrics")
-        raw = raw_pixels(data.eval_sets.query)
+        raw = raw_pixels(sets.query)
         if raw is None:
             return None, None
         metrics = evaluate_embeddings(
@@ -187,7 +195,7 @@ class Supervised(Setting):
         log("plots: embedding map (t-SNE), training curves, inter-class distances")
         by_method = {r.name: r.embeddings for r in results}
         labels = results[0].labels
-        class_names = list(getattr(data.eval_sets.query, "class_names", []) or []) or None
+        class_names = list(getattr(_eval_sets(data).query, "class_names", []) or []) or None
         plot_embedding_maps(
             by_method,
             labels,
@@ -218,7 +226,7 @@ class Supervised(Setting):
         from dasl.reporting.run_report import RetrievalInput, write_results_report
 
         log("report: report.html (per-class Recall@1, retrieval gallery)")
-        sets = data.eval_sets
+        sets = _eval_sets(data)
         return write_results_report(
             run_dir,
             f"dasl train: {cfg.name}",
@@ -229,7 +237,7 @@ class Supervised(Setting):
             query_dataset=sets.query,
             gallery_dataset=sets.gallery,
             table=table_cells(rows, comparison_columns(self._shown_ks(cfg, results))),
-            summary=[f"Test split: {sets.query.describe()}"],
+            summary=[f"Test split: {sets.query.describe()}"],  # type: ignore[attr-defined]  # dasl datasets
             distance=cfg.eval.distance,
             seed=cfg.seed,
         )
