@@ -25,6 +25,34 @@ def _description(command: str) -> str:
 
 
 @pytest.mark.parametrize(
+    ("command", "needle"), [("train", "DASL-PA"), ("pretrain", "SimCLR"), ("tune", "loguniform")]
+)
+def test_help_exits_zero_and_names_the_method(
+    command: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert needle in capsys.readouterr().out
+
+
+def test_train_and_pretrain_share_their_run_options() -> None:
+    """One parser builder (#17): the same options, the same help but for the command's name."""
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+
+    def options(command: str) -> dict[str, str]:
+        return {
+            a.dest: (a.help or "").replace(f"dasl {command} ", "dasl COMMAND ")
+            for a in sub.choices[command]._actions
+            if a.dest != "config"
+        }
+
+    train, pretrain = options("train"), options("pretrain")
+    assert list(train) == ["help", "name", "out_dir", "resume", "overwrite", "overrides"]
+    assert train == pretrain
+
+
+@pytest.mark.parametrize(
     ("command", "load"), [("train", load_config), ("pretrain", load_pretrain_config)]
 )
 def test_help_examples_are_accepted_by_the_demo(command: str, load) -> None:

@@ -12,13 +12,6 @@ from cli_output import one_line_error
 from dasl.cli.main import main
 
 
-def test_help(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["pretrain", "--help"])
-    assert exc.value.code == 0
-    assert "SimCLR" in capsys.readouterr().out
-
-
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [

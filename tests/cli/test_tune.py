@@ -31,13 +31,6 @@ def _config(tmp_path: Path, compare: bool = True) -> str:
     return str(path)
 
 
-def test_help(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["tune", "--help"])
-    assert exc.value.code == 0
-    assert "loguniform" in capsys.readouterr().out
-
-
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

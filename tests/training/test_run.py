@@ -8,6 +8,7 @@ import json
 import lightning as L
 import pytest
 import torch
+from crash import Boom, StopAtEpoch
 from pytorch_metric_learning import losses as pml_losses
 from training_configs import tiny_digits_config
 
@@ -30,21 +31,6 @@ def untrained_map_r(cfg) -> float:
         emb, lab = embed(module, eval_loader(data.eval_sets.query, cfg.data))
         _UNTRAINED[key] = evaluate_embeddings(emb, lab, (1,), cfg.eval.distance, nmi=False)["map@r"]
     return _UNTRAINED[key]
-
-
-class _Boom(RuntimeError):
-    pass
-
-
-class _StopAtEpoch(L.Callback):
-    """Simulates a crash at the start of ``epoch`` (after the previous epoch's checkpoint)."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch:
-            raise _Boom("simulated crash")
 
 
 def test_train_writes_run_folder(tmp_path) -> None:
@@ -71,8 +57,8 @@ def test_resume_matches_uninterrupted(tmp_path) -> None:
     full = train_variant(cfg, tmp_path / "full", log=lambda s: None)
 
     crashed_dir = tmp_path / "crashed"
-    with pytest.raises(_Boom):
-        train_variant(cfg, crashed_dir, callbacks=[_StopAtEpoch(1)], log=lambda s: None)
+    with pytest.raises(Boom):
+        train_variant(cfg, crashed_dir, callbacks=[StopAtEpoch(1)], log=lambda s: None)
     # A crashed run leaves its last epoch's checkpoint but never a metrics.json.
     assert (crashed_dir / "checkpoints" / "last.ckpt").is_file()
     assert not (crashed_dir / "metrics.json").exists()
@@ -137,8 +123,8 @@ def test_resume_exact_with_worker_processes(tmp_path) -> None:
     cfg = tiny_digits_config(tmp_path / "runs", **{"data.num_workers": 1})
     full = train_variant(cfg, tmp_path / "full", log=lambda s: None)
     crashed_dir = tmp_path / "crashed"
-    with pytest.raises(_Boom):
-        train_variant(cfg, crashed_dir, callbacks=[_StopAtEpoch(1)], log=lambda s: None)
+    with pytest.raises(Boom):
+        train_variant(cfg, crashed_dir, callbacks=[StopAtEpoch(1)], log=lambda s: None)
     resumed = train_variant(cfg, crashed_dir, resume=True, log=lambda s: None)
     for key, value in full.metrics.items():
         assert resumed.metrics[key] == pytest.approx(value, abs=1e-6), key

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import json
 
-import lightning as L
 import pytest
 import torch
+from crash import Boom, StopAtEpoch
 from ssl_configs import tiny_digits_pretrain
 
 from dasl.training.ssl_module import load_ssl_module
 from dasl.training.ssl_run import pretrain_variant
-
-
-class _Boom(RuntimeError):
-    pass
-
-
-class _StopAtEpoch(L.Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch:
-            raise _Boom("simulated crash")
 
 
 def _quiet(_: str) -> None:
@@ -57,8 +44,8 @@ def test_pretrain_then_crash_then_resume_is_exact(tmp_path) -> None:
     full = pretrain_variant(cfg, tmp_path / "full", log=_quiet)
     _check_run_folder(full)
     crashed = tmp_path / "crashed"
-    with pytest.raises(_Boom):
-        pretrain_variant(cfg, crashed, callbacks=[_StopAtEpoch(1)], log=_quiet)
+    with pytest.raises(Boom):
+        pretrain_variant(cfg, crashed, callbacks=[StopAtEpoch(1)], log=_quiet)
     assert (crashed / "checkpoints" / "last.ckpt").is_file()
     assert not (crashed / "metrics.json").exists()
     resumed = pretrain_variant(cfg, crashed, resume=True, log=_quiet)

@@ -1,4 +1,5 @@
-"""Steps every training command (``train``, ``pretrain``, ``tune``) takes the same way."""
+"""Steps every training command (``train``, ``pretrain``, ``tune``) takes the same way, and
+the options ``dasl eval`` reads the same way for both kinds of checkpoint."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dasl.cli.errors import EXIT_OK, report_interrupt
 from dasl.cli.run_dir import (
     RESUMABLE,
     describe_changes,
@@ -19,6 +21,7 @@ from dasl.cli.run_dir import (
     resumed_config,
 )
 from dasl.config import apply_command_line, apply_overrides, parse_override
+from dasl.errors import ConfigError
 
 C = TypeVar("C")
 
@@ -57,6 +60,27 @@ def add_run_options(p: argparse.ArgumentParser, command: str) -> None:
         help=f"start afresh in a folder that holds a run: the old run is moved aside to "
         f"<name>.old-<timestamp> (without it, dasl {command} refuses a used --name)",
     )
+
+
+def add_training_command(
+    sub: Any,
+    command: str,
+    *,
+    help: str,
+    description: str,
+    config_help: str,
+    func: Callable[[argparse.Namespace], int],
+    **defaults: Any,
+) -> argparse.ArgumentParser:
+    """The ``dasl <command>`` parser of a training command: ``--config``, the run options of
+    :func:`add_run_options` and the ``KEY=VALUE`` overrides; ``defaults`` go to
+    ``set_defaults`` (``overrides_anywhere=True``, say)."""
+    p = sub.add_parser(command, help=help, description=description)
+    p.add_argument("--config", help=config_help)
+    add_run_options(p, command)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    p.set_defaults(func=func, **defaults)
+    return p
 
 
 Loader = Callable[[Any, list[str]], C]
@@ -112,3 +136,46 @@ def prepare_run(
             f"{describe_changes(changes)} (recorded in {record})"
         )
     return cfg
+
+
+def check_data_root(root: str | None) -> None:
+    """A ``data.root`` that does not exist is refused before anything loads."""
+    if root is not None and not Path(root).exists():
+        raise ConfigError(f"data.root: no such file or directory: {root}")
+
+
+def launch(
+    args: argparse.Namespace,
+    command: str,
+    load: Loader[C],
+    rebuild: Callable[[dict[str, Any]], C],
+    fresh: Callable[[C], C],
+    check: Callable[[C], None],
+    run: Callable[[C, bool], object],
+) -> int:
+    """``dasl train`` / ``dasl pretrain``: the config and run folder of :func:`prepare_run`,
+    ``check(cfg)``, then ``run(cfg, resume)``; a run stopped by Ctrl-C is reported as
+    interrupted (exit 130, its ``checkpoints/last.ckpt`` kept for ``--resume``)."""
+    from dasl.training.run_folder import RunInterrupted
+
+    cfg = prepare_run(args, command, load, rebuild, fresh)
+    check(cfg)
+    try:
+        run(cfg, args.resume)
+    except RunInterrupted as exc:
+        return report_interrupt(str(exc))
+    return EXIT_OK
+
+
+def eval_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``dasl eval`` / ``dasl embed``'s ``--dataset``, ``--root`` and ``--max-per-class`` as
+    config overrides of the checkpoint's own config (a new dataset drops the saved root)."""
+    overrides: dict[str, Any] = {}
+    if args.dataset is not None:
+        overrides["data.name"] = args.dataset
+        overrides["data.root"] = args.root
+    elif args.root is not None:
+        overrides["data.root"] = args.root
+    if args.max_per_class is not None:
+        overrides["data.eval_max_per_class"] = args.max_per_class
+    return overrides

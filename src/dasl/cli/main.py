@@ -24,10 +24,15 @@ from dasl.cli.errors import (
     EXIT_USAGE,
     UserError,
     report_error,
-    report_interrupt,
     run_command,
 )
-from dasl.cli.launch import add_run_options, demo_fallback, prepare_run
+from dasl.cli.launch import (
+    add_training_command,
+    check_data_root,
+    demo_fallback,
+    eval_overrides,
+    launch,
+)
 from dasl.cli.run_dir import checkpoint_in
 from dasl.config import (
     ExperimentConfig,
@@ -60,9 +65,7 @@ DIGITS_FALLBACK = {
 
 
 def _check_paths(cfg: ExperimentConfig, *, pretrained_file: bool = True) -> None:
-    root = cfg.data.root
-    if root is not None and not Path(root).exists():
-        raise UserError(f"data.root: no such file or directory: {root}")
+    check_data_root(cfg.data.root)
     if not pretrained_file:
         return
     pretrained = cfg.model.pretrained
@@ -89,18 +92,15 @@ def _default_demo_data(cfg: ExperimentConfig, overrides: list[str]) -> Experimen
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dasl.training.run import RunInterrupted, run_experiment
+    from dasl.training import run
 
     def fresh(cfg: ExperimentConfig) -> ExperimentConfig:
         return _default_demo_data(cfg, args.overrides) if args.config is None else cfg
 
-    cfg = prepare_run(args, "train", load_config, config_from_dict, fresh)
-    _check_paths(cfg)
-    try:
-        run_experiment(cfg, resume=args.resume)
-    except RunInterrupted as exc:
-        return report_interrupt(str(exc))
-    return EXIT_OK
+    def train(cfg: ExperimentConfig, resume: bool) -> object:
+        return run.run_experiment(cfg, resume=resume)
+
+    return launch(args, "train", load_config, config_from_dict, fresh, _check_paths, train)
 
 
 # ----------------------------------------------------------------- eval/embed
@@ -120,14 +120,7 @@ def _load_module(path: str):  # -> MetricLearningModule (Lightning is imported l
 
 def _eval_config(module, args: argparse.Namespace) -> ExperimentConfig:
     cfg: ExperimentConfig = module.cfg
-    overrides: dict[str, object] = {}
-    if args.dataset is not None:
-        overrides["data.name"] = args.dataset
-        overrides["data.root"] = args.root
-    elif args.root is not None:
-        overrides["data.root"] = args.root
-    if args.max_per_class is not None:
-        overrides["data.eval_max_per_class"] = args.max_per_class
+    overrides = eval_overrides(args)
     cfg = apply_overrides(cfg, overrides) if overrides else cfg
     _check_paths(cfg, pretrained_file=False)
     return cfg
@@ -221,8 +214,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from dasl.deploy import index_folder
+    from dasl.deploy.faiss_index import build_faiss_index, save_faiss_index
     from dasl.deploy.preprocessing import preprocessing_for
-    from dasl.metrics import build_faiss_index, save_faiss_index
     from dasl.utils.io import atomic_write_bytes, atomic_write_json
 
     _resolve_checkpoint(args)
@@ -354,7 +347,8 @@ class _DatasetName(argparse.Action):
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser(
+    add_training_command(
+        sub,
         "train",
         help="train and evaluate (no arguments: the ProxyAnchor vs DASL-PA demo)",
         description=(
@@ -366,11 +360,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
             "trainer.epochs=10 or, for one variant of a compare: block, "
             "compare.dasl_pa.dar.lam=0.3."
         ),
+        config_help="YAML config file (default: the packaged demo)",
+        func=cmd_train,
+        overrides_anywhere=True,
     )
-    train.add_argument("--config", help="YAML config file (default: the packaged demo)")
-    add_run_options(train, "train")
-    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    train.set_defaults(func=cmd_train, overrides_anywhere=True)
 
 
 def _add_model_data_args(p: argparse.ArgumentParser) -> None:

@@ -10,8 +10,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dasl.cli.errors import report_interrupt
-from dasl.cli.launch import add_run_options, demo_fallback, prepare_run
+from dasl.cli.launch import (
+    add_training_command,
+    check_data_root,
+    demo_fallback,
+    eval_overrides,
+    launch,
+)
 from dasl.config import ConfigError, apply_overrides, parse_override
 
 DIGITS_FALLBACK: dict[str, Any] = {
@@ -41,11 +46,6 @@ def _demo_data(cfg: Any, overrides: list[str]) -> Any:
     return demo_fallback(cfg, overrides, notice, DIGITS_FALLBACK)
 
 
-def _check_root(root: str | None) -> None:
-    if root is not None and not Path(root).exists():
-        raise ConfigError(f"data.root: no such file or directory: {root}")
-
-
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from dasl.ssl_config import load_pretrain_config, pretrain_config_from_dict
 
@@ -55,16 +55,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     def fresh(cfg: Any) -> Any:
         return _demo_data(cfg, args.overrides) if args.config is None else cfg
 
-    cfg = prepare_run(args, "pretrain", load_pretrain_config, pretrain_config_from_dict, fresh)
-    _check_root(cfg.data.root)
-    from dasl.training.run_folder import RunInterrupted
-    from dasl.training.ssl_run import run_pretrain
+    def check(cfg: Any) -> None:
+        check_data_root(cfg.data.root)
 
-    try:
-        run_pretrain(cfg, resume=args.resume)
-    except RunInterrupted as exc:
-        return report_interrupt(str(exc))
-    return 0
+    def pretrain(cfg: Any, resume: bool) -> object:
+        from dasl.training.ssl_run import run_pretrain
+
+        return run_pretrain(cfg, resume=resume)
+
+    return launch(
+        args, "pretrain", load_pretrain_config, pretrain_config_from_dict, fresh, check, pretrain
+    )
 
 
 def wants_ssl_eval(args: argparse.Namespace) -> bool:
@@ -105,19 +106,12 @@ def cmd_eval_ssl(args: argparse.Namespace) -> int:
     protocol = args.protocol or "knn"
     module = load_ssl_module(path)
     cfg = module.cfg
-    overrides: dict[str, Any] = {}
-    if args.dataset is not None:
-        overrides["data.name"] = args.dataset
-        overrides["data.root"] = args.root
-    elif args.root is not None:
-        overrides["data.root"] = args.root
-    if args.max_per_class is not None:
-        overrides["data.eval_max_per_class"] = args.max_per_class
+    overrides = eval_overrides(args)
     if protocol == "linear" and cfg.eval.linear == "none":
         overrides["eval.linear"] = "fast"
     if overrides:
         cfg = apply_overrides(cfg, overrides)
-    _check_root(cfg.data.root)
+    check_data_root(cfg.data.root)
 
     import numpy as np
     import torch
@@ -151,7 +145,8 @@ def cmd_eval_ssl(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``pretrain`` to the ``dasl`` subcommands."""
-    p = sub.add_parser(
+    add_training_command(
+        sub,
         "pretrain",
         help="self-supervised pretraining (no arguments: SimCLR vs DASL-cf vs DASL-cu demo)",
         description=(
@@ -163,8 +158,6 @@ def register(sub: Any) -> None:
             "compare.dasl_cf.dar.lam=0.5 (the demo's variants set dar.lam each, so a plain "
             "dar.lam=0.5 is refused: it would be ignored)."
         ),
+        config_help="YAML config (default: the packaged demo; see configs/ssl/)",
+        func=cmd_pretrain,
     )
-    p.add_argument("--config", help="YAML config (default: the packaged demo; see configs/ssl/)")
-    add_run_options(p, "pretrain")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    p.set_defaults(func=cmd_pretrain)

@@ -58,7 +58,7 @@ def _note(text: str) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from dasl.deploy import read_index_folder
-    from dasl.metrics.faiss_index import load_faiss_index, search_faiss_index
+    from dasl.deploy.faiss_index import load_faiss_index, search_faiss_index
 
     if args.k < 1:
         raise UserError(f"-k must be >= 1, got {args.k}")

@@ -1,8 +1,9 @@
-"""Evaluation: exact kNN, ranking metrics (Recall@K, MAP@R, R-precision), NMI, faiss indexes,
-weighted k-NN classification and linear probes of frozen features (the SSL evaluations)."""
+"""Evaluation: exact kNN, ranking metrics (Recall@K, MAP@R, R-precision), NMI, the inter-class
+distance CV, weighted k-NN classification and linear probes of frozen features (the SSL
+evaluations)."""
 
 from dasl.metrics.clustering import kmeans_assign, nmi
-from dasl.metrics.faiss_index import build_faiss_index, save_faiss_index
+from dasl.metrics.interclass import interclass_cv, interclass_distance_stats
 from dasl.metrics.knn import knn
 from dasl.metrics.knn_classify import knn_classify
 from dasl.metrics.linear_probe import LinearProbe, fit_linear_probe, linear_probe
@@ -11,8 +12,9 @@ from dasl.metrics.retrieval import retrieval_metrics
 
 __all__ = [
     "LinearProbe",
-    "build_faiss_index",
     "fit_linear_probe",
+    "interclass_cv",
+    "interclass_distance_stats",
     "kmeans_assign",
     "knn",
     "knn_classify",
@@ -22,5 +24,4 @@ __all__ = [
     "r_precision",
     "recall_at_k",
     "retrieval_metrics",
-    "save_faiss_index",
 ]

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from dasl.metrics.faiss_index import require_faiss
 from dasl.metrics.validation import as_embeddings, check_distance
+from dasl.utils.faiss_import import require_faiss
 
 # Default block sizes. torch's CPU top-k switches from nth_element to a much cheaper heap-like
 # partial sort once a row is wider than 64 k, so blocks are wide: a symmetric block is at most

@@ -8,7 +8,7 @@ seeded order) under a per-step cosine learning rate ``lr_t = lr * (1 + cos(pi t 
 SimCLR/MoCo linear-evaluation init). Top-1/top-5 accuracy on the test features.
 
 Standardising with training statistics is the cached-feature form of MAE's probe head
-``BatchNorm1d(affine=False) + Linear`` (which :func:`dasl.training.linear_eval.linear_eval`
+``BatchNorm1d(affine=False) + Linear`` (which :func:`dasl.metrics.linear_eval.linear_eval`
 uses on augmented crops): it makes one learning rate work for features of any scale.
 
 Why not sklearn's ``LogisticRegression``: ImageNet's 1.28 M x 2048 cached features with 1,000

@@ -1,4 +1,5 @@
-"""Input checks shared by the metric functions: arrays in, float32 / int64 tensors out."""
+"""Input checks shared by the metric functions: arrays in, float32 / int64 tensors out (or,
+for the numpy statistics, float64 / 1-D arrays)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,32 @@ def check_ks(ks: Any) -> tuple[int, ...]:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise ValueError(f"ks must hold positive ints; got {k!r} in {ks!r}")
     return tuple(int(k) for k in ks)
+
+
+def as_array(x: Any, name: str) -> np.ndarray:
+    """``x`` (numpy array, torch tensor or sequence) as a numpy array."""
+    if hasattr(x, "detach"):  # torch.Tensor, without importing torch here
+        x = x.detach().float().cpu().numpy() if x.is_floating_point() else x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be numeric, got an object array")
+    return arr
+
+
+def check_embeddings(
+    embeddings: Any, labels: Any, name: str = "embeddings"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate an ``(N, D)`` embedding matrix and its ``N`` labels; return float64 / 1-D arrays."""
+    emb = as_array(embeddings, name)
+    lab = as_array(labels, "labels")
+    if emb.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (N, D) array, got shape {emb.shape}")
+    if lab.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {lab.shape}")
+    if lab.shape[0] != emb.shape[0]:
+        raise ValueError(f"labels has {lab.shape[0]} entries, {name} has {emb.shape[0]} rows")
+    if emb.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(emb).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return emb.astype(np.float64, copy=False), lab

@@ -16,7 +16,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dasl.metrics.validation import as_array, check_embeddings
 from dasl.utils.io import atomic_write_bytes
+
+# as_array and check_embeddings moved to dasl.metrics.validation (#17); kept importable here.
+__all__ = ["as_array", "check_embeddings", "check_methods", "class_colors", "save_png"]
 
 
 def save_png(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
@@ -25,35 +29,6 @@ def save_png(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return atomic_write_bytes(path, buf.getvalue())
-
-
-def as_array(x: Any, name: str) -> np.ndarray:
-    """``x`` (numpy array, torch tensor or sequence) as a numpy array."""
-    if hasattr(x, "detach"):  # torch.Tensor, without importing torch here
-        x = x.detach().float().cpu().numpy() if x.is_floating_point() else x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.dtype == object:
-        raise ValueError(f"{name} must be numeric, got an object array")
-    return arr
-
-
-def check_embeddings(
-    embeddings: Any, labels: Any, name: str = "embeddings"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate an ``(N, D)`` embedding matrix and its ``N`` labels; return float64 / 1-D arrays."""
-    emb = as_array(embeddings, name)
-    lab = as_array(labels, "labels")
-    if emb.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (N, D) array, got shape {emb.shape}")
-    if lab.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {lab.shape}")
-    if lab.shape[0] != emb.shape[0]:
-        raise ValueError(f"labels has {lab.shape[0]} entries, {name} has {emb.shape[0]} rows")
-    if emb.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.isfinite(emb).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return emb.astype(np.float64, copy=False), lab
 
 
 def check_methods(

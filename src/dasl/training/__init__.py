@@ -1,6 +1,8 @@
 """Training pipelines (the only layer that knows Lightning)."""
 
-from dasl.training.linear_eval import linear_eval
+# dasl.training.linear_eval is the documented name of the linear probe protocol (README); it
+# lives in metrics/ (#17): a plain torch loop that needs no Lightning.
+from dasl.metrics.linear_eval import linear_eval
 from dasl.training.module import MetricLearningModule
 from dasl.training.run import (
     ExperimentResult,

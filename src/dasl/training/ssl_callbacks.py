@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from dasl.training.ssl_clustering import cluster_pseudo_labels, cluster_purity
+from dasl.metrics.pseudo_labels import cluster_pseudo_labels, cluster_purity
 
 
 @torch.no_grad()

@@ -1,79 +1,44 @@
-"""Self-supervised pretraining runs end to end: fit, choose the checkpoint, evaluate the
-frozen backbone (weighted k-NN, linear probe), write the run folder.
-
-The run-folder steps (trainer, fit, checkpoint choice, metrics/history files, tables) are
-the supervised pipeline's (:mod:`trainer_factory`, :mod:`run_folder`, :mod:`reports`).
-"""
+"""Self-supervised pretraining runs (``dasl pretrain``): the :class:`Pretraining` setting of
+the one run pipeline (:mod:`dasl.training.pipeline`), fitted on unlabelled two-view batches
+and evaluated on the frozen backbone (weighted k-NN, linear probe)."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from torch.utils.data import DataLoader
 
-from dasl.config import dump_config, variants
+from dasl.config import variants
 from dasl.data.ssl_transforms import probe_transform
 from dasl.ssl_config import PretrainConfig
+from dasl.training import pipeline
 from dasl.training.evaluate import raw_pixels
-from dasl.training.reports import markdown_table, timing_table
-from dasl.training.run_folder import (
-    Log,
-    choose_checkpoint,
-    fit,
-    history_of,
-    resume_path,
-    write_results,
-)
+from dasl.training.pipeline import Evaluation, Setting, VariantResult
+from dasl.training.reports import markdown_table
+from dasl.training.run_folder import Log
 from dasl.training.ssl_callbacks import BankCache, ClusterRefresh, KNNMonitor, embed_views
 from dasl.training.ssl_data import SSLData
 from dasl.training.ssl_module import SSLModule, load_ssl_module
-from dasl.training.trainer_factory import build_trainer, seeded_epoch_position
-from dasl.utils.io import atomic_write_json, atomic_write_text
 
 MONITOR = "val/knn_top1"
 
 
-@dataclass
-class PretrainResult:
-    """What one pretrained backbone gave on the test split."""
-
-    name: str
-    run_dir: Path
-    metrics: dict[str, float]
-    history: list[dict[str, float]]
-    test_features: np.ndarray
-    test_labels: np.ndarray
-    checkpoint: Path | None
-    timings: dict[str, float] = field(default_factory=dict)
+# The one pipeline's results (#17); these names are kept for the callers of run_pretrain.
+PretrainResult = VariantResult
+PretrainExperiment = pipeline.ExperimentResult
 
 
-@dataclass
-class PretrainExperiment:
-    run_dir: Path
-    variants: list[PretrainResult]
-    baseline: dict[str, float] | None
-    timings: dict[str, dict[str, float]]
-
-
-class _TwoViewBatches(L.LightningDataModule):
+class _TwoViewBatches(pipeline.EpochBatches):
     """Hands Lightning the two-view loader of the epoch about to be trained, per rank."""
 
     def __init__(self, data: SSLData) -> None:
-        super().__init__()
+        super().__init__(data.seed, data.two_view_loader)
         self.data = data
-
-    def train_dataloader(self) -> DataLoader:
-        rank, world, epoch = seeded_epoch_position(self.trainer, self.data.seed)
-        return self.data.two_view_loader(rank, world, epoch)
 
 
 def _knn_metrics(
@@ -111,7 +76,7 @@ def _linear_metrics(
 
         res = linear_probe(*features, epochs=ecfg.linear_epochs)
     else:
-        from dasl.training.linear_eval import linear_eval
+        from dasl.metrics.linear_eval import linear_eval
 
         dcfg = data.cfg
         train = data.labelled.with_transform(
@@ -144,92 +109,6 @@ def evaluate_backbone(
     return metrics, test, test_labels
 
 
-def pretrain_variant(
-    cfg: PretrainConfig,
-    run_dir: Path,
-    *,
-    resume: bool = False,
-    callbacks: Sequence[Callback] = (),
-    log: Log = print,
-    data: SSLData | None = None,
-) -> PretrainResult:
-    """Pretrain one config into ``run_dir`` and evaluate its chosen checkpoint.
-
-    ``best.ckpt`` is the epoch with the highest k-NN top-1 on the validation split (carved
-    from the training images; ``last.ckpt`` without one). ``metrics.json`` is written only
-    after a complete run; an interrupted run raises :class:`RunInterrupted` and leaves
-    ``checkpoints/last.ckpt`` for ``resume``.
-    """
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    if data is None:
-        data = SSLData(cfg)
-        timings["data_s"] = time.perf_counter() - t0
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
-    log(f"[{cfg.name}] {data.describe()}")
-
-    module = SSLModule(cfg, num_train=len(data.train))
-    ecfg, ccfg = cfg.eval, cfg.clustering
-    bank = BankCache(data.eval_loader(data.bank()))
-    # The clustering bank is the pretraining set itself (pseudo-labels are indexed by it);
-    # it is the k-NN bank too unless a separate labelled split is set (STL-10).
-    cluster_bank = (
-        bank if data.labelled is data.train else BankCache(data.eval_loader(data.cluster_bank()))
-    )
-    has_val = data.val is not None and ecfg.monitor_every > 0
-    own: list[Callback] = []
-    if has_val:
-        assert data.val is not None
-        val_loader = data.eval_loader(data.evaluated(data.val))
-        own.append(
-            KNNMonitor(bank, val_loader, ecfg.knn_k[0], ecfg.knn_temperature, ecfg.monitor_every)
-        )
-    if cfg.ssl.method == "dasl_cu":
-        own.append(
-            ClusterRefresh(
-                cluster_bank,
-                ccfg.num_clusters,
-                ccfg.every,
-                ccfg.start_epoch,
-                ccfg.features,
-                cfg.seed,
-                ccfg.niter,
-            )
-        )
-    trainer, checkpoint = build_trainer(
-        cfg,  # type: ignore[arg-type]  # needs .trainer and .optim.grad_clip only
-        run_dir,
-        [*own, *callbacks],
-        has_val=has_val,
-        monitor=MONITOR,
-        save_on_train_epoch_end=True,
-    )
-    ckpt_path = resume_path(run_dir, resume, cfg.name, log)
-    outcome = fit(
-        trainer, module, _TwoViewBatches(data), ckpt_path, cfg.name, cfg.trainer.epochs, run_dir
-    )
-    timings["fit_s"] = outcome.fit_s
-    if trainer.global_rank != 0:
-        return PretrainResult(cfg.name, run_dir, {}, module.history, np.empty(0), np.empty(0), None)
-
-    chosen = choose_checkpoint(run_dir, checkpoint, has_val, outcome.started)
-    history = history_of(module, run_dir)
-    if chosen.is_file():
-        module = load_ssl_module(chosen)
-        module.history = history
-    t2 = time.perf_counter()
-    module = module.to(trainer.strategy.root_device)
-    metrics, test, test_labels = evaluate_backbone(module, data, cfg)
-    metrics["checkpoint_epoch"] = float(_epoch_of(chosen))
-    timings["eval_s"] = time.perf_counter() - t2
-    timings["total_s"] = time.perf_counter() - t0
-    write_results(run_dir, metrics, history)
-    log(f"[{cfg.name}] test: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-    return PretrainResult(cfg.name, run_dir, metrics, history, test, test_labels, chosen, timings)
-
-
 def _epoch_of(checkpoint: Path) -> int:
     if not checkpoint.is_file():
         return -1
@@ -258,12 +137,7 @@ def comparison_columns(rows: dict[str, dict[str, float]], ks: Sequence[int]):
     return [c for c in cols if any(c[0] in r for r in rows.values())]
 
 
-def _curves(history: list[dict[str, float]], keys: Sequence[str]) -> dict[str, list[Any]]:
-    rows = sorted(history, key=lambda r: r["epoch"])
-    return {k: [r.get(k) for r in rows] for k in ["epoch", *keys] if any(k in r for r in rows)}
-
-
-def _purity_curves(results: list[PretrainResult]) -> dict[str, dict[str, list[float]]]:
+def _purity_curves(results: list[VariantResult]) -> dict[str, dict[str, list[float]]]:
     """``{"<method> K=<k>": {"epoch": [...], "nmi": [...]}}`` for every clustering made."""
     out: dict[str, dict[str, list[float]]] = {}
     for res in results:
@@ -294,75 +168,102 @@ def raw_pixel_baseline(data: SSLData, cfg: PretrainConfig) -> dict[str, float] |
     return out
 
 
-def run_pretrain(
-    cfg: PretrainConfig,
-    *,
-    resume: bool = False,
-    callbacks: Sequence[Callback] = (),
-    log: Log = print,
-) -> PretrainExperiment:
-    """Every variant of ``cfg`` with the same seed, data and budget, then the comparison.
+class Pretraining(Setting):
+    """Two-view self-supervised learning; k-NN and linear probes of the frozen backbone.
 
-    Layout (as ``dasl train``): ``<out_dir>/<name>/config.yaml``; one sub-folder per variant
-    when ``compare`` is set (``config.yaml``, ``metrics.json``, ``history.json``,
-    ``checkpoints/{best,last}.ckpt``, ``logs/``), and at the top ``metrics.json``,
-    ``comparison.{md,json}``, ``timing.json`` and the plots ``embedding_map.png`` (t-SNE of
-    the test features by true class), ``knn_curves.png`` (validation k-NN per epoch, loss
-    terms) and, with DASL-cu, ``cluster_purity.png`` (NMI of the pseudo-labels per clustering).
+    ``best.ckpt`` is the epoch with the highest k-NN top-1 on the validation split (carved
+    from the training images; ``last.ckpt`` without one). The run folder adds the plots
+    ``embedding_map.png`` (t-SNE of the test features by true class), ``knn_curves.png``
+    (validation k-NN per epoch, loss terms) and, with DASL-cu, ``cluster_purity.png`` (NMI of
+    the pseudo-labels per clustering).
     """
-    t0 = time.perf_counter()
-    run_dir = Path(cfg.out_dir) / cfg.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))  # type: ignore[arg-type]
-    single = cfg.compare is None
-    timings: dict[str, dict[str, float]] = {}
-    data: SSLData | None = None
-    results: list[PretrainResult] = []
-    for name, vcfg in variants(cfg):  # type: ignore[arg-type]
-        vcfg = dataclasses.replace(vcfg, name=name)
-        if data is None or data.key != (vcfg.data, vcfg.seed):
-            td = time.perf_counter()
-            data = SSLData(vcfg)  # type: ignore[arg-type]
-            timings[f"data ({name})"] = {"load_s": time.perf_counter() - td}
-        vdir = run_dir if single else run_dir / name
-        res = pretrain_variant(
-            vcfg,  # type: ignore[arg-type]
-            vdir,
-            resume=resume,
-            callbacks=callbacks,
-            log=log,
-            data=data,
+
+    monitor = MONITOR
+    # The k-NN monitor logs at the end of the training epoch (there is no validation loop).
+    save_on_train_epoch_end = True
+
+    def load_data(self, cfg: PretrainConfig, log: Log, *, test: bool = True) -> SSLData:
+        return SSLData(cfg)
+
+    def reusable(self, data: SSLData, cfg: PretrainConfig) -> bool:
+        return data.key == (cfg.data, cfg.seed)
+
+    def module(self, cfg: PretrainConfig, data: SSLData) -> SSLModule:
+        return SSLModule(cfg, num_train=len(data.train))
+
+    def batches(self, data: SSLData) -> _TwoViewBatches:
+        return _TwoViewBatches(data)
+
+    def callbacks(self, cfg: PretrainConfig, data: SSLData) -> tuple[list[Callback], bool]:
+        ecfg, ccfg = cfg.eval, cfg.clustering
+        bank = BankCache(data.eval_loader(data.bank()))
+        # The clustering bank is the pretraining set itself (pseudo-labels are indexed by it);
+        # it is the k-NN bank too unless a separate labelled split is set (STL-10).
+        cluster_bank = (
+            bank
+            if data.labelled is data.train
+            else BankCache(data.eval_loader(data.cluster_bank()))
         )
-        results.append(res)
-        timings[name] = res.timings
-    if not results or results[0].checkpoint is None or data is None:  # not rank zero
-        return PretrainExperiment(run_dir, results, None, {})
+        has_val = data.val is not None and ecfg.monitor_every > 0
+        own: list[Callback] = []
+        if has_val:
+            assert data.val is not None
+            val_loader = data.eval_loader(data.evaluated(data.val))
+            own.append(
+                KNNMonitor(
+                    bank, val_loader, ecfg.knn_k[0], ecfg.knn_temperature, ecfg.monitor_every
+                )
+            )
+        if cfg.ssl.method == "dasl_cu":
+            own.append(
+                ClusterRefresh(
+                    cluster_bank,
+                    ccfg.num_clusters,
+                    ccfg.every,
+                    ccfg.start_epoch,
+                    ccfg.features,
+                    cfg.seed,
+                    ccfg.niter,
+                )
+            )
+        return own, has_val
 
-    rows: dict[str, dict[str, float]] = {}
-    baseline = None
-    if cfg.eval.raw_baseline:
-        tb = time.perf_counter()
-        baseline = raw_pixel_baseline(data, cfg)
-        if baseline is not None:
-            rows["raw pixels"] = baseline
-        timings["raw-pixel baseline"] = {"metrics_s": time.perf_counter() - tb}
-    for res in results:
-        rows[res.name] = res.metrics
-    table = markdown_table(rows, comparison_columns(rows, cfg.eval.knn_k))
-    atomic_write_json(run_dir / "comparison.json", rows)
-    atomic_write_text(run_dir / "comparison.md", table + "\n")
-    log("\n" + table)
-    if not single:
-        atomic_write_json(run_dir / "metrics.json", {r.name: r.metrics for r in results})
+    def load_module(self, path: Path) -> SSLModule:
+        return load_ssl_module(path)
 
-    if cfg.eval.plots:
+    def evaluate(
+        self, cfg: PretrainConfig, module: SSLModule, data: SSLData, checkpoint: Path, log: Log
+    ) -> Evaluation:
+        t0 = time.perf_counter()
+        metrics, test, test_labels = evaluate_backbone(module, data, cfg)
+        metrics["checkpoint_epoch"] = float(_epoch_of(checkpoint))
+        return Evaluation(metrics, test, test_labels, {"eval_s": time.perf_counter() - t0})
+
+    def baseline(
+        self, cfg: PretrainConfig, data: SSLData, log: Log
+    ) -> tuple[dict[str, float] | None, dict[str, float] | None]:
+        made = raw_pixel_baseline(data, cfg)
+        return made, made
+
+    def table(
+        self, cfg: PretrainConfig, rows: pipeline.Rows, results: list[VariantResult], baseline: Any
+    ) -> str:
+        return markdown_table(rows, comparison_columns(rows, cfg.eval.knn_k))
+
+    def plots(
+        self,
+        cfg: PretrainConfig,
+        run_dir: Path,
+        results: list[VariantResult],
+        data: SSLData,
+        log: Log,
+    ) -> None:
         from dasl.plots import plot_embedding_maps, plot_training_curves
 
-        tp = time.perf_counter()
         names = list(getattr(data.test, "class_names", []) or []) or None
         plot_embedding_maps(
-            {r.name: r.test_features for r in results},
-            results[0].test_labels,
+            {r.name: r.embeddings for r in results},
+            results[0].labels,
             run_dir / "embedding_map.png",
             class_names=names,
             max_points=cfg.eval.tsne_points,
@@ -370,7 +271,7 @@ def run_pretrain(
         )
         keys = [k for k, _ in CURVE_PANELS]
         plot_training_curves(
-            {r.name: _curves(r.history, keys) for r in results},
+            {r.name: pipeline.history_columns(r.history, keys) for r in results},
             run_dir / "knn_curves.png",
             panels=CURVE_PANELS,
             dar_weights={name: vcfg.dar.lam for name, vcfg in variants(cfg)},  # type: ignore[arg-type]
@@ -382,40 +283,38 @@ def run_pretrain(
                 run_dir / "cluster_purity.png",
                 panels=(("nmi", "NMI of pseudo-labels vs true classes"),),
             )
-        timings["plots"] = {"plots_s": time.perf_counter() - tp}
-    tr = time.perf_counter()
-    report = _write_report(cfg, run_dir, results, rows, data)
-    timings["report"] = {"report_s": time.perf_counter() - tr}
-    timings["total"] = {"total_s": time.perf_counter() - t0}
-    atomic_write_json(run_dir / "timing.json", timings)
-    log("\nWhere the time went:\n" + timing_table(timings))
-    log(f"\nReport: {report}")
-    log(f"\nRun folder: {run_dir}")
-    return PretrainExperiment(run_dir, results, baseline, timings)
+
+    def report(
+        self,
+        cfg: PretrainConfig,
+        run_dir: Path,
+        results: list[VariantResult],
+        rows: pipeline.Rows,
+        data: SSLData,
+        log: Log,
+    ) -> Path:
+        """``report.html``: the k-NN / linear table, the plots, and the retrieval view of the
+        frozen test features (per-class Recall@1 and the gallery within the test split)."""
+        from dasl.reporting.run_report import RetrievalInput, write_results_report
+        from dasl.training.reports import table_cells
+
+        return write_results_report(
+            run_dir,
+            f"dasl pretrain: {cfg.name}",
+            {r.name: RetrievalInput(r.embeddings, r.labels) for r in results},
+            query_dataset=data.test,
+            table=table_cells(rows, comparison_columns(rows, cfg.eval.knn_k)),
+            summary=[
+                f"Test split: {data.test.describe()}. The table: k-NN and linear probes on the "
+                "frozen features; below, the test features as a retrieval model (leave-one-out)."
+            ],
+            distance="cosine",
+            seed=cfg.seed,
+        )
 
 
-def _write_report(
-    cfg: PretrainConfig,
-    run_dir: Path,
-    results: list[PretrainResult],
-    rows: dict[str, dict[str, float]],
-    data: SSLData,
-) -> Path:
-    """``report.html``: the k-NN / linear table, the plots, and the retrieval view of the
-    frozen test features (per-class Recall@1 and the gallery within the test split)."""
-    from dasl.reporting.run_report import RetrievalInput, write_results_report
-    from dasl.training.reports import table_cells
-
-    return write_results_report(
-        run_dir,
-        f"dasl pretrain: {cfg.name}",
-        {r.name: RetrievalInput(r.test_features, r.test_labels) for r in results},
-        query_dataset=data.test,
-        table=table_cells(rows, comparison_columns(rows, cfg.eval.knn_k)),
-        summary=[
-            f"Test split: {data.test.describe()}. The table: k-NN and linear probes on the "
-            "frozen features; below, the test features as a retrieval model (leave-one-out)."
-        ],
-        distance="cosine",
-        seed=cfg.seed,
-    )
+_SETTING = Pretraining()
+pretrain_variant = _SETTING.variant
+"""One variant into its run folder, evaluated (:meth:`Setting.variant`)."""
+run_pretrain = _SETTING.experiment
+"""Every variant of a config, then the comparison (:meth:`Setting.experiment`)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dasl.training.ssl_clustering import cluster_pseudo_labels, cluster_purity
+from dasl.metrics.pseudo_labels import cluster_pseudo_labels, cluster_purity
 
 
 def _blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

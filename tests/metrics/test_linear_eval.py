@@ -6,7 +6,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from dasl.metrics import linear_probe
-from dasl.training.linear_eval import extract_features, linear_eval
+from dasl.metrics.linear_eval import extract_features, linear_eval
 
 # Six classes coloured by the octahedron's vertices +-e_r, +-e_g, +-e_b around grey: each class
 # mean is a vertex of the hull, so a linear map of the mean colour separates them all.

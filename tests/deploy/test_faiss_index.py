@@ -2,8 +2,13 @@ import faiss
 import numpy as np
 import pytest
 
-from dasl.metrics import build_faiss_index, knn, save_faiss_index
-from dasl.metrics.faiss_index import load_faiss_index, search_faiss_index
+from dasl.deploy.faiss_index import (
+    build_faiss_index,
+    load_faiss_index,
+    save_faiss_index,
+    search_faiss_index,
+)
+from dasl.metrics import knn
 
 
 @pytest.mark.parametrize("distance", ["cosine", "euclidean", "dot"])

@@ -1,4 +1,6 @@
-"""A faiss index over embeddings for serving nearest-neighbour queries (``dasl embed``)."""
+"""A faiss index over embeddings for serving nearest-neighbour queries (``dasl embed --faiss``,
+``dasl search``); it moved here from ``dasl.metrics`` (#17): it serves queries, it measures
+nothing."""
 
 from __future__ import annotations
 
@@ -10,17 +12,8 @@ import numpy as np
 import torch
 
 from dasl.metrics.validation import as_embeddings, check_distance
+from dasl.utils.faiss_import import require_faiss
 from dasl.utils.io import atomic_output
-
-
-def require_faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as exc:  # faiss-cpu is a dependency; say how to fix a broken install
-        raise ImportError(
-            "faiss is required here; install it with `pip install faiss-cpu`"
-        ) from exc
-    return faiss
 
 
 def build_faiss_index(embeddings: Any, distance: str = "cosine") -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 
-from dasl.metrics import kmeans_assign
+from dasl.metrics.clustering import kmeans_assign
 
 
 def cluster_pseudo_labels(
