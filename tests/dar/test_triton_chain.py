@@ -158,3 +158,19 @@ def test_compiled_kernel_on_cuda_matches_float64(measure, difference):
     v64, g64 = value_and_grad(_reference(y, 9, measure, difference, "mean"), z.double())
     assert v == pytest.approx(v64, rel=RTOL)
     assert _rel(grad.cpu(), g64) < RTOL
+
+
+def test_backend_triton_runs_the_kernel_and_torch_does_not(monkeypatch):
+    # the float64 comparisons above would also pass on the torch path: check the dispatch
+    from dasl.dar import triton_chain
+
+    calls = []
+    real = triton_chain.chain_fused_forward
+    monkeypatch.setattr(triton_chain, "chain_fused_forward", lambda *a: calls.append(1) or real(*a))
+    z = torch.randn(6, 3)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    difference_alignment(z, y, "l1", "chain", num_chains=2, backend="triton")
+    assert len(calls) == 2
+    difference_alignment(z, y, "l1", "chain", backend="torch")
+    difference_alignment(z, y, "l1", "chain")  # auto on the CPU: torch
+    assert len(calls) == 2

@@ -113,3 +113,18 @@ def test_compiled_kernels_on_cuda_match_float64(difference):
     )
     assert v == pytest.approx(v64, rel=RTOL)
     assert _rel(grad.cpu(), g64) < RTOL
+
+
+def test_backend_triton_runs_the_kernels_and_torch_does_not(monkeypatch):
+    from dasl.dar import triton_l2sq
+
+    calls = []
+    real = triton_l2sq.l2sq_fused_forward
+    monkeypatch.setattr(triton_l2sq, "l2sq_fused_forward", lambda *a: calls.append(1) or real(*a))
+    z = torch.randn(6, 3)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    difference_alignment(z, y, "l2sq", backend="triton")
+    assert len(calls) == 1
+    difference_alignment(z, y, "l2sq", backend="torch")
+    difference_alignment(z, y, "l2sq")  # auto on the CPU: torch
+    assert len(calls) == 1
