@@ -223,7 +223,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from dasl.deploy import index_folder
     from dasl.deploy.preprocessing import preprocessing_for
     from dasl.metrics import build_faiss_index, save_faiss_index
-    from dasl.utils.io import atomic_write_bytes, atomic_write_json
+    from dasl.utils.io import atomic_write_bytes, atomic_write_json, make_dir
 
     _resolve_checkpoint(args)
     embedder = _Embedder(args)
@@ -231,8 +231,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     split = args.split or cfg.data.test_split
     dataset = embedder.dataset(split)
     emb, labels = embedder(split, dataset)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(args.out)
     # embed.json goes first and comes back last: while it is absent the folder may hold a
     # mix of old and new files (a write killed half-way), never one that claims to be whole.
     manifest = out / EMBED_MANIFEST
@@ -339,7 +338,7 @@ class _DatasetName(argparse.Action):
     The registry imports every reader (seconds): it is read only when the help is shown.
     """
 
-    @property  # type: ignore[override]
+    @property
     def help(self) -> str:
         from dasl.data.registry import DATASET_NAMES
 
@@ -349,7 +348,7 @@ class _DatasetName(argparse.Action):
     def help(self, value: object) -> None:
         pass
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
         setattr(namespace, self.dest, values)
 
 

@@ -8,6 +8,8 @@ because it is smooth and has an O(N h) closed form.
 
 from __future__ import annotations
 
+from dasl.errors import ConfigError
+
 MEASURES: tuple[str, ...] = ("l2", "l1", "linf", "l2sq")
 REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 ESTIMATORS: tuple[str, ...] = ("exact", "chain")
@@ -20,5 +22,5 @@ def check_choice(kind: str, value: object, valid: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``valid``, else raise a ValueError listing the options."""
     if not isinstance(value, str) or value not in valid:
         options = ", ".join(repr(v) for v in valid)
-        raise ValueError(f"unknown {kind} {value!r}; valid choices are {options}")
+        raise ConfigError(f"unknown {kind} {value!r}; valid choices are {options}")
     return value

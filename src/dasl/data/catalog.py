@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dasl.errors import DataError
+
 # The zero-shot (class-disjoint) protocol vs the classification split people load by mistake.
 CLASSIFICATION_TRAP = (
     "This looks like the classification split trap: CUB's train_test_split.txt (5,994/5,794 "
@@ -36,7 +38,7 @@ class Pool:
     def __post_init__(self) -> None:
         self.class_idx = np.asarray(self.class_idx, dtype=np.int64)
         if len(self.refs) != len(self.class_idx):
-            raise ValueError(f"{len(self.refs)} refs for {len(self.class_idx)} class indices")
+            raise DataError(f"{len(self.refs)} refs for {len(self.class_idx)} class indices")
 
     def __len__(self) -> int:
         return len(self.class_idx)
@@ -145,7 +147,7 @@ def read_table(path: Path, min_fields: int, skip: int = 0) -> list[list[str]]:
                 continue
             parts = line.split()
             if len(parts) < min_fields:
-                raise ValueError(
+                raise DataError(
                     f"{path}:{lineno}: expected at least {min_fields} fields, got {line.strip()!r}"
                 )
             rows.append(parts)
@@ -156,4 +158,4 @@ def parse_int(value: str, path: Path, what: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{path}: {what} must be an integer, got {value!r}") from None
+        raise DataError(f"{path}: {what} must be an integer, got {value!r}") from None

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dasl.errors import ConfigError, DataError, DependencyError
 from dasl.metrics.validation import as_embeddings, check_distance
 from dasl.utils.io import atomic_output
 
@@ -17,7 +18,7 @@ def require_faiss() -> Any:
     try:
         import faiss
     except ImportError as exc:  # faiss-cpu is a dependency; say how to fix a broken install
-        raise ImportError(
+        raise DependencyError(
             "faiss is required here; install it with `pip install faiss-cpu`"
         ) from exc
     return faiss
@@ -59,7 +60,7 @@ def load_faiss_index(path: str | os.PathLike[str]) -> Any:
         return faiss.read_index(str(path))
     except RuntimeError as exc:  # faiss reports every read failure as RuntimeError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a faiss index faiss can read ({first})") from None
+        raise DataError(f"{path}: not a faiss index faiss can read ({first})") from None
 
 
 def search_faiss_index(
@@ -75,7 +76,7 @@ def search_faiss_index(
     """
     check_distance(distance)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+        raise ConfigError(f"k must be a positive int, got {k!r}")
     q = as_embeddings(queries, "queries")
     if distance == "cosine":
         q = torch.nn.functional.normalize(q, dim=1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dasl.errors import ConfigError, DataError
+
 POOLINGS: tuple[str, ...] = ("avg", "max", "avg+max")
 
 
@@ -21,14 +23,14 @@ class GlobalPool(nn.Module):
     def __init__(self, mode: str = "avg") -> None:
         super().__init__()
         if mode not in POOLINGS:
-            raise ValueError(f"unknown pooling {mode!r}; valid values are {list(POOLINGS)}")
+            raise ConfigError(f"unknown pooling {mode!r}; valid values are {list(POOLINGS)}")
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 2:  # already pooled (N, C)
             return x
         if x.ndim != 4:
-            raise ValueError(f"GlobalPool expects an (N, C, H, W) map, got shape {tuple(x.shape)}")
+            raise DataError(f"GlobalPool expects an (N, C, H, W) map, got shape {tuple(x.shape)}")
         if self.mode == "avg":
             return x.mean(dim=(2, 3))
         if self.mode == "max":

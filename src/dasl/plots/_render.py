@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dasl.errors import DataError
 from dasl.utils.io import atomic_write_bytes
 
 
@@ -33,7 +34,7 @@ def as_array(x: Any, name: str) -> np.ndarray:
         x = x.detach().float().cpu().numpy() if x.is_floating_point() else x.detach().cpu().numpy()
     arr = np.asarray(x)
     if arr.dtype == object:
-        raise ValueError(f"{name} must be numeric, got an object array")
+        raise DataError(f"{name} must be numeric, got an object array")
     return arr
 
 
@@ -44,15 +45,15 @@ def check_embeddings(
     emb = as_array(embeddings, name)
     lab = as_array(labels, "labels")
     if emb.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (N, D) array, got shape {emb.shape}")
+        raise DataError(f"{name} must be a 2-D (N, D) array, got shape {emb.shape}")
     if lab.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {lab.shape}")
+        raise DataError(f"labels must be 1-D, got shape {lab.shape}")
     if lab.shape[0] != emb.shape[0]:
-        raise ValueError(f"labels has {lab.shape[0]} entries, {name} has {emb.shape[0]} rows")
+        raise DataError(f"labels has {lab.shape[0]} entries, {name} has {emb.shape[0]} rows")
     if emb.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
+        raise DataError(f"{name} is empty")
     if not np.isfinite(emb).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise DataError(f"{name} contains NaN or infinite values")
     return emb.astype(np.float64, copy=False), lab
 
 
@@ -61,7 +62,7 @@ def check_methods(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Validate a ``{method: (N, D) embeddings}`` mapping sharing one label vector."""
     if not isinstance(embeddings_by_method, Mapping) or not embeddings_by_method:
-        raise ValueError("embeddings_by_method must be a non-empty dict {method name: embeddings}")
+        raise DataError("embeddings_by_method must be a non-empty dict {method name: embeddings}")
     out: dict[str, np.ndarray] = {}
     lab = None
     for method, emb in embeddings_by_method.items():

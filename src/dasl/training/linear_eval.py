@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.linear_probe import check_ks, check_positive, cosine_lr, linear_probe, topk_hits
 
 
@@ -47,7 +48,7 @@ def _feature_fn(backbone: nn.Module | Callable[[Tensor], Tensor]) -> Callable[[T
         if out.ndim == 4:
             out = out.mean(dim=(2, 3))
         if out.ndim != 2:
-            raise ValueError(f"the backbone gave shape {tuple(out.shape)}; need (N, D) features")
+            raise DataError(f"the backbone gave shape {tuple(out.shape)}; need (N, D) features")
         return out.float()
 
     return features
@@ -59,7 +60,7 @@ def _labels_of(dataset: Dataset, name: str) -> np.ndarray | None:
         return None
     labels = np.asarray(labels)
     if labels.size and labels.min() < 0:
-        raise ValueError(
+        raise DataError(
             f"{name} has unlabeled items (label -1); linear evaluation needs labelled images "
             "(e.g. STL-10 split 'train', not 'train+unlabeled')"
         )
@@ -73,7 +74,7 @@ def _num_classes(train: Dataset, labels: np.ndarray | None, given: int | None) -
     n = getattr(train, "num_classes", None)
     if n is None:
         if labels is None:
-            raise ValueError("pass num_classes: the training dataset has no labels/num_classes")
+            raise ConfigError("pass num_classes: the training dataset has no labels/num_classes")
         n = int(labels.max()) + 1
     return int(n)
 
@@ -93,7 +94,7 @@ def extract_features(
         feats.append(features(x.to(device, non_blocking=True)).cpu())
         labels.append(torch.as_tensor(y, dtype=torch.int64).reshape(-1))
     if not feats:
-        raise ValueError("cannot extract features of an empty dataset")
+        raise DataError("cannot extract features of an empty dataset")
     return torch.cat(feats), torch.cat(labels)
 
 
@@ -198,7 +199,7 @@ def _train_augmented(
     ks: tuple[int, ...],
 ) -> dict[str, float]:
     gen = torch.Generator().manual_seed(int(seed))
-    n = len(train_dataset)  # type: ignore[arg-type]
+    n = len(train_dataset)  # type: ignore[arg-type]  # map-style: has __len__
     # A last batch of one item would break BatchNorm's batch statistics: drop it then.
     drop_last = normalize and n % batch_size == 1
     loader = DataLoader(
@@ -230,7 +231,7 @@ def _train_augmented(
             assert opt is not None
             y = torch.as_tensor(y, dtype=torch.int64, device=device).reshape(-1)
             if bool((y < 0).any()) or bool((y >= n_classes).any()):
-                raise ValueError(f"training labels must lie in 0..{n_classes - 1}")
+                raise DataError(f"training labels must lie in 0..{n_classes - 1}")
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(lr, step, total)
             loss = F.cross_entropy(head(f), y)
@@ -239,7 +240,7 @@ def _train_augmented(
             opt.step()
             step += 1
     if head is None:
-        raise ValueError("the training dataset is empty")
+        raise DataError("the training dataset is empty")
     head.eval()
     hits = dict.fromkeys(ks, 0)
     count = 0
@@ -254,5 +255,5 @@ def _train_augmented(
                 hits[m] += h
             count += y.numel()
     if count == 0:
-        raise ValueError("the test dataset is empty")
+        raise DataError("the test dataset is empty")
     return {f"top{m}": hits[m] / count for m in ks}

@@ -14,6 +14,7 @@ from torch import nn
 from dasl.config import DARConfig, LossConfig
 from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
 from dasl.dar.controls import ControlRegularizer
+from dasl.errors import ConfigError
 
 LOSS_NAMES = (
     "proxyanchor",
@@ -58,7 +59,9 @@ def build_base_loss(cfg: LossConfig, num_classes: int, embedding_dim: int) -> nn
         return pml_losses.SupConLoss(**kwargs)
     if cfg.name == "contrastive":
         return pml_losses.ContrastiveLoss()
-    raise ValueError(f"loss.name: unknown loss {cfg.name!r}; choose one of {', '.join(LOSS_NAMES)}")
+    raise ConfigError(
+        f"loss.name: unknown loss {cfg.name!r}; choose one of {', '.join(LOSS_NAMES)}"
+    )
 
 
 def build_criterion(

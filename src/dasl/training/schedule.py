@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from dasl.errors import ConfigError
+
 
 def warmup_cosine_factor(
     step: int, total_steps: int, warmup_steps: int, cosine: bool = True
@@ -35,7 +37,7 @@ def scheduler_config(
     """Lightning's ``configure_optimizers`` dict: ``optimizer`` with the per-step schedule of
     :func:`warmup_cosine_factor` (``warmup_epochs`` converted to steps)."""
     if scheduler not in ("cosine", "constant"):
-        raise ValueError(
+        raise ConfigError(
             f"optim.scheduler: unknown scheduler {scheduler!r}; use 'cosine' or 'constant'"
         )
     total = max(1, total_steps)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from dasl.dar import DifferenceAlignmentRegularizer
+from dasl.errors import ConfigError
 from dasl.models import build_model
 from dasl.ssl_config import PretrainConfig, pretrain_config_from_dict
 from dasl.training.datamodule import epoch_seed
@@ -177,7 +178,7 @@ class SSLModule(EpochLoggedModule):
         elif ocfg.optimizer == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=lr)
         else:
-            raise ValueError(f"optim.optimizer: unknown optimizer {ocfg.optimizer!r}")
+            raise ConfigError(f"optim.optimizer: unknown optimizer {ocfg.optimizer!r}")
         return self.with_schedule(optimizer)
 
 

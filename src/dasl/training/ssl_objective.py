@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from dasl.dar import DifferenceAlignmentRegularizer
+from dasl.errors import ConfigError, DataError
 from dasl.utils.distributed import gather_no_grad, gather_with_grad, is_distributed
 
 
@@ -45,7 +46,7 @@ def build_base_loss(name: str, temperature: float | None, gather_distributed: bo
         return ll.VICRegLoss(gather_distributed=gather_distributed)
     if name == "barlowtwins":
         return ll.BarlowTwinsLoss(gather_distributed=gather_distributed)
-    raise ValueError(f"unknown base loss {name!r}; use ntxent, dcl, vicreg or barlowtwins")
+    raise ConfigError(f"unknown base loss {name!r}; use ntxent, dcl, vicreg or barlowtwins")
 
 
 def instance_ids(batch: int, device: torch.device | None = None) -> Tensor:
@@ -77,7 +78,7 @@ class TwoViewObjective(nn.Module):
     ) -> None:
         super().__init__()
         if lam < 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
+            raise ConfigError(f"lam must be >= 0, got {lam}")
         self.base = base
         self.regularizer = (
             regularizer
@@ -91,7 +92,7 @@ class TwoViewObjective(nn.Module):
 
     def forward(self, z0: Tensor, z1: Tensor, labels: Tensor | None = None) -> Tensor:
         if z0.dim() != 2 or z0.shape != z1.shape:
-            raise ValueError(
+            raise DataError(
                 f"z0 and z1 must be 2-D with the same shape, got {tuple(z0.shape)} and "
                 f"{tuple(z1.shape)}"
             )
@@ -104,7 +105,7 @@ class TwoViewObjective(nn.Module):
         if labels is not None:
             rows = labels.reshape(-1, batch) if labels.dim() == 1 else labels
             if rows.shape[1] != batch:
-                raise ValueError(
+                raise DataError(
                     f"labels must have {batch} columns (one per image), got {tuple(rows.shape)}"
                 )
         if self.gather_distributed and is_distributed():

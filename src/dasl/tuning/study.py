@@ -33,7 +33,9 @@ import optuna
 from optuna.trial import TrialState
 
 from dasl.config import ConfigError, ExperimentConfig
+from dasl.errors import Interrupted
 from dasl.tuning.search_space import ParamSpec, apply_params, check_search_space, parse_param
+from dasl.utils.io import make_dir
 
 Log = Callable[[str], None]
 
@@ -73,7 +75,7 @@ class KeepLastEpoch(optuna.pruners.BasePruner):
         return self.pruner.prune(study, trial)
 
 
-class TuneInterrupted(RuntimeError):
+class TuneInterrupted(Interrupted):
     """The study stopped (Ctrl-C) before ``trials`` trials finished; rerun to resume it."""
 
 
@@ -246,7 +248,7 @@ def tune(
     check_search_space(cfg, specs)
 
     out = Path(study_dir) if study_dir is not None else study_dir_of(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     db = out / "study.db"
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     study = optuna.create_study(
