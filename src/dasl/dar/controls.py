@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from dasl.dar.measures import check_choice
-from dasl.dar.regularizer import class_codes
+from dasl.dar.pairs import class_codes
 from dasl.dar.validation import check_batch, check_finite
 
 CONTROLS: tuple[str, ...] = ("compact_inter", "batch_variance", "within_scatter")

@@ -313,20 +313,20 @@ def run_pretrain(
     t0 = time.perf_counter()
     run_dir = Path(cfg.out_dir) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))  # type: ignore[arg-type]
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))  # type: ignore[arg-type]  # PretrainConfig duck-types it
     single = cfg.compare is None
     timings: dict[str, dict[str, float]] = {}
     data: SSLData | None = None
     results: list[PretrainResult] = []
-    for name, vcfg in variants(cfg):  # type: ignore[arg-type]
+    for name, vcfg in variants(cfg):  # type: ignore[arg-type]  # PretrainConfig duck-types it
         vcfg = dataclasses.replace(vcfg, name=name)
         if data is None or data.key != (vcfg.data, vcfg.seed):
             td = time.perf_counter()
-            data = SSLData(vcfg)  # type: ignore[arg-type]
+            data = SSLData(vcfg)  # type: ignore[arg-type]  # variants() is typed for ExperimentConfig
             timings[f"data ({name})"] = {"load_s": time.perf_counter() - td}
         vdir = run_dir if single else run_dir / name
         res = pretrain_variant(
-            vcfg,  # type: ignore[arg-type]
+            vcfg,  # type: ignore[arg-type]  # variants() is typed for ExperimentConfig
             vdir,
             resume=resume,
             callbacks=callbacks,
@@ -373,7 +373,7 @@ def run_pretrain(
             {r.name: _curves(r.history, keys) for r in results},
             run_dir / "knn_curves.png",
             panels=CURVE_PANELS,
-            dar_weights={name: vcfg.dar.lam for name, vcfg in variants(cfg)},  # type: ignore[arg-type]
+            dar_weights={name: vcfg.dar.lam for name, vcfg in variants(cfg)},  # type: ignore[arg-type]  # duck-typed config
         )
         purity = _purity_curves(results)
         if purity:
