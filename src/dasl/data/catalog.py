@@ -7,8 +7,11 @@ readers to parsing makes ``check_dataset`` able to report on a layout without lo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -138,10 +141,21 @@ def find_dir(root: Path, marker: str, subdirs: tuple[str, ...]) -> Path | None:
     return None
 
 
+@contextmanager
+def open_text(path: str | Path, newline: str | None = None) -> Iterator[TextIO]:
+    """``open(path)`` as UTF-8 text; bytes that are not UTF-8 are a :class:`DataError` naming
+    the file (Python's ``UnicodeDecodeError`` does not name it, and is no user error)."""
+    try:
+        with open(path, encoding="utf-8", newline=newline) as fh:
+            yield fh
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text file ({exc.reason}); save it as UTF-8") from None
+
+
 def read_table(path: Path, min_fields: int, skip: int = 0) -> list[list[str]]:
     """Whitespace-separated rows of a text index file, with its name in parse errors."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if lineno <= skip or not line.strip():
                 continue

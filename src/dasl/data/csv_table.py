@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dasl.data.catalog import Catalog, Pool
+from dasl.data.catalog import Catalog, Pool, open_text
 from dasl.data.folder import class_disjoint_pools
 from dasl.errors import ConfigError, DataError, MissingDataError
 
@@ -59,7 +59,7 @@ def read_csv(
     test_classes: list[str] | None = None,
 ) -> Catalog:
     path = _csv_path(root)
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
         reader.fieldnames = header

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from dasl.data.catalog import Catalog, Pool, missing_layout_file
+from dasl.data.catalog import Catalog, Pool, missing_layout_file, open_text
 from dasl.errors import ConfigError, DataError, MissingDataError
 
 TREE = """\
@@ -78,7 +78,7 @@ def _class_names(wnids: list[str], mapping: Path | None) -> list[str]:
     if mapping is None:
         return list(wnids)
     described = {}
-    with open(mapping, encoding="utf-8") as fh:
+    with open_text(mapping) as fh:
         for line in fh:
             parts = line.strip().split(maxsplit=1)
             if parts:
@@ -89,7 +89,7 @@ def _class_names(wnids: list[str], mapping: Path | None) -> list[str]:
 def _val_from_csv(csv_path: Path, val_dir: Path, keep: set[str]) -> tuple[list[str], list[str]]:
     """``(paths, wnids)`` of the flat val images listed in Kaggle's ``LOC_val_solution.csv``."""
     paths, wnids = [], []
-    with open(csv_path, newline="", encoding="utf-8") as fh:
+    with open_text(csv_path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:2]] != ["ImageId", "PredictionString"]:

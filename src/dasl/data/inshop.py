@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dasl.data.catalog import Catalog, Pool, missing_layout_file, parse_int
+from dasl.data.catalog import Catalog, Pool, missing_layout_file, open_text, parse_int
 from dasl.errors import ConfigError, DataError
 
 TREE = """\
@@ -42,7 +42,7 @@ def read_inshop(root: str | Path | None) -> Catalog:
     if image_base is None:
         raise missing_layout_file(root / "img", "inshop", TREE)
 
-    with open(part_file, encoding="utf-8") as fh:
+    with open_text(part_file) as fh:
         lines = [ln for ln in fh.read().splitlines() if ln.strip()]
     if len(lines) < 2:
         raise DataError(f"{part_file}: expected a count line and a header line")

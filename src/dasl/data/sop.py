@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dasl.data.catalog import Catalog, Pool, find_dir, missing_layout_file, parse_int, read_table
+from dasl.data.catalog import (
+    Catalog,
+    Pool,
+    find_dir,
+    missing_layout_file,
+    open_text,
+    parse_int,
+    read_table,
+)
 from dasl.errors import ConfigError, DataError
 
 TREE = """\
@@ -21,7 +29,7 @@ HEADER = ["image_id", "class_id", "super_class_id", "path"]
 
 
 def _read_split(path: Path) -> tuple[list[str], list[int]]:
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path) as fh:
         header = fh.readline().split()
     if header[:4] != HEADER:
         raise DataError(f"{path}: header {header}, expected {' '.join(HEADER)}")
