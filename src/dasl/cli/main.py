@@ -6,8 +6,8 @@ Thin by design: it turns arguments into a config and calls the library. Exit cod
 
 Adding a subcommand: write ``add_<name>(sub)`` that calls ``sub.add_parser(...)`` and
 ``set_defaults(func=...)``, and append it to :data:`SUBCOMMANDS`; ``func(args) -> int`` runs
-under :func:`dasl.cli.errors.run_command` (raise ``UserError`` or ``ValueError`` for bad
-input). A subcommand with a positional ``overrides`` list (``nargs="*"``) and
+under :func:`dasl.cli.errors.run_command` (raise ``UserError`` or another ``dasl.DaslError``
+for bad input). A subcommand with a positional ``overrides`` list (``nargs="*"``) and
 ``set_defaults(overrides_anywhere=True)`` takes ``KEY=VALUE`` tokens anywhere on the line.
 """
 
