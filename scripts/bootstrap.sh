@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
-if ! "$VPY" -c "import dasl, torch, torchvision, pytorch_metric_learning, faiss, lightning, fontTools, optuna, optuna_integration, lightly" >/dev/null 2>&1; then
+if ! "$VPY" -c "import dasl, torch, torchvision, pytorch_metric_learning, faiss, lightning, fontTools, optuna, optuna_integration, lightly, mypy" >/dev/null 2>&1; then
   "$VPY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   # torch and torchvision first, pinned to a pair that imports together (on these machines
   # both come from local disk); then the project with its dev and pretrained extras.

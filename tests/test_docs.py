@@ -24,9 +24,7 @@ def _blocks() -> list:
             skip = SKIP.search(match.group("before"))
             marks = [pytest.mark.skip(reason=skip.group("reason"))] if skip else []
             params.append(
-                pytest.param(
-                    match.group("code"), id=f"{doc.relative_to(ROOT)}:{line}", marks=marks
-                )
+                pytest.param(match.group("code"), id=f"{doc.relative_to(ROOT)}:{line}", marks=marks)
             )
     return params
 

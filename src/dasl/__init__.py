@@ -9,6 +9,18 @@ True
 
 from typing import Any
 
+# The exceptions import nothing heavy: re-exported eagerly, `dasl --help` stays torch-free.
+from dasl.errors import (
+    CheckpointError,
+    ConfigError,
+    DaslError,
+    DataError,
+    DependencyError,
+    Interrupted,
+    MissingDataError,
+    UnreadableDataError,
+)
+
 _FROM_DAR = (
     "DASLLoss",
     "DifferenceAlignmentRegularizer",
@@ -32,9 +44,17 @@ def __getattr__(name: str) -> Any:
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
+    "ConfigError",
     "DASLLoss",
+    "DaslError",
+    "DataError",
+    "DependencyError",
     "DifferenceAlignmentRegularizer",
+    "Interrupted",
+    "MissingDataError",
     "TwoViewDASLLoss",
+    "UnreadableDataError",
     "__version__",
     "ctv_norm",
     "dasl_np",

@@ -4,6 +4,9 @@
 folder, a checkpoint): the ``dasl`` command reports them in one line with exit status 2.
 Anything else that escapes a command is a bug in dasl: a traceback and exit status 1.
 
+:class:`Interrupted` (a run stopped by Ctrl-C, its resume point kept) is no mistake either:
+the command reports it in one line with exit status 130.
+
 Each class also derives from the built-in exception that code written before this module
 caught (``ValueError``, ``FileNotFoundError``, ``OSError``), so ``except ValueError`` keeps
 working for library users.
@@ -17,6 +20,7 @@ __all__ = [
     "DaslError",
     "DataError",
     "DependencyError",
+    "Interrupted",
     "MissingDataError",
     "UnreadableDataError",
 ]
@@ -48,3 +52,7 @@ class CheckpointError(DaslError, ValueError):
 
 class DependencyError(DaslError, ImportError):
     """An optional package a command needs is not installed; the message names the extra."""
+
+
+class Interrupted(DaslError, RuntimeError):
+    """A run or study stopped (Ctrl-C) before it finished; the message says how to resume."""

@@ -56,7 +56,7 @@ def build_base_loss(
 
 
 def _lightly() -> Any:
-    from lightly import loss  # deferred: only self-supervised runs need lightly
+    import lightly.loss as loss  # deferred: only self-supervised runs need lightly
 
     return loss
 

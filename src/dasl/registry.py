@@ -150,10 +150,10 @@ class Registry(Generic[T]):
         def add(target: T) -> T:
             self.load()  # built-ins first, so names() lists them first
             if not isinstance(name, str) or not name:
-                raise ValueError(f"a {self.what} name must be a non-empty string, got {name!r}")
+                raise ConfigError(f"a {self.what} name must be a non-empty string, got {name!r}")
             old = self._entries.get(name)
             if old is not None and old.obj is not target:
-                raise ValueError(f"{self.what} {name!r} is already registered")
+                raise ConfigError(f"{self.what} {name!r} is already registered")
             opts = options
             if opts is None:
                 opts = keyword_options(target) if callable(target) else {}

@@ -193,7 +193,7 @@ CHOICES: dict[str, Choice] = {
     "eval.linear": (LINEAR_MODES, None),
 }
 """Each named setting of :class:`PretrainConfig` and the registry that validates it."""
-AT_LEAST = {
+AT_LEAST: dict[str, float] = {
     "dar.num_chains": 1,
     "clustering.every": 1,
     "clustering.niter": 1,
@@ -207,7 +207,7 @@ AT_LEAST = {
     "eval.linear_epochs": 1,
 }
 """Lower bounds (``>=``) of numeric settings."""
-ABOVE = {"ssl.temperature": 0, "optim.lr": 0, "eval.knn_temperature": 0}
+ABOVE: dict[str, float] = {"ssl.temperature": 0, "optim.lr": 0, "eval.knn_temperature": 0}
 """Strict lower bounds (``>``) of numeric settings (``None`` passes)."""
 
 

@@ -1,6 +1,5 @@
 """Keeps benchmarks/eval_speed.py runnable: its functions at toy size, no timing asserts."""
 
-
 import pytest
 
 from benchmarks import eval_speed

@@ -161,22 +161,149 @@ def test_run_command_convention(capsys: pytest.CaptureFixture[str]) -> None:
     assert err == "dasl: error: /x/y: No space left on device\n"
     assert run_command(raises(KeyboardInterrupt()), None) == EXIT_INTERRUPTED
     assert capsys.readouterr().err == "\ndasl: interrupted\n"
+    assert run_command(raises(dasl.Interrupted("stopped; rerun")), None) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "\ndasl: stopped; rerun\n"
+    assert run_command(raises(dasl.DataError("bad data")), None) == EXIT_USAGE
+    assert capsys.readouterr().err == "dasl: error: bad data\n"
+    with pytest.raises(ValueError):  # a bare ValueError is a bug since #17, not bad input
+        run_command(raises(ValueError("bug")), None)
+    with pytest.raises(NotADirectoryError):  # only the machine's refusals are exit 2
+        run_command(raises(NotADirectoryError(20, "Not a directory", "/x")), None)
     with pytest.raises(ZeroDivisionError):  # a bug: Python's traceback, exit status 1
         run_command(raises(ZeroDivisionError("bug")), None)
 
 
-def test_output_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from dasl.cli.errors import run_command
+def test_output_path_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], captured_runs: list
+) -> None:
+    afile = tmp_path / "taken"
+    afile.write_text("x")
+    assert main(["train", "--out-dir", str(afile), "trainer.epochs=1"]) == EXIT_USAGE
+    assert str(afile) in one_line_error(capsys, prefix="dasl")
+    assert captured_runs == []
+
+
+def test_a_file_in_the_way_of_an_output_folder_is_a_config_error(tmp_path: Path) -> None:
+    from dasl.errors import ConfigError
+    from dasl.utils.io import atomic_write_json, make_dir
 
     afile = tmp_path / "taken"
     afile.write_text("x")
+    with pytest.raises(ConfigError, match=f"{afile} is a file"):
+        atomic_write_json(afile / "sub" / "m.json", {})
+    with pytest.raises(ConfigError, match=f"{afile} is a file"):
+        make_dir(afile)
+    assert make_dir(tmp_path / "a" / "b").is_dir()
 
-    def embed_into_file(args: object) -> int:
-        (afile / "sub").mkdir(parents=True, exist_ok=True)
-        return 0
 
-    assert run_command(embed_into_file, None) == EXIT_USAGE
-    assert str(afile) in one_line_error(capsys, prefix="dasl")
+# ---------------------------------------------- #17: DaslError is bad input, the rest a bug
+
+
+@pytest.fixture
+def planted_run(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
+    """``dasl train`` whose training raises the exception put in the returned list."""
+    import dasl.training.run as run
+
+    planted: list[BaseException] = []
+
+    def run_experiment(cfg: object, resume: bool = False) -> None:
+        raise planted[0]
+
+    monkeypatch.setattr(run, "run_experiment", run_experiment)
+    return planted
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        dasl.DaslError("bad input"),
+        dasl.DataError("bad input"),
+        dasl.MissingDataError("bad input"),
+        dasl.UnreadableDataError("bad input"),
+        dasl.CheckpointError("bad input"),
+        dasl.DependencyError("bad input"),
+        dasl.ConfigError("bad input\n  the layout it expects"),
+    ],
+)
+def test_dasl_error_is_one_line_and_exit_2(
+    exc: BaseException, planted_run: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    planted_run.append(exc)
+    assert main(["train", "trainer.epochs=1"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("dasl: error: bad input\n") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("planted bug"),
+        FileNotFoundError(2, "No such file or directory", "/planted"),
+        KeyError("planted"),
+        RuntimeError("planted bug"),
+        NotADirectoryError(20, "Not a directory", "/planted"),
+    ],
+)
+def test_any_other_exception_is_a_bug(exc: BaseException, planted_run: list) -> None:
+    """Built-in exceptions are no longer taken for bad input: they propagate (traceback)."""
+    planted_run.append(exc)
+    with pytest.raises(type(exc)):
+        main(["train", "trainer.epochs=1"])
+
+
+def test_planted_bug_exits_1_with_a_traceback(tmp_path: Path) -> None:
+    code = (
+        "import sys, dasl.training.run as run\n"
+        "from dasl.cli.main import main\n"
+        "def bug(cfg, resume=False):\n"
+        "    raise ValueError('planted bug')\n"
+        "run.run_experiment = bug\n"
+        "sys.exit(main(['train', 'trainer.epochs=1', '--out-dir', sys.argv[1]]))\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(dasl.__file__).parents[1]), env.get("PYTHONPATH", "")]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback (most recent call last)" in proc.stderr
+    assert proc.stderr.rstrip().endswith("ValueError: planted bug")
+    assert "dasl: error:" not in proc.stderr
+
+
+def test_interrupted_is_130_with_its_message(planted_run: list, capsys) -> None:
+    from dasl.training.run import RunInterrupted
+
+    planted_run.append(RunInterrupted("[x] interrupted in epoch 1; resume with --resume"))
+    assert main(["train", "trainer.epochs=1"]) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "\ndasl: [x] interrupted in epoch 1; resume with --resume\n"
+
+
+def test_every_exception_class_of_dasl_derives_from_dasl_error() -> None:
+    """The classes dasl raises for the user, under one base (#17)."""
+    from dasl.cli.errors import UserError
+    from dasl.data import UnreadableImageError
+    from dasl.data.glyphs_fonts import MissingFontsError
+    from dasl.deploy import IndexFolderError
+    from dasl.deploy.model_export import MissingExportPackages
+    from dasl.training.guards import TrainingDiverged
+    from dasl.training.run import RunInterrupted
+    from dasl.tuning import TuneInterrupted
+
+    expected = {
+        UserError: dasl.DaslError,
+        UnreadableImageError: dasl.UnreadableDataError,
+        MissingFontsError: dasl.MissingDataError,
+        IndexFolderError: dasl.DataError,
+        MissingExportPackages: dasl.DependencyError,
+        TrainingDiverged: dasl.DaslError,
+        RunInterrupted: dasl.Interrupted,
+        TuneInterrupted: dasl.Interrupted,
+    }
+    for cls, base in expected.items():
+        assert issubclass(cls, base), cls
 
 
 def test_worker_tracebacks_are_reduced_to_their_message() -> None:

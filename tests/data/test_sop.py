@@ -32,3 +32,13 @@ def test_inner_folder_root(sop_root):
         len(load_dataset("sop", sop_root / "Stanford_Online_Products", "test", allow_subset=True))
         == 6
     )
+
+
+def test_index_file_that_is_not_utf8_is_a_data_error(sop_root):
+    """Latin-1 bytes in an index file: a DataError naming the file, not UnicodeDecodeError."""
+    from dasl.errors import DataError
+
+    f = sop_root / "Stanford_Online_Products" / "Ebay_test.txt"
+    f.write_bytes(f.read_bytes() + "caf\xe9/x.JPG\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"Ebay_test\.txt: not a UTF-8 text file"):
+        load_dataset("sop", sop_root, "train", allow_subset=True)

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dasl.errors import MissingDataError
 from dasl.models import adapt_input_conv, build_model, read_state_dict
 
 
@@ -130,7 +131,7 @@ def test_offline_error_message_patched_hub(monkeypatch, tmp_path):
         raise URLError("no route to host")
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fail)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(MissingDataError) as info:
         build_model("resnet18", pretrained=True)
     _check_offline_message(info.value)
     assert str(tmp_path) in str(info.value)  # names the cache folder that was looked in
@@ -140,7 +141,7 @@ def test_offline_error_message_real_hub_code(monkeypatch, tmp_path):
     # torch's own cache lookup runs; only the network is cut.
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     _no_network(monkeypatch)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(MissingDataError) as info:
         build_model("resnet18", pretrained=True)
     _check_offline_message(info.value)
     assert list(tmp_path.rglob("*.pth")) == []

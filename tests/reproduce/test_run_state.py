@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dasl.errors import ConfigError, DataError
 from dasl.reproduce.run_state import State, config_differences, inspect_run
 
 WANTED = {
@@ -54,7 +55,7 @@ def test_settings_that_do_not_change_numbers_are_ignored(tmp_path: Path) -> None
 def test_other_settings_are_refused(tmp_path: Path) -> None:
     other = {**WANTED, "trainer": {"epochs": 2}, "seed": 1}
     run = _folder(tmp_path, other, {"recall@1": 0.5})
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ConfigError) as err:
         inspect_run(run, yaml.safe_dump(WANTED))
     assert "seed: 1 there, 0 now; trainer.epochs: 2 there, 1 now" in str(err.value)
     assert "\n" not in str(err.value)
@@ -62,12 +63,17 @@ def test_other_settings_are_refused(tmp_path: Path) -> None:
 
 def test_broken_folders_are_refused(tmp_path: Path) -> None:
     wanted = yaml.safe_dump(WANTED)
-    with pytest.raises(ValueError, match=r"without its config\.yaml"):
+    with pytest.raises(ConfigError, match=r"without its config\.yaml"):
         inspect_run(_folder(tmp_path / "a", None, ckpt=True), wanted)
-    with pytest.raises(ValueError, match="not JSON"):
+    with pytest.raises(DataError, match="not JSON"):
         inspect_run(_folder(tmp_path / "b", WANTED, "{"), wanted)
-    with pytest.raises(ValueError, match="expected a JSON object"):
+    with pytest.raises(DataError, match="expected a JSON object"):
         inspect_run(_folder(tmp_path / "c", WANTED, [1]), wanted)
+    # A config.yaml edited by hand into invalid YAML: the user's file, one line (#17).
+    broken = _folder(tmp_path / "d", WANTED, ckpt=True)
+    (broken / "config.yaml").write_text("seed: [0\n")
+    with pytest.raises(DataError, match=r"config\.yaml: not valid YAML"):
+        inspect_run(broken, wanted)
 
 
 def test_differences_cover_keys_on_one_side_only() -> None:

@@ -12,8 +12,10 @@ code  meaning
 ====  ==============================================================================
 
 A subcommand is a function ``(args) -> int``; :func:`run_command` calls it and turns the
-exceptions above into their exit codes and one-line messages. ``DASL_DEBUG=1`` re-raises
-instead, for a traceback.
+exceptions above into their exit codes and one-line messages: exactly :class:`dasl.DaslError`
+(exit 2; its subclass :class:`dasl.errors.Interrupted`, 130), ``KeyboardInterrupt`` (130) and an
+``OSError`` whose errno says the machine refused a write (exit 2). Every other exception is a
+bug and keeps its traceback. ``DASL_DEBUG=1`` re-raises the user's errors too, for a traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from dasl.errors import DaslError, Interrupted
+
 EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_USAGE = 2
@@ -34,29 +38,23 @@ EXIT_INTERRUPTED = 130
 ENVIRONMENT_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 )
-# ... and paths the user gave that are the wrong kind of thing (a file where a folder goes).
-PATH_ERRNOS = frozenset(
-    {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.ENOENT}
-)
 
 
-class UserError(Exception):
-    """An error caused by the user's input: reported as one line, no traceback, exit 2."""
+class UserError(DaslError):
+    """A command-line argument is wrong: reported as one line, no traceback, exit 2."""
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is bad input / data / environment (exit 2) rather than a bug (exit 1).
+    """Whether ``exc`` is bad input or a refusing machine (exit 2) rather than a bug (exit 1).
 
-    Library input errors (``ValueError`` and its subclasses such as ``ConfigError``,
-    ``FileNotFoundError``, unreadable images) carry messages written for users.
+    Bad input is exactly :class:`~dasl.errors.DaslError`: dasl raises it where it checks
+    what the user gave, with a message written for the user. An ``OSError`` carrying one of
+    :data:`ENVIRONMENT_ERRNOS` (full disk, read-only filesystem, no permission) is the
+    machine's refusal, not a bug.
     """
-    if isinstance(exc, UserError | ValueError | FileNotFoundError | NotADirectoryError):
+    if isinstance(exc, DaslError):
         return True
-    if isinstance(exc, OSError):
-        if type(exc).__name__ in ("UnreadableImageError", "CheckpointWriteError"):
-            return True
-        return exc.errno in ENVIRONMENT_ERRNOS or exc.errno in PATH_ERRNOS
-    return False
+    return isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS
 
 
 def one_line(message: object) -> str:
@@ -121,6 +119,8 @@ def run_command(func: Callable[[Any], int], args: Any) -> int:
         return int(func(args))
     except KeyboardInterrupt:
         return report_interrupt()
+    except Interrupted as exc:
+        return report_interrupt(str(exc))
     except Exception as exc:
         if os.environ.get("DASL_DEBUG") or not is_user_error(exc):
             raise

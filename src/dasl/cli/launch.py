@@ -29,7 +29,7 @@ C = TypeVar("C")
 def with_run_name(cfg: C, args: argparse.Namespace) -> C:
     """``--name`` and ``--out-dir`` (where given) replace the config's ``name`` / ``out_dir``."""
     extra = {k: v for k, v in (("name", args.name), ("out_dir", args.out_dir)) if v is not None}
-    return dataclasses.replace(cfg, **extra) if extra else cfg  # type: ignore[type-var]
+    return dataclasses.replace(cfg, **extra) if extra else cfg  # type: ignore[type-var]  # C: a config dataclass
 
 
 def demo_fallback(cfg: C, overrides: list[str], notice: str, fallback: Mapping[str, Any]) -> C:
@@ -38,7 +38,7 @@ def demo_fallback(cfg: C, overrides: list[str], notice: str, fallback: Mapping[s
     print(f"notice: {notice}", file=sys.stderr)
     user_keys = {parse_override(o)[0] for o in overrides}
     kept = {k: v for k, v in fallback.items() if k not in user_keys}
-    return apply_overrides(cfg, kept)  # type: ignore[arg-type,return-value]
+    return apply_overrides(cfg, kept)  # type: ignore[arg-type,return-value]  # either config
 
 
 def add_run_options(p: argparse.ArgumentParser, command: str) -> None:
@@ -104,7 +104,7 @@ def prepare_run(
     """
     if not args.resume:
         cfg = with_run_name(fresh(load(args.config, args.overrides)), args)
-        run_dir = Path(cfg.out_dir) / cfg.name  # type: ignore[attr-defined]
+        run_dir = Path(cfg.out_dir) / cfg.name  # type: ignore[attr-defined]  # every config C has both
         if not is_rank_zero():
             return cfg
         if args.overwrite:
@@ -127,7 +127,7 @@ def prepare_run(
         def given(saved: C) -> C:
             return where
 
-    run_dir = Path(where.out_dir) / where.name  # type: ignore[attr-defined]
+    run_dir = Path(where.out_dir) / where.name  # type: ignore[attr-defined]  # every config C has both
     cfg, changes = resumed_config(run_dir, given, lambda path: load(str(path), []))
     if is_rank_zero():
         record = record_resume(run_dir, changes)

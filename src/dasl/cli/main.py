@@ -6,8 +6,8 @@ Thin by design: it turns arguments into a config and calls the library. Exit cod
 
 Adding a subcommand: write ``add_<name>(sub)`` that calls ``sub.add_parser(...)`` and
 ``set_defaults(func=...)``, and append it to :data:`SUBCOMMANDS`; ``func(args) -> int`` runs
-under :func:`dasl.cli.errors.run_command` (raise ``UserError`` or ``ValueError`` for bad
-input). A subcommand with a positional ``overrides`` list (``nargs="*"``) and
+under :func:`dasl.cli.errors.run_command` (raise ``UserError`` or another ``dasl.DaslError``
+for bad input). A subcommand with a positional ``overrides`` list (``nargs="*"``) and
 ``set_defaults(overrides_anywhere=True)`` takes ``KEY=VALUE`` tokens anywhere on the line.
 """
 
@@ -216,7 +216,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from dasl.deploy import index_folder
     from dasl.deploy.faiss_index import build_faiss_index, save_faiss_index
     from dasl.deploy.preprocessing import preprocessing_for
-    from dasl.utils.io import atomic_write_bytes, atomic_write_json
+    from dasl.utils.io import atomic_write_bytes, atomic_write_json, make_dir
 
     _resolve_checkpoint(args)
     embedder = _Embedder(args)
@@ -224,8 +224,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     split = args.split or cfg.data.test_split
     dataset = embedder.dataset(split)
     emb, labels = embedder(split, dataset)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(args.out)
     # embed.json goes first and comes back last: while it is absent the folder may hold a
     # mix of old and new files (a write killed half-way), never one that claims to be whole.
     manifest = out / EMBED_MANIFEST
@@ -332,7 +331,7 @@ class _DatasetName(argparse.Action):
     The registry imports every reader (seconds): it is read only when the help is shown.
     """
 
-    @property  # type: ignore[override]
+    @property
     def help(self) -> str:
         from dasl.data.registry import DATASET_NAMES
 
@@ -342,7 +341,7 @@ class _DatasetName(argparse.Action):
     def help(self, value: object) -> None:
         pass
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
         setattr(namespace, self.dest, values)
 
 

@@ -67,6 +67,9 @@ def refuse_taken(run_dir: Path, command: str) -> None:
     if not holds_run(run_dir):
         if run_dir.exists() and not run_dir.is_dir():
             raise ConfigError(f"--name: {run_dir} is a file, not a run folder; choose another name")
+        blocker = next((p for p in run_dir.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise ConfigError(f"--out-dir: {blocker} is a file, not a folder; choose another one")
         return
     raise ConfigError(
         f"{run_dir} already holds a run: continue it with 'dasl {command} --resume', replace "

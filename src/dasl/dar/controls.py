@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from dasl.choices import DAR_KINDS
 from dasl.dar.measures import check_choice
-from dasl.dar.regularizer import class_codes
+from dasl.dar.pairs import class_codes
 from dasl.dar.validation import check_batch, check_finite
 
 CONTROLS: tuple[str, ...] = ("compact_inter", "batch_variance", "within_scatter")

@@ -230,23 +230,21 @@ def _ctv_l2_gram_fwd(
 
 class _CTVL2Columns(GradInForward):
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: FunctionCtx, m: Tensor, budget: int, valid: Tensor | None
-    ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
+    def forward(ctx: FunctionCtx, m: Tensor, budget: int, valid: Tensor | None) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]  # set by autograd; not in FunctionCtx's stub
         total, grad = _ctv_l2_columns_fwd(m, budget, need_grad, valid)
-        ctx.save_for_backward(grad)  # type: ignore[attr-defined]
+        ctx.save_for_backward(grad)  # type: ignore[arg-type]  # None saves None: no input grad
         return total
 
 
 class _CTVL2Gram(GradInForward):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx, z: Tensor, i_idx: Tensor, j_idx: Tensor, budget: int, valid: Tensor | None
     ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
+        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]  # set by autograd; not in FunctionCtx's stub
         total, grad = _ctv_l2_gram_fwd(z, i_idx, j_idx, budget, need_grad, valid)
-        ctx.save_for_backward(grad)  # type: ignore[attr-defined]
+        ctx.save_for_backward(grad)  # type: ignore[arg-type]  # None saves None: no input grad
         return total
 
 
@@ -257,7 +255,8 @@ def ctv_l2_columns(
 
     ``valid`` (bool, H): only those rows count (a mask instead of a selection: no host sync).
     """
-    return _CTVL2Columns.apply(m, block_elements, valid)
+    out: Tensor = _CTVL2Columns.apply(m, block_elements, valid)
+    return out
 
 
 def ctv_l2_pairs_gram(
@@ -269,4 +268,5 @@ def ctv_l2_pairs_gram(
 ) -> Tensor:
     """``sum_{p<q} ||m_p - m_q||_2`` with ``m_p = z[I_p] - z[J_p]``, from the Gram matrix of z
     (only the columns where ``valid`` is True, when given)."""
-    return _CTVL2Gram.apply(z, i_idx, j_idx, block_elements, valid)
+    out: Tensor = _CTVL2Gram.apply(z, i_idx, j_idx, block_elements, valid)
+    return out

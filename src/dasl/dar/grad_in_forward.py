@@ -18,7 +18,7 @@ class GradInForward(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        others = len(ctx.needs_input_grad) - 1  # type: ignore[attr-defined]
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]  # set by autograd; not in FunctionCtx's stub
+        others = len(ctx.needs_input_grad) - 1  # type: ignore[attr-defined]  # set by autograd; not in FunctionCtx's stub
         return (None if grad is None else grad * g, *([None] * others))

@@ -27,6 +27,7 @@ from dasl.dar.estimators import is_exact, is_sampled
 from dasl.dar.pairs import count_inter_class_pairs
 from dasl.dar.regularizer import DifferenceAlignmentRegularizer
 from dasl.dar.validation import check_batch
+from dasl.errors import ConfigError, DataError
 from dasl.utils.distributed import gather_no_grad, gather_with_grad, is_distributed, shared_seed
 
 #: Largest number of inter-class columns the exact estimator is asked to align when a
@@ -58,13 +59,13 @@ def same_chain_on_every_rank(regularizer: nn.Module, device: torch.device) -> It
 
 def _check_lam(lam: object) -> float:
     if isinstance(lam, bool) or not isinstance(lam, int | float) or not lam >= 0:
-        raise ValueError(f"lam must be a non-negative number, got {lam!r}")
+        raise ConfigError(f"lam must be a non-negative number, got {lam!r}")
     return float(lam)
 
 
 def _check_indices_tuple(indices_tuple: Any) -> None:
     if not isinstance(indices_tuple, tuple | list) or len(indices_tuple) not in (3, 4):
-        raise ValueError(
+        raise ConfigError(
             "indices_tuple must be PML triplets (anchors, positives, negatives) or pairs "
             "(anchors1, positives, anchors2, negatives)"
         )
@@ -92,7 +93,7 @@ def _negative_pairs(indices_tuple: Any, n_rows: int, ref_offset: int) -> tuple[T
     return key // n_rows, key % n_rows
 
 
-class DASLLoss(BaseMetricLossFunction):
+class DASLLoss(BaseMetricLossFunction):  # type: ignore[misc]  # PML is untyped: its base is Any
     """``base_loss(...) + lam * R_align(embeddings, labels)`` with PML's call signature.
 
     ``forward(embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_labels=None)``:
@@ -152,7 +153,7 @@ class DASLLoss(BaseMetricLossFunction):
     ) -> None:
         super().__init__()
         if not callable(base_loss):
-            raise ValueError(f"base_loss must be a callable loss module, got {base_loss!r}")
+            raise ConfigError(f"base_loss must be a callable loss module, got {base_loss!r}")
         self.base_loss = base_loss
         self.regularizer = (
             regularizer if regularizer is not None else (DifferenceAlignmentRegularizer())
@@ -172,7 +173,7 @@ class DASLLoss(BaseMetricLossFunction):
     def compute_loss(self, *args: Any) -> Any:  # PML's hook; forward does everything
         raise NotImplementedError("DASLLoss computes its loss in forward()")
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         embeddings: Tensor,
         labels: Tensor | None = None,
@@ -181,13 +182,13 @@ class DASLLoss(BaseMetricLossFunction):
         ref_labels: Tensor | None = None,
     ) -> Tensor:
         if labels is None and indices_tuple is None:
-            raise ValueError(
+            raise ConfigError(
                 "DASLLoss needs labels or an indices_tuple: the difference alignment "
                 "regularizer compares differences between inter-class pairs (pass class ids, "
                 "instance ids for self-supervised pairs, or mined pairs/triplets)"
             )
         if ref_emb is not None and labels is not None and ref_labels is None:
-            raise ValueError(
+            raise ConfigError(
                 "ref_emb was given without ref_labels; DASLLoss regularizes ref_emb too and "
                 "needs their labels"
             )
@@ -200,17 +201,19 @@ class DASLLoss(BaseMetricLossFunction):
                 check_batch(ref_emb, ref_labels)
         if self.gather_distributed and is_distributed():
             if indices_tuple is not None:
-                raise ValueError(
+                raise ConfigError(
                     "indices_tuple holds local row indices, but gather_distributed=True "
                     "computes the loss on the gathered global batch; mine on the gathered "
                     "batch or use gather_distributed=False"
                 )
             embeddings = gather_with_grad(embeddings)
-            labels = gather_no_grad(labels)
+            labels = None if labels is None else gather_no_grad(labels)
             if ref_emb is not None:
-                ref_emb, ref_labels = gather_with_grad(ref_emb), gather_no_grad(ref_labels)
+                ref_emb = gather_with_grad(ref_emb)
+                ref_labels = None if ref_labels is None else gather_no_grad(ref_labels)
         # Any ``loss(embeddings, labels)`` works: the PML-only arguments are passed only
         # when the caller gives them.
+        base: Tensor  # PML's losses are untyped
         if indices_tuple is None and ref_emb is None:
             base = self.base_loss(embeddings, labels)
         else:
@@ -243,17 +246,20 @@ class DASLLoss(BaseMetricLossFunction):
                 emb = torch.cat([emb, ref_emb.to(emb.dtype)], dim=0)
                 lab = torch.cat([lab, ref_lab], dim=0)
             self._check_ref_size(lab, ref_emb.shape[0])
+        reg: Tensor  # nn.Module.__call__ is untyped
         if self.gather_distributed:  # the same draw with or without a process group
             with same_chain_on_every_rank(self.regularizer, emb.device):
-                return self.regularizer(emb, lab)
-        return self.regularizer(emb, lab)
+                reg = self.regularizer(emb, lab)
+        else:
+            reg = self.regularizer(emb, lab)
+        return reg
 
     def _check_ref_size(self, labels: Tensor, ref_rows: int) -> None:
         if not is_exact(getattr(self.regularizer, "estimator", "exact")):
             return
         h_cols = count_inter_class_pairs(labels)
         if h_cols > MAX_REF_DAR_COLUMNS:
-            raise ValueError(
+            raise ConfigError(
                 f"DAR over the batch plus ref_emb ({ref_rows} reference rows) would align "
                 f"{h_cols:,} inter-class columns (O(H^2) work; the limit is "
                 f"{MAX_REF_DAR_COLUMNS:,}); a memory bank such as CrossBatchMemory is too large "
@@ -264,18 +270,18 @@ class DASLLoss(BaseMetricLossFunction):
     def _regularize_tuple(self, emb: Tensor, indices_tuple: Any, ref_emb: Tensor | None) -> Tensor:
         reg = self.regularizer
         if not isinstance(reg, DifferenceAlignmentRegularizer):
-            raise ValueError(
+            raise ConfigError(
                 "DASLLoss without labels regularizes the pairs of indices_tuple, which needs the "
                 "built-in DifferenceAlignmentRegularizer; pass labels to use a custom regularizer"
             )
         if reg.estimator != "exact":  # the pairs of the tuple, all of them: the exact estimator
-            raise ValueError(
+            raise ConfigError(
                 f"estimator={reg.estimator!r} draws chains over labelled rows and needs labels; "
                 "pass labels, or use estimator='exact', which aligns the inter-class pairs of "
                 "indices_tuple"
             )
         if reg.difference == "ordered":
-            raise ValueError(
+            raise ConfigError(
                 "difference='ordered' orients each pair by its labels, which indices_tuple "
                 "does not carry; pass labels, or use difference='signed' or 'abs'"
             )
@@ -285,7 +291,7 @@ class DASLLoss(BaseMetricLossFunction):
             offset = emb.shape[0]
             rows = torch.cat([emb, ref_emb.to(emb.dtype)], dim=0)
         elif ref_emb is not None:
-            raise ValueError(
+            raise ConfigError(
                 "regularize_ref=False with ref_emb and no labels: the negatives of indices_tuple "
                 "index ref_emb, so there is no batch-only set of pairs; pass labels"
             )
@@ -375,33 +381,35 @@ class TwoViewDASLLoss(nn.Module):
         for name, z in (("z0", z0), ("z1", z1)):
             if not isinstance(z, Tensor) or z.dim() != 2:
                 shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-                raise ValueError(f"{name} must be a 2-D tensor (batch, dim), got {shape}")
+                raise DataError(f"{name} must be a 2-D tensor (batch, dim), got {shape}")
         if z0.shape != z1.shape:
-            raise ValueError(
+            raise DataError(
                 f"z0 and z1 must have the same shape (one row per image in each view), got "
                 f"{tuple(z0.shape)} and {tuple(z1.shape)}"
             )
         if self.two_view_base:
             return self._two_view(z0, z1, labels)
         if labels is not None:
-            raise ValueError(
+            raise ConfigError(
                 "labels are the ids DAR sees next to a two-view base loss (two_view_base=True); "
                 "a PML base loss takes the instance ids of the two views"
             )
         if not self.gather_distributed:
             ids = torch.arange(z0.shape[0], device=z0.device)
-            return self.inner(self._n(torch.cat([z0, z1], dim=0)), torch.cat([ids, ids], dim=0))
+            loss: Tensor = self.inner(self._n(torch.cat([z0, z1], dim=0)), torch.cat([ids, ids]))
+            return loss
         z0, z1 = gather_with_grad(z0), gather_with_grad(z1)  # no-op without a process group
         ids = torch.arange(z0.shape[0], device=z0.device)
         with same_chain_on_every_rank(self.inner.regularizer, z0.device):
-            return self.inner(self._n(torch.cat([z0, z1], dim=0)), torch.cat([ids, ids], dim=0))
+            loss = self.inner(self._n(torch.cat([z0, z1], dim=0)), torch.cat([ids, ids], dim=0))
+        return loss
 
     def _n(self, z: Tensor) -> Tensor:
         return nn.functional.normalize(z, dim=1) if self.normalize else z
 
     def _two_view(self, z0: Tensor, z1: Tensor, labels: Tensor | None) -> Tensor:
         inner = self.inner
-        base = inner.base_loss(z0, z1)
+        base: Tensor = inner.base_loss(z0, z1)
         inner.last_base_loss = base.detach()
         if inner.lam == 0.0:
             inner.last_regularizer = None
@@ -410,7 +418,7 @@ class TwoViewDASLLoss(nn.Module):
         if labels is not None:
             rows = labels.reshape(-1, batch) if labels.dim() == 1 else labels
             if rows.shape[1] != batch:
-                raise ValueError(
+                raise ConfigError(
                     f"labels must have {batch} columns (one per image), got {tuple(rows.shape)}"
                 )
         if self.gather_distributed and is_distributed():

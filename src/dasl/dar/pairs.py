@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from dasl.errors import ConfigError
+
 
 def inter_class_pairs(labels: Tensor) -> tuple[Tensor, Tensor]:
     """Index tensors ``(I, J)`` of all pairs ``i < j`` with ``labels[i] != labels[j]``.
@@ -61,7 +63,7 @@ def chain_from_permutation(
     perm_list = perm.tolist() if isinstance(perm, Tensor) else list(perm)
     lab_list = labels.tolist() if isinstance(labels, Tensor) else list(labels)
     if sorted(perm_list) != list(range(len(lab_list))):
-        raise ValueError(
+        raise ConfigError(
             f"perm must be a permutation of range({len(lab_list)}), got {perm_list[:10]}..."
         )
     src: list[int] = []

@@ -21,6 +21,7 @@ from dasl.dar.measures import (
 )
 from dasl.dar.pairs import chain_steps, class_codes, inter_class_pairs, orient_by_label
 from dasl.dar.validation import check_batch, check_finite, check_max_columns, check_num_chains
+from dasl.errors import ConfigError, DependencyError
 
 #: ``l2`` kernel choice: "auto" picks per regime (see ``_use_gram``), or force one.
 L2_KERNELS: tuple[str, ...] = ("auto", "gram", "columns")
@@ -62,7 +63,7 @@ def use_triton(backend: str, device: torch.device) -> bool:
     if backend == "auto":
         return device.type == "cuda" and triton_available()
     if not triton_available():
-        raise ValueError(
+        raise DependencyError(
             "backend='triton' needs the triton package (it ships with torch's CUDA wheels): "
             "install triton, or use backend='torch'"
         )
@@ -175,7 +176,8 @@ def _exact(
     if difference == "ordered":
         i_idx, j_idx = orient_by_label(labels, i_idx, j_idx)
     budget = block or default_block_elements("l2", z.device)
-    if measure == "l2" and difference != "abs" and _use_gram(*z.shape, l2_kernel, z.device):
+    n_rows, dim = z.shape
+    if measure == "l2" and difference != "abs" and _use_gram(n_rows, dim, l2_kernel, z.device):
         return ctv_l2_pairs_gram(z, i_idx, j_idx, budget, valid), h_cols
     m = _differences(z, i_idx, j_idx, difference)
     return ctv_sum(m, measure, block, valid), h_cols
@@ -323,7 +325,7 @@ def difference_alignment(
     out_dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=embeddings.device.type, enabled=False):
         z = embeddings.to(torch.float64)
-        out = estimate(
+        out: Tensor = estimate(
             z,
             labels,
             measure=measure,
@@ -389,7 +391,7 @@ class DifferenceAlignmentRegularizer(nn.Module):
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.num_chains = check_num_chains(num_chains)
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(
+            raise ConfigError(
                 f"generator must be a torch.Generator or None, got {type(generator).__name__}"
             )
         self.generator = generator

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from dasl.data.catalog import Catalog, Pool, missing_layout_file
+from dasl.errors import ConfigError, DataError
 
 TREE = """\
 <root>/
@@ -36,7 +37,7 @@ def read_cars(root: str | Path | None) -> Catalog:
     from scipy.io import loadmat
 
     if root is None:
-        raise ValueError("dataset 'cars196' needs root: the folder holding cars_annos.mat")
+        raise ConfigError("dataset 'cars196' needs root: the folder holding cars_annos.mat")
     root = Path(root).expanduser()
     mat_path = root / "cars_annos.mat"
     if not mat_path.is_file():
@@ -49,14 +50,14 @@ def read_cars(root: str | Path | None) -> Catalog:
     try:
         mat = loadmat(str(mat_path), squeeze_me=True)
     except Exception as err:  # scipy raises several types for a non-.mat file
-        raise ValueError(f"{mat_path}: not a readable MATLAB file ({err})") from err
+        raise DataError(f"{mat_path}: not a readable MATLAB file ({err})") from err
     if "annotations" not in mat:
-        raise ValueError(f"{mat_path}: no 'annotations' variable (has {sorted(mat)[:8]})")
+        raise DataError(f"{mat_path}: no 'annotations' variable (has {sorted(mat)[:8]})")
     ann = np.atleast_1d(mat["annotations"])
     fields = ann.dtype.names or ()
     for f in ("relative_im_path", "class"):
         if f not in fields:
-            raise ValueError(f"{mat_path}: annotations lack the field {f!r} (has {fields})")
+            raise DataError(f"{mat_path}: annotations lack the field {f!r} (has {fields})")
 
     rel = [_text(a) for a in ann["relative_im_path"]]
     cls = np.asarray([int(np.asarray(c).item()) for c in ann["class"]], dtype=np.int64)

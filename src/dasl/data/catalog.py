@@ -7,10 +7,15 @@ readers to parsing makes ``check_dataset`` able to report on a layout without lo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
+
+from dasl.errors import DataError
 
 # The zero-shot (class-disjoint) protocol vs the classification split people load by mistake.
 CLASSIFICATION_TRAP = (
@@ -36,7 +41,7 @@ class Pool:
     def __post_init__(self) -> None:
         self.class_idx = np.asarray(self.class_idx, dtype=np.int64)
         if len(self.refs) != len(self.class_idx):
-            raise ValueError(f"{len(self.refs)} refs for {len(self.class_idx)} class indices")
+            raise DataError(f"{len(self.refs)} refs for {len(self.class_idx)} class indices")
 
     def __len__(self) -> int:
         return len(self.class_idx)
@@ -136,16 +141,27 @@ def find_dir(root: Path, marker: str, subdirs: tuple[str, ...]) -> Path | None:
     return None
 
 
+@contextmanager
+def open_text(path: str | Path, newline: str | None = None) -> Iterator[TextIO]:
+    """``open(path)`` as UTF-8 text; bytes that are not UTF-8 are a :class:`DataError` naming
+    the file (Python's ``UnicodeDecodeError`` does not name it, and is no user error)."""
+    try:
+        with open(path, encoding="utf-8", newline=newline) as fh:
+            yield fh
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text file ({exc.reason}); save it as UTF-8") from None
+
+
 def read_table(path: Path, min_fields: int, skip: int = 0) -> list[list[str]]:
     """Whitespace-separated rows of a text index file, with its name in parse errors."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if lineno <= skip or not line.strip():
                 continue
             parts = line.split()
             if len(parts) < min_fields:
-                raise ValueError(
+                raise DataError(
                     f"{path}:{lineno}: expected at least {min_fields} fields, got {line.strip()!r}"
                 )
             rows.append(parts)
@@ -156,4 +172,4 @@ def parse_int(value: str, path: Path, what: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{path}: {what} must be an integer, got {value!r}") from None
+        raise DataError(f"{path}: {what} must be an integer, got {value!r}") from None

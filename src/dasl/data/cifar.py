@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from dasl.data.catalog import Catalog, Pool, find_dir, missing_layout_file
+from dasl.errors import ConfigError, DataError
 
 CIFAR10_TREE = """\
 <root>/                      (or <root> = cifar-10-batches-py itself)
@@ -75,9 +76,9 @@ def load_pickle(path: Path) -> dict:
         with open(path, "rb") as fh:
             obj = _ArrayUnpickler(fh, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path}: not a CIFAR python pickle ({err})") from err
+        raise DataError(f"{path}: not a CIFAR python pickle ({err})") from err
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
+        raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
     return obj
 
 
@@ -85,7 +86,7 @@ def _names(meta: dict, key: str, path: Path) -> list[str]:
     try:
         raw = _key(meta, key)
     except KeyError:
-        raise ValueError(f"{path}: no {key!r} entry") from None
+        raise DataError(f"{path}: no {key!r} entry") from None
     return [n.decode("latin-1") if isinstance(n, bytes) else str(n) for n in raw]
 
 
@@ -96,17 +97,17 @@ def read_batch(path: Path, label_key: str, n_classes: int) -> tuple[np.ndarray, 
         data = np.asarray(_key(batch, "data"))
         labels = np.asarray(_key(batch, label_key), dtype=np.int64)
     except KeyError as err:
-        raise ValueError(
+        raise DataError(
             f"{path}: no {err.args[0]!r} entry (has {sorted(map(str, batch))})"
         ) from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * SIDE * SIDE:
-        raise ValueError(
+        raise DataError(
             f"{path}: data must be a (N, 3072) uint8 array, got {data.shape} {data.dtype}"
         )
     if labels.shape != (data.shape[0],):
-        raise ValueError(f"{path}: {data.shape[0]} images but {labels.shape[0]} labels")
+        raise DataError(f"{path}: {data.shape[0]} images but {labels.shape[0]} labels")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"{path}: labels outside 0..{n_classes - 1}")
+        raise DataError(f"{path}: labels outside 0..{n_classes - 1}")
     # Rows are the R, G, B planes one after another, each row-major.
     images = data.reshape(-1, 3, SIDE, SIDE).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
@@ -138,7 +139,7 @@ def _catalog(
 
 def _base(root: str | Path | None, name: str, inner: str, marker: str, tree: str) -> Path:
     if root is None:
-        raise ValueError(f"dataset {name!r} needs root: the folder holding {inner}/")
+        raise ConfigError(f"dataset {name!r} needs root: the folder holding {inner}/")
     root = Path(root).expanduser()
     base = find_dir(root, marker, (inner,))
     if base is None:
@@ -157,7 +158,7 @@ def read_cifar10(root: str | Path | None) -> Catalog:
     meta_path = base / "batches.meta"
     names = _names(load_pickle(meta_path), "label_names", meta_path)
     if len(names) != 10:
-        raise ValueError(f"{meta_path}: {len(names)} label_names, CIFAR-10 has 10")
+        raise DataError(f"{meta_path}: {len(names)} label_names, CIFAR-10 has 10")
     files = {
         "train": [base / f"data_batch_{i}" for i in range(1, 6)],
         "test": [base / "test_batch"],
@@ -172,14 +173,14 @@ def read_cifar10(root: str | Path | None) -> Catalog:
 def read_cifar100(root: str | Path | None, coarse_labels: bool = False) -> Catalog:
     """CIFAR-100 with its 100 fine classes, or (``coarse_labels=True``) the 20 superclasses."""
     if not isinstance(coarse_labels, bool):
-        raise ValueError(f"coarse_labels must be True or False, got {coarse_labels!r}")
+        raise ConfigError(f"coarse_labels must be True or False, got {coarse_labels!r}")
     base = _base(root, "cifar100", "cifar-100-python", "meta", CIFAR100_TREE)
     kind = "coarse" if coarse_labels else "fine"
     n_classes = 20 if coarse_labels else 100
     meta_path = base / "meta"
     names = _names(load_pickle(meta_path), f"{kind}_label_names", meta_path)
     if len(names) != n_classes:
-        raise ValueError(f"{meta_path}: {len(names)} {kind}_label_names, expected {n_classes}")
+        raise DataError(f"{meta_path}: {len(names)} {kind}_label_names, expected {n_classes}")
     parts = {
         split: [
             read_batch(

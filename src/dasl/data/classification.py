@@ -21,6 +21,7 @@ import numpy as np
 from dasl.data.catalog import Catalog, Pool
 from dasl.data.dataset import ArrayImageDataset
 from dasl.data.splits import cap_per_class, carve_val_images, contiguous_labels
+from dasl.errors import ConfigError, MissingDataError
 
 CLASSIFICATION_DATASETS = ("fashion-mnist", "digits")
 DIGITS_TEST_FRACTION = 0.2
@@ -41,7 +42,7 @@ def classification_catalog(name: str, root: str | Path | None = None) -> Catalog
         folder = fashion_mnist_available(root)
         if folder is None:
             where = root if root is not None else "/usr/share/datasets/fashion-mnist"
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"fashion-mnist: the four IDX .gz files were not found in {where}; install "
                 "the Debian package dataset-fashion-mnist or pass data.root=DIR"
             )
@@ -63,7 +64,7 @@ def classification_catalog(name: str, root: str | Path | None = None) -> Catalog
         train_idx, test_idx = carve_val_images(whole, DIGITS_TEST_FRACTION, seed=0)
         pools = {"train": whole.take(train_idx), "test": whole.take(test_idx)}
         return Catalog(name, [str(d) for d in range(10)], pools, images=images, max_value=16.0)
-    raise ValueError(
+    raise ConfigError(
         f"no classification split for {name!r} here; valid: {', '.join(CLASSIFICATION_DATASETS)}"
     )
 
@@ -90,7 +91,7 @@ def load_classification_split(
             keep, val = carve_val_images(train, val_fraction, seed)
             pool = train.take(keep if split == "subtrain" else val)
     else:
-        raise ValueError(
+        raise ConfigError(
             f"unknown split {split!r} for {name}; valid: train, subtrain, val, trainval, test"
         )
     if max_per_class is not None:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dasl.data.catalog import Catalog, Pool
+from dasl.data.catalog import Catalog, Pool, open_text
 from dasl.data.folder import class_disjoint_pools
+from dasl.errors import ConfigError, DataError, MissingDataError
 
 TREE = """\
 <folder>/
@@ -28,18 +29,18 @@ TRUE, FALSE = {"1", "true", "yes", "t", "y"}, {"0", "false", "no", "f", "n", ""}
 
 def _csv_path(root: str | Path | None) -> Path:
     if root is None:
-        raise ValueError("dataset 'csv' needs root: the CSV file (or a folder holding one CSV)")
+        raise ConfigError("dataset 'csv' needs root: the CSV file (or a folder holding one CSV)")
     root = Path(root).expanduser()
     if root.is_dir():
         found = sorted(root.glob("*.csv"))
         if len(found) != 1:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"csv: {root} holds {len(found)} .csv files; pass the CSV file itself as root. "
                 f"Expected layout:\n{TREE}"
             )
         return found[0]
     if not root.is_file():
-        raise FileNotFoundError(f"csv: missing {root}. Expected layout:\n{TREE}")
+        raise MissingDataError(f"csv: missing {root}. Expected layout:\n{TREE}")
     return root
 
 
@@ -49,7 +50,7 @@ def _flag(value: str, path: Path, line: int, column: str) -> bool:
         return True
     if v in FALSE:
         return False
-    raise ValueError(f"{path}:{line}: {column} must be 1/0 or true/false, got {value!r}")
+    raise DataError(f"{path}:{line}: {column} must be 1/0 or true/false, got {value!r}")
 
 
 def read_csv(
@@ -58,32 +59,32 @@ def read_csv(
     test_classes: list[str] | None = None,
 ) -> Catalog:
     path = _csv_path(root)
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
         reader.fieldnames = header
         for required in ("path", "label"):
             if required not in header:
-                raise ValueError(
+                raise DataError(
                     f"{path}: header {header} lacks the column {required!r}; expected "
                     "path,label[,split][,is_query,is_gallery]"
                 )
         has_split = "split" in header
         has_qg = "is_query" in header or "is_gallery" in header
         if has_qg and not ("is_query" in header and "is_gallery" in header):
-            raise ValueError(f"{path}: give both is_query and is_gallery columns, or neither")
+            raise DataError(f"{path}: give both is_query and is_gallery columns, or neither")
         rows = list(reader)
     if not rows:
-        raise ValueError(f"{path}: no rows after the header")
+        raise DataError(f"{path}: no rows after the header")
 
     base = path.parent
     refs, labels, splits, is_q, is_g = [], [], [], [], []
     for line, row in enumerate(rows, start=2):
         p, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
         if not p:
-            raise ValueError(f"{path}:{line}: empty path")
+            raise DataError(f"{path}:{line}: empty path")
         if not label:
-            raise ValueError(f"{path}:{line}: empty label for {p}")
+            raise DataError(f"{path}:{line}: empty label for {p}")
         refs.append(str(Path(p) if Path(p).is_absolute() else base / p))
         labels.append(label)
         if has_split:
@@ -91,7 +92,7 @@ def read_csv(
             if s == "validation" and has_qg:
                 s = "test"
             if s not in SPLITS:
-                raise ValueError(f"{path}:{line}: split must be one of {SPLITS}, got {s!r}")
+                raise DataError(f"{path}:{line}: split must be one of {SPLITS}, got {s!r}")
             splits.append(s)
         if has_qg:
             is_q.append(_flag(row["is_query"], path, line, "is_query"))
@@ -106,7 +107,7 @@ def read_csv(
 
     if has_split:
         if train_classes is not None or test_classes is not None:
-            raise ValueError(f"{path} has a split column; train_classes/test_classes do not apply")
+            raise ConfigError(f"{path} has a split column; train_classes/test_classes do not apply")
         split_arr = np.asarray(splits)
         pools = {s: Pool(refs_arr[split_arr == s], class_idx[split_arr == s]) for s in SPLITS}
         pools = {s: p for s, p in pools.items() if len(p) or s == "train"}
@@ -120,7 +121,7 @@ def read_csv(
         q = np.asarray(is_q) & test_mask
         g = np.asarray(is_g) & test_mask
         if not q.any() or not g.any():
-            raise ValueError(f"{path}: is_query/is_gallery mark no test rows as query or gallery")
+            raise DataError(f"{path}: is_query/is_gallery mark no test rows as query or gallery")
         pools["query"] = Pool(refs_arr[q], class_idx[q])
         pools["gallery"] = Pool(refs_arr[g], class_idx[g])
     return Catalog("csv", unique, pools, source=str(path))

@@ -17,6 +17,7 @@ from dasl.data.catalog import (
     parse_int,
     read_table,
 )
+from dasl.errors import ConfigError, DataError
 
 TREE = """\
 <root>/
@@ -32,7 +33,7 @@ LAST_TRAIN_CLASS = 100
 
 def read_cub(root: str | Path | None) -> Catalog:
     if root is None:
-        raise ValueError("dataset 'cub200' needs root: the folder holding CUB_200_2011/")
+        raise ConfigError("dataset 'cub200' needs root: the folder holding CUB_200_2011/")
     root = Path(root).expanduser()
     base = find_dir(root, "images.txt", ("CUB_200_2011",))
     if base is None:
@@ -56,10 +57,10 @@ def read_cub(root: str | Path | None) -> Catalog:
     }
     unlabelled = sorted(set(paths) - set(image_class))
     if unlabelled:
-        raise ValueError(f"{labels_txt}: no class for image ids {unlabelled[:5]}")
+        raise DataError(f"{labels_txt}: no class for image ids {unlabelled[:5]}")
     unknown = sorted({c for c in image_class.values() if c not in classes})
     if unknown:
-        raise ValueError(f"{labels_txt}: class ids {unknown[:5]} are not in classes.txt")
+        raise DataError(f"{labels_txt}: class ids {unknown[:5]} are not in classes.txt")
 
     class_ids = sorted(classes)
     position = {c: i for i, c in enumerate(class_ids)}

@@ -12,8 +12,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from dasl.errors import ConfigError, DataError, MissingDataError, UnreadableDataError
 
-class UnreadableImageError(OSError):
+
+class UnreadableImageError(UnreadableDataError):
     """An image file exists but PIL cannot decode it."""
 
 
@@ -40,9 +42,9 @@ class ImageDataset(Dataset):
     ) -> None:
         labels = np.asarray(labels, dtype=np.int64)
         if labels.ndim != 1:
-            raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+            raise DataError(f"labels must be 1-D, got shape {labels.shape}")
         if labels.size and (labels.min() < -1 or labels.max() >= len(class_names)):
-            raise ValueError(
+            raise DataError(
                 f"labels must lie in 0..{len(class_names) - 1} (one per class name) or be -1 "
                 "(unlabeled), "
                 f"got range {labels.min()}..{labels.max()}"
@@ -107,7 +109,7 @@ class ArrayImageDataset(ImageDataset):
         super().__init__(labels, class_names, name, split, transform)
         indices = np.asarray(indices, dtype=np.int64)
         if indices.shape != self.labels.shape:
-            raise ValueError(f"{indices.shape[0]} indices for {self.labels.shape[0]} labels")
+            raise DataError(f"{indices.shape[0]} indices for {self.labels.shape[0]} labels")
         self.images = images
         self.indices = indices
         self.max_value = float(max_value)
@@ -135,10 +137,10 @@ class FileImageDataset(ImageDataset):
     ) -> None:
         super().__init__(labels, class_names, name, split, transform)
         if mode not in IMAGE_MODES:
-            raise ValueError(f"mode must be one of {IMAGE_MODES}, got {mode!r}")
+            raise ConfigError(f"mode must be one of {IMAGE_MODES}, got {mode!r}")
         self.mode = mode
         if len(paths) != self.labels.shape[0]:
-            raise ValueError(f"{len(paths)} paths for {self.labels.shape[0]} labels")
+            raise DataError(f"{len(paths)} paths for {self.labels.shape[0]} labels")
         # An object array of str pickles compactly to DataLoader workers, unlike a list of Paths.
         self._paths = np.asarray([str(p) for p in paths], dtype=object)
 
@@ -200,7 +202,7 @@ def load_image(path: str | Path, mode: str = "RGB") -> Image.Image:
             img.load()  # decode now, inside the error handling, before the file closes
             return convert_image(img, mode)
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"image file not found: {path}") from err
+        raise MissingDataError(f"image file not found: {path}") from err
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise UnreadableImageError(
             f"cannot read image {path}: {err}. Set data.skip_unreadable=true to drop unreadable "

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dasl.data.catalog import Catalog, Pool, missing_layout_file
+from dasl.errors import ConfigError, DataError, MissingDataError
 from dasl.utils.io import atomic_write_bytes
 
 CLASS_NAMES = [
@@ -67,19 +68,19 @@ def _read_gz(path: Path) -> bytes:
         with gzip.open(path, "rb") as fh:
             return fh.read()
     except (OSError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable gzip file ({err})") from err
+        raise DataError(f"{path}: not a readable gzip file ({err})") from err
 
 
 def parse_idx_images(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """IDX3: 16-byte header ``>IIII`` (magic 2051, count, rows, cols), then uint8 pixels."""
     if len(data) < 16:
-        raise ValueError(f"{source}: {len(data)} bytes is too short for an IDX image header")
+        raise DataError(f"{source}: {len(data)} bytes is too short for an IDX image header")
     magic, count, rows, cols = struct.unpack(">IIII", data[:16])
     if magic != IMAGES_MAGIC:
-        raise ValueError(f"{source}: magic {magic}, expected {IMAGES_MAGIC} for an IDX image file")
+        raise DataError(f"{source}: magic {magic}, expected {IMAGES_MAGIC} for an IDX image file")
     expected = 16 + count * rows * cols
     if len(data) != expected:
-        raise ValueError(
+        raise DataError(
             f"{source}: header says {count} images of {rows}x{cols} ({expected} bytes), "
             f"file has {len(data)} bytes (truncated or corrupt; download it again)"
         )
@@ -89,12 +90,12 @@ def parse_idx_images(data: bytes, source: str = "<bytes>") -> np.ndarray:
 def parse_idx_labels(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """IDX1: 8-byte header ``>II`` (magic 2049, count), then one uint8 label per item."""
     if len(data) < 8:
-        raise ValueError(f"{source}: {len(data)} bytes is too short for an IDX label header")
+        raise DataError(f"{source}: {len(data)} bytes is too short for an IDX label header")
     magic, count = struct.unpack(">II", data[:8])
     if magic != LABELS_MAGIC:
-        raise ValueError(f"{source}: magic {magic}, expected {LABELS_MAGIC} for an IDX label file")
+        raise DataError(f"{source}: magic {magic}, expected {LABELS_MAGIC} for an IDX label file")
     if len(data) != 8 + count:
-        raise ValueError(
+        raise DataError(
             f"{source}: header says {count} labels, file has {len(data) - 8} (truncated or corrupt)"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
@@ -116,15 +117,15 @@ def load_fashion_mnist_arrays(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         img = parse_idx_images(_read_gz(paths[0]), str(paths[0]))
         lab = parse_idx_labels(_read_gz(paths[1]), str(paths[1]))
         if img.shape[0] != lab.shape[0]:
-            raise ValueError(
+            raise DataError(
                 f"{paths[0]} has {img.shape[0]} images but {paths[1]} has {lab.shape[0]} labels"
             )
         if lab.size and lab.max() >= len(CLASS_NAMES):
-            raise ValueError(f"{paths[1]}: label {lab.max()} outside 0..9")
+            raise DataError(f"{paths[1]}: label {lab.max()} outside 0..9")
         images.append(img)
         labels.append(lab)
     if images[0].shape[1:] != images[1].shape[1:]:
-        raise ValueError(f"train images are {images[0].shape[1:]}, t10k {images[1].shape[1:]}")
+        raise DataError(f"train images are {images[0].shape[1:]}, t10k {images[1].shape[1:]}")
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -152,7 +153,7 @@ def download_fashion_mnist(
         target = folder / name
         expected = sums.get(name)
         if expected is None:
-            raise ValueError(f"no checksum given for {name}; checksums has {sorted(sums)}")
+            raise ConfigError(f"no checksum given for {name}; checksums has {sorted(sums)}")
         if target.is_file() and _digest(target.read_bytes(), expected) == expected.lower():
             continue
         url = base + name
@@ -167,7 +168,7 @@ def download_fashion_mnist(
             ) from err
         got = _digest(data, expected)
         if got != expected.lower():
-            raise ValueError(
+            raise DataError(
                 f"checksum mismatch for {url}: expected {expected}, got {got}; the file was not "
                 "written. The download is corrupt or the mirror serves other files."
             )
@@ -179,9 +180,9 @@ def _class_list(value: Sequence[int] | None, default: Sequence[int], what: str) 
     classes = list(default if value is None else value)
     for c in classes:
         if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c <= 9:
-            raise ValueError(f"{what} must hold class ids 0..9, got {c!r}")
+            raise ConfigError(f"{what} must hold class ids 0..9, got {c!r}")
     if len(set(classes)) != len(classes) or not classes:
-        raise ValueError(f"{what} must be a non-empty list without repeats, got {classes}")
+        raise ConfigError(f"{what} must be a non-empty list without repeats, got {classes}")
     return sorted(int(c) for c in classes)
 
 
@@ -199,7 +200,7 @@ def array_catalog(
     test_c = _class_list(test_classes, DEFAULT_TEST_CLASSES, "test_classes")
     overlap = sorted(set(train_c) & set(test_c))
     if overlap:
-        raise ValueError(
+        raise ConfigError(
             f"train_classes and test_classes share {overlap}: both sides would hold the same "
             "images. The class-disjoint protocol needs disjoint class lists."
         )
@@ -226,7 +227,7 @@ def read_fashion_mnist(
                 if root is not None
                 else [str(p) for p in default_roots()]
             )
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"fashion-mnist: the four IDX files were not found in {', '.join(where)}. "
                 f"Expected layout:\n{TREE}\nInstall the Debian package dataset-fashion-mnist, "
                 "or pass download=True (needs internet)."

@@ -9,6 +9,7 @@ import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from dasl.data.catalog import Catalog, Pool
+from dasl.errors import ConfigError, MissingDataError
 
 TREE = """\
 <root>/
@@ -36,11 +37,11 @@ def class_disjoint_pools(
 
     def resolve(names: Sequence[str], what: str) -> list[str]:
         if isinstance(names, str):
-            raise ValueError(f"{what} must be a list of class names, got the string {names!r}")
+            raise ConfigError(f"{what} must be a list of class names, got the string {names!r}")
         names = [str(n) for n in names]
         unknown = [n for n in names if n not in present]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"{what} names classes not in {source}: {unknown[:5]}; "
                 f"available: {present[:10]}{' ...' if len(present) > 10 else ''}"
             )
@@ -58,7 +59,7 @@ def class_disjoint_pools(
             test_names = [n for n in present if n not in set(train_names)]
         overlap = sorted(set(train_names) & set(test_names))
         if overlap:
-            raise ValueError(
+            raise ConfigError(
                 f"train_classes and test_classes share {overlap[:5]}: both sides would hold the "
                 "same images. The class-disjoint protocol needs disjoint class lists."
             )
@@ -76,17 +77,17 @@ def read_folder(
     test_classes: Sequence[str] | None = None,
 ) -> Catalog:
     if root is None:
-        raise ValueError("dataset 'folder' needs root: a folder with one subfolder per class")
+        raise ConfigError("dataset 'folder' needs root: a folder with one subfolder per class")
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"folder: {root} is not a directory. Expected layout:\n{TREE}")
+        raise MissingDataError(f"folder: {root} is not a directory. Expected layout:\n{TREE}")
     try:
         classes, class_to_idx = find_classes(str(root))
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"folder: {err}. Expected layout:\n{TREE}") from None
+        raise MissingDataError(f"folder: {err}. Expected layout:\n{TREE}") from None
     samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
     if not samples:
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"folder: no images ({', '.join(IMG_EXTENSIONS)}) under {root}. "
             f"Expected layout:\n{TREE}"
         )

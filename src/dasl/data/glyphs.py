@@ -46,6 +46,7 @@ from dasl.data.glyphs_fonts import (
     read_faces,
 )
 from dasl.data.glyphs_render import RENDERER_VERSION
+from dasl.errors import ConfigError, DataError
 from dasl.utils.io import atomic_write_bytes, atomic_write_json
 
 FORMAT = 1
@@ -181,12 +182,12 @@ def _read_shipped(
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     cached = _read_cache(folder, str(manifest.get("key")))
     if cached is None:
-        raise ValueError(
+        raise DataError(
             f"glyphs: {folder} holds an incomplete or damaged rendered cache; copy "
             "glyphs.npz and manifest.json again"
         )
     if manifest.get("options") != options:
-        raise ValueError(
+        raise DataError(
             f"glyphs: the rendered cache in {folder} was made with {manifest.get('options')}, "
             f"this run asks for {options}; ship the cache rendered with these options"
         )
@@ -273,13 +274,13 @@ def read_glyphs(
     size = 32 if size is None else int(size)
     min_faces = MIN_FACES if min_faces is None else int(min_faces)
     if size < 8:
-        raise ValueError(f"glyphs: size must be >= 8 pixels, got {size}")
+        raise ConfigError(f"glyphs: size must be >= 8 pixels, got {size}")
     if min_faces < 1:
-        raise ValueError(f"glyphs: min_faces must be >= 1, got {min_faces}")
+        raise ConfigError(f"glyphs: min_faces must be >= 1, got {min_faces}")
     manifest, arrays = build_cache(root, size, min_faces, code_points)
     classes = np.asarray(manifest["class_code_points"], dtype=np.int64)
     if classes.size < 2:
-        raise ValueError(
+        raise DataError(
             f"glyphs: only {classes.size} character(s) have >= {min_faces} faces; the "
             "class-disjoint split needs at least 2 (more fonts, or a smaller min_faces)"
         )

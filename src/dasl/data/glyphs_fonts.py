@@ -23,6 +23,8 @@ from pathlib import Path
 from fontTools import agl
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
 
+from dasl.errors import MissingDataError
+
 # The Debian packages the dataset is rendered from (issue #7; all free licences, see the card).
 PACKAGES = (
     "fonts-noto-core",
@@ -41,7 +43,7 @@ FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 CATEGORIES = ("Lu", "Ll", "Lt", "Lo", "Nd")
 
 
-class MissingFontsError(FileNotFoundError):
+class MissingFontsError(MissingDataError):
     """A font package (or the font folder) the dataset needs is not there."""
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from dasl.data.catalog import Catalog, Pool, missing_layout_file
+from dasl.data.catalog import Catalog, Pool, missing_layout_file, open_text
+from dasl.errors import ConfigError, DataError, MissingDataError
 
 TREE = """\
 <root>/                          (or <root>/ILSVRC/Data/CLS-LOC/ for the Kaggle copy)
@@ -77,7 +78,7 @@ def _class_names(wnids: list[str], mapping: Path | None) -> list[str]:
     if mapping is None:
         return list(wnids)
     described = {}
-    with open(mapping, encoding="utf-8") as fh:
+    with open_text(mapping) as fh:
         for line in fh:
             parts = line.strip().split(maxsplit=1)
             if parts:
@@ -88,16 +89,16 @@ def _class_names(wnids: list[str], mapping: Path | None) -> list[str]:
 def _val_from_csv(csv_path: Path, val_dir: Path, keep: set[str]) -> tuple[list[str], list[str]]:
     """``(paths, wnids)`` of the flat val images listed in Kaggle's ``LOC_val_solution.csv``."""
     paths, wnids = [], []
-    with open(csv_path, newline="", encoding="utf-8") as fh:
+    with open_text(csv_path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:2]] != ["ImageId", "PredictionString"]:
-            raise ValueError(f"{csv_path}: header {header}, expected ImageId,PredictionString")
+            raise DataError(f"{csv_path}: header {header}, expected ImageId,PredictionString")
         for lineno, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) < 2 or not row[1].split():
-                raise ValueError(f"{csv_path}:{lineno}: expected '<ImageId>,<wnid> ...', got {row}")
+                raise DataError(f"{csv_path}:{lineno}: expected '<ImageId>,<wnid> ...', got {row}")
             wnid = row[1].split()[0]
             if wnid in keep:
                 paths.append(str(val_dir / f"{row[0].strip()}.JPEG"))
@@ -113,7 +114,7 @@ def read_imagenet_tree(
 ) -> Catalog:
     """Catalog of an ILSVRC-2012 tree, restricted to ``classes`` (wnids) when given."""
     if root is None:
-        raise ValueError(
+        raise ConfigError(
             f"dataset {name!r} needs root: the ImageNet folder holding train/ and val/"
         )
     root = Path(root).expanduser()
@@ -125,7 +126,7 @@ def read_imagenet_tree(
     wnids = present if classes is None else sorted(set(classes) & set(present))
     if not wnids:
         hint = "" if classes is None else f"none of the {len(classes)} {name} wnids is there. "
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"{name}: no class folders under {base / 'train'}; {hint}Expected layout:\n{TREE}"
         )
     position = {w: i for i, w in enumerate(wnids)}
@@ -146,7 +147,7 @@ def read_imagenet_tree(
     if val_dirs and not flat:
         unknown = sorted(set(val_dirs) - set(present))
         if unknown:
-            raise ValueError(
+            raise DataError(
                 f"{name}: val/ has class folders without a train/ folder: {unknown[:5]}"
             )
         test_refs, test_wnids = [], []

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dasl.data.catalog import Catalog, Pool, missing_layout_file, parse_int
+from dasl.data.catalog import Catalog, Pool, missing_layout_file, open_text, parse_int
+from dasl.errors import ConfigError, DataError
 
 TREE = """\
 <root>/
@@ -25,7 +26,7 @@ STATUSES = ("train", "query", "gallery")
 
 def read_inshop(root: str | Path | None) -> Catalog:
     if root is None:
-        raise ValueError("dataset 'inshop' needs root: the folder holding list_eval_partition.txt")
+        raise ConfigError("dataset 'inshop' needs root: the folder holding list_eval_partition.txt")
     root = Path(root).expanduser()
     part_file = next(
         (
@@ -41,22 +42,22 @@ def read_inshop(root: str | Path | None) -> Catalog:
     if image_base is None:
         raise missing_layout_file(root / "img", "inshop", TREE)
 
-    with open(part_file, encoding="utf-8") as fh:
+    with open_text(part_file) as fh:
         lines = [ln for ln in fh.read().splitlines() if ln.strip()]
     if len(lines) < 2:
-        raise ValueError(f"{part_file}: expected a count line and a header line")
+        raise DataError(f"{part_file}: expected a count line and a header line")
     count = parse_int(lines[0].strip(), part_file, "line 1 (image count)")
     header = lines[1].split()
     if header[:3] != ["image_name", "item_id", "evaluation_status"]:
-        raise ValueError(
+        raise DataError(
             f"{part_file}: header {header}, expected image_name item_id evaluation_status"
         )
     rows = [ln.split() for ln in lines[2:]]
     if len(rows) != count:
-        raise ValueError(f"{part_file}: line 1 says {count} images, the file lists {len(rows)}")
+        raise DataError(f"{part_file}: line 1 says {count} images, the file lists {len(rows)}")
     for lineno, r in enumerate(rows, start=3):
         if len(r) < 3 or r[2] not in STATUSES:
-            raise ValueError(
+            raise DataError(
                 f"{part_file}:{lineno}: expected '<image> <item_id> "
                 f"train|query|gallery', got {' '.join(r)!r}"
             )

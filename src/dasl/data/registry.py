@@ -26,6 +26,7 @@ from dasl.data.inshop import read_inshop
 from dasl.data.sop import read_sop
 from dasl.data.splits import cap_per_class, contiguous_labels, select_split
 from dasl.data.stl10 import read_stl10
+from dasl.errors import ConfigError, DataError, MissingDataError
 
 # ``data.name`` entries: ``reader(root, **reader options) -> Catalog``, the reader-specific
 # options it accepts, tagged ``retrieval`` (class-disjoint splits) or ``classification``
@@ -85,11 +86,11 @@ def resolve_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any],
     entry = DATASETS.entry(name)
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise ValueError(f"unknown dataset option(s) {unknown}; valid options: {sorted(OPTIONS)}")
+        raise ConfigError(f"unknown dataset option(s) {unknown}; valid options: {sorted(OPTIONS)}")
     reader_keys = tuple(entry.options)
     for key in READER_ONLY:
         if key not in reader_keys and options.get(key, OPTIONS[key]) not in (None, False):
-            raise ValueError(f"option {key!r} does not apply to dataset {name!r}")
+            raise ConfigError(f"option {key!r} does not apply to dataset {name!r}")
     merged = {**OPTIONS, **options}
     reader_opts = {k: merged[k] for k in reader_keys}
     common = {k: v for k, v in merged.items() if k not in READER_ONLY}
@@ -160,14 +161,14 @@ def load_dataset(
             )
         except ValueError as err:
             if catalog.extra_splits and str(err).startswith("unknown split"):
-                raise ValueError(f"{err} (and {list(catalog.extra_splits)})") from None
+                raise ConfigError(f"{err} (and {list(catalog.extra_splits)})") from None
             raise
 
     if catalog.file_backed:
         paths = pool.refs.tolist()
         missing = missing_files(paths)
         if missing:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{name} {split}: {len(missing):,} of {len(paths):,} image files are missing: "
                 f"{describe_paths(missing)}"
             )
@@ -182,11 +183,11 @@ def load_dataset(
                 keep = ~np.isin(pool.refs, np.asarray([p for p, _ in bad], dtype=object))
                 pool = pool.take(np.flatnonzero(keep))
     if common["in_channels"] not in (None, 1, 3):
-        raise ValueError(f"in_channels must be 1 or 3, got {common['in_channels']!r}")
+        raise ConfigError(f"in_channels must be 1 or 3, got {common['in_channels']!r}")
     if common["max_per_class"] is not None:
         pool = cap_per_class(pool, int(common["max_per_class"]))
     if len(pool) == 0:
-        raise ValueError(f"{name} {split} has no images left")
+        raise DataError(f"{name} {split} has no images left")
     if catalog.shared_labels:
         # Classification: one label space for every split, label = class position; -1 stays
         # -1 (unlabeled).

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Sampler
 
 from dasl.choices import SAMPLERS
+from dasl.errors import ConfigError, DataError
 
 
 def _distributed_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -93,25 +94,25 @@ class MPerClassBatchSampler(_EpochBatchSampler):
             labels = labels.cpu().numpy()
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.size == 0:
-            raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {labels.shape}")
+            raise DataError(f"labels must be a non-empty 1-D sequence, got shape {labels.shape}")
         if not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+            raise DataError(f"labels must be integers, got dtype {labels.dtype}")
         if m < 1 or batch_size < 1:
-            raise ValueError(f"m and batch_size must be >= 1, got m={m}, batch_size={batch_size}")
+            raise ConfigError(f"m and batch_size must be >= 1, got m={m}, batch_size={batch_size}")
         if batch_size % m:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size={batch_size} is not a multiple of m={m}; use e.g. "
                 f"batch_size={max(m, batch_size // m * m)}"
             )
         rank, world_size = _distributed_default(rank, world_size)
         if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(
+            raise ConfigError(
                 f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
             )
         self.classes, inverse = np.unique(labels, return_inverse=True)
         self.classes_per_batch = batch_size // m
         if self.classes_per_batch > self.classes.size:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size // m = {self.classes_per_batch} classes per batch, but labels has "
                 f"only {self.classes.size} classes; lower batch_size or raise m"
             )
@@ -130,7 +131,7 @@ class MPerClassBatchSampler(_EpochBatchSampler):
             num_batches = labels.size // denom if drop_last else -(-labels.size // denom)
             num_batches = max(1, num_batches)
         if num_batches < 1:
-            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+            raise ConfigError(f"num_batches must be >= 1, got {num_batches}")
         self.num_batches = int(num_batches)
         self.epoch = 0
 
@@ -203,23 +204,23 @@ class RandomBatchSampler(_EpochBatchSampler):
         world_size: int | None = 1,
     ) -> None:
         if num_items < 1:
-            raise ValueError("cannot sample batches from an empty dataset")
+            raise DataError("cannot sample batches from an empty dataset")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if batch_size > num_items:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {batch_size} is larger than the dataset ({num_items} items); "
                 "lower data.batch_size"
             )
         self.rank, self.world_size = _distributed_default(rank, world_size)
         if not 0 <= self.rank < self.world_size:
-            raise ValueError(f"rank {self.rank} is outside world_size {self.world_size}")
+            raise ConfigError(f"rank {self.rank} is outside world_size {self.world_size}")
         self.num_items = num_items
         self.batch_size = batch_size
         default = max(1, num_items // (batch_size * self.world_size))
         self.num_batches = default if num_batches is None else int(num_batches)
         if self.num_batches < 1:
-            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+            raise ConfigError(f"num_batches must be >= 1, got {num_batches}")
         self.seed = seed
         self.epoch = 0
 

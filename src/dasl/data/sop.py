@@ -7,7 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from dasl.data.catalog import Catalog, Pool, find_dir, missing_layout_file, parse_int, read_table
+from dasl.data.catalog import (
+    Catalog,
+    Pool,
+    find_dir,
+    missing_layout_file,
+    open_text,
+    parse_int,
+    read_table,
+)
+from dasl.errors import ConfigError, DataError
 
 TREE = """\
 <root>/
@@ -20,17 +29,17 @@ HEADER = ["image_id", "class_id", "super_class_id", "path"]
 
 
 def _read_split(path: Path) -> tuple[list[str], list[int]]:
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path) as fh:
         header = fh.readline().split()
     if header[:4] != HEADER:
-        raise ValueError(f"{path}: header {header}, expected {' '.join(HEADER)}")
+        raise DataError(f"{path}: header {header}, expected {' '.join(HEADER)}")
     rows = read_table(path, 4, skip=1)
     return [r[3] for r in rows], [parse_int(r[1], path, "class_id") for r in rows]
 
 
 def read_sop(root: str | Path | None) -> Catalog:
     if root is None:
-        raise ValueError("dataset 'sop' needs root: the folder holding Stanford_Online_Products/")
+        raise ConfigError("dataset 'sop' needs root: the folder holding Stanford_Online_Products/")
     root = Path(root).expanduser()
     base = find_dir(root, "Ebay_train.txt", ("Stanford_Online_Products",))
     if base is None:

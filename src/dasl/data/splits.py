@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from dasl.data.catalog import Catalog, Pool
+from dasl.errors import ConfigError, DataError
 
 VAL_BY = ("images", "classes")
 SPLITS = ("train", "val", "subtrain", "trainval", "test")
@@ -39,7 +40,7 @@ def contiguous_labels(class_idx: np.ndarray, domain: np.ndarray) -> tuple[np.nda
     classes = np.unique(domain)
     labels = np.searchsorted(classes, class_idx)
     if class_idx.size and not np.array_equal(classes[labels], class_idx):
-        raise ValueError("some items belong to classes outside the label domain")
+        raise DataError("some items belong to classes outside the label domain")
     return labels.astype(np.int64), classes
 
 
@@ -68,7 +69,7 @@ def carve_val_classes(pool: Pool, fraction: float) -> tuple[np.ndarray, np.ndarr
     classes = np.unique(pool.class_idx)
     k = math.ceil(fraction * classes.size)
     if k >= classes.size:
-        raise ValueError(
+        raise ConfigError(
             f"val_fraction={fraction} would move all {classes.size} training classes to val; "
             "use a smaller val_fraction"
         )
@@ -93,11 +94,11 @@ def select_split(
     if "query" in pools or "gallery" in pools:
         valid += ["query", "gallery"]
     if split not in valid:
-        raise ValueError(f"unknown split {split!r} for {catalog.name}; valid splits: {valid}")
+        raise ConfigError(f"unknown split {split!r} for {catalog.name}; valid splits: {valid}")
     if val_by not in VAL_BY:
-        raise ValueError(f"val_by must be one of {VAL_BY}, got {val_by!r}")
+        raise ConfigError(f"val_by must be one of {VAL_BY}, got {val_by!r}")
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
 
     if split in ("test", "query", "gallery"):
         parts = [pools[p] for p in ("test", "query", "gallery") if p in pools]
@@ -111,12 +112,12 @@ def select_split(
                 np.concatenate([pools["query"].class_idx, pools["gallery"].class_idx]),
             )
             return merged, domain
-        raise ValueError(f"{catalog.name} has no {split!r} items")
+        raise DataError(f"{catalog.name} has no {split!r} items")
 
     split = ALIASES.get(split, split)
     train = pools.get("train")
     if train is None or len(train) == 0:
-        raise ValueError(f"{catalog.name} has no training items")
+        raise DataError(f"{catalog.name} has no training items")
     if "val" in pools:  # an explicit validation split (CSV split column) wins over carving
         chosen = {
             "subtrain": train,
@@ -131,7 +132,7 @@ def select_split(
         return train, train.class_idx
     if val_fraction == 0.0:
         if split == "val":
-            raise ValueError("val_fraction=0 leaves no validation split; set val_fraction > 0")
+            raise ConfigError("val_fraction=0 leaves no validation split; set val_fraction > 0")
         return train, train.class_idx
     if val_by == "images":
         train_index, val_index = carve_val_images(train, val_fraction, seed)
@@ -139,14 +140,14 @@ def select_split(
         train_index, val_index = carve_val_classes(train, val_fraction)
     chosen = train.take(train_index if split == "subtrain" else val_index)
     if len(chosen) == 0:
-        raise ValueError(f"{catalog.name} {split} is empty (val_fraction={val_fraction})")
+        raise DataError(f"{catalog.name} {split} is empty (val_fraction={val_fraction})")
     return chosen, chosen.class_idx
 
 
 def cap_per_class(pool: Pool, max_per_class: int) -> Pool:
     """Keep the first ``max_per_class`` items of each class, in item order (deterministic)."""
     if max_per_class < 1:
-        raise ValueError(f"max_per_class must be >= 1, got {max_per_class}")
+        raise ConfigError(f"max_per_class must be >= 1, got {max_per_class}")
     order = np.argsort(pool.class_idx, kind="stable")
     sorted_classes = pool.class_idx[order]
     starts = np.searchsorted(sorted_classes, sorted_classes, side="left")

@@ -33,6 +33,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from dasl.errors import ConfigError
+
 IMAGENET_NORM = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 CIFAR_NORM = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}
 GRAY_NORM = {"mean": [0.5], "std": [0.5]}
@@ -74,7 +76,7 @@ def resolve_recipe(recipe: str, dataset: str) -> str:
     """``auto`` -> the recipe of ``dataset`` (ImageNet's for any other photo dataset)."""
     if recipe != "auto":
         if recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {recipe!r}; valid: auto, {', '.join(RECIPES)}")
+            raise ConfigError(f"unknown recipe {recipe!r}; valid: auto, {', '.join(RECIPES)}")
         return recipe
     return AUTO.get(dataset, "imagenet")
 
@@ -127,7 +129,7 @@ class ToChannels:
 
     def __init__(self, channels: int) -> None:
         if channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {channels}")
+            raise ConfigError(f"in_channels must be 1 or 3, got {channels}")
         self.mode = "L" if channels == 1 else "RGB"
 
     def __call__(self, img: Image.Image) -> Image.Image:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dasl.data.catalog import Catalog, Pool, find_dir, missing_layout_file
+from dasl.errors import ConfigError, DataError
 
 TREE = """\
 <root>/                      (or <root> = stl10_binary itself)
@@ -52,7 +53,7 @@ class STL10Images:
         for p in self.paths:
             size = p.stat().st_size
             if size % IMAGE_BYTES:
-                raise ValueError(
+                raise DataError(
                     f"{p}: {size:,} bytes is not a whole number of 3x96x96 images "
                     f"({IMAGE_BYTES:,} bytes each); the file is truncated or not STL-10"
                 )
@@ -91,15 +92,15 @@ class STL10Images:
 def _labels(path: Path, n_images: int) -> np.ndarray:
     y = np.fromfile(path, dtype=np.uint8).astype(np.int64)
     if y.size != n_images:
-        raise ValueError(f"{path}: {y.size:,} labels for {n_images:,} images")
+        raise DataError(f"{path}: {y.size:,} labels for {n_images:,} images")
     if y.size and (y.min() < 1 or y.max() > 10):
-        raise ValueError(f"{path}: labels must be 1..10, got {y.min()}..{y.max()}")
+        raise DataError(f"{path}: labels must be 1..10, got {y.min()}..{y.max()}")
     return y - 1
 
 
 def read_stl10(root: str | Path | None) -> Catalog:
     if root is None:
-        raise ValueError("dataset 'stl10' needs root: the folder holding stl10_binary/")
+        raise ConfigError("dataset 'stl10' needs root: the folder holding stl10_binary/")
     root = Path(root).expanduser()
     base = find_dir(root, "train_X.bin", ("stl10_binary",))
     if base is None:
@@ -112,7 +113,7 @@ def read_stl10(root: str | Path | None) -> Catalog:
     names = [ln.strip() for ln in (base / "class_names.txt").read_text().splitlines()]
     names = [n for n in names if n]
     if len(names) != 10:
-        raise ValueError(f"{base / 'class_names.txt'}: {len(names)} class names, STL-10 has 10")
+        raise DataError(f"{base / 'class_names.txt'}: {len(names)} class names, STL-10 has 10")
     images = STL10Images([base / "train_X.bin", base / "test_X.bin", base / "unlabeled_X.bin"])
     n_train, n_test, n_unl = images.counts
     train = Pool(np.arange(n_train), _labels(base / "train_y.bin", n_train))

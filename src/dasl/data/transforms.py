@@ -23,6 +23,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from dasl.choices import TRANSFORMS
+from dasl.errors import ConfigError, DataError
 from dasl.registry import unknown_choice
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -40,7 +41,7 @@ class MatchChannels(torch.nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         if channels not in (1, 3):
-            raise ValueError(f"in_channels must be 1 or 3, got {channels}")
+            raise ConfigError(f"in_channels must be 1 or 3, got {channels}")
         self.channels = channels
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
@@ -53,7 +54,7 @@ class MatchChannels(torch.nn.Module):
             return img.expand(*img.shape[:-3], 3, *img.shape[-2:]).clone()
         if c == 3 and self.channels == 1:
             return F.rgb_to_grayscale(img, num_output_channels=1)
-        raise ValueError(f"cannot turn a {c}-channel image into {self.channels} channels")
+        raise DataError(f"cannot turn a {c}-channel image into {self.channels} channels")
 
 
 class RandomShift(torch.nn.Module):
@@ -117,7 +118,7 @@ def build_transforms(
     if kind not in KINDS:
         raise unknown_choice("transform", kind, KINDS)
     if image_size is not None and image_size < 1:
-        raise ValueError(f"image_size must be >= 1, got {image_size}")
+        raise ConfigError(f"image_size must be >= 1, got {image_size}")
     steps: list[Any] = [v2.ToImage()]
     if kind == "imagenet":
         size = image_size or 224

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.validation import as_embeddings, check_distance
 from dasl.utils.faiss_import import require_faiss
 from dasl.utils.io import atomic_output
@@ -52,7 +53,7 @@ def load_faiss_index(path: str | os.PathLike[str]) -> Any:
         return faiss.read_index(str(path))
     except RuntimeError as exc:  # faiss reports every read failure as RuntimeError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a faiss index faiss can read ({first})") from None
+        raise DataError(f"{path}: not a faiss index faiss can read ({first})") from None
 
 
 def search_faiss_index(
@@ -68,7 +69,7 @@ def search_faiss_index(
     """
     check_distance(distance)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+        raise ConfigError(f"k must be a positive int, got {k!r}")
     q = as_embeddings(queries, "queries")
     if distance == "cosine":
         q = torch.nn.functional.normalize(q, dim=1)

@@ -23,6 +23,7 @@ import numpy as np
 
 from dasl import __version__
 from dasl.deploy.preprocessing import Preprocessing
+from dasl.errors import DataError
 
 MANIFEST = "embed.json"
 """Written last by ``dasl embed``: the outputs are complete when it exists."""
@@ -31,7 +32,7 @@ FORMAT = 2
 """Layout of :data:`MANIFEST`; 1 was the unnumbered one of dasl 0.1.0 up to 2026-12-07."""
 
 
-class IndexFolderError(ValueError):
+class IndexFolderError(DataError):
     """A folder given as an index is missing, incomplete, damaged or of another format."""
 
 

@@ -33,6 +33,7 @@ from torch import nn
 
 from dasl import __version__
 from dasl.deploy.preprocessing import Preprocessing
+from dasl.errors import ConfigError, DependencyError
 from dasl.utils.io import atomic_output, atomic_write_bytes, atomic_write_json
 
 FORMATS = ("onnx", "torchscript")
@@ -50,7 +51,7 @@ RUN_PACKAGES = {"onnx": ("onnxruntime",), "torchscript": ()}
 PIP_COMMAND = "pip install onnx onnxscript onnxruntime (or pip install 'dasl[export]')"
 
 
-class MissingExportPackages(ImportError):
+class MissingExportPackages(DependencyError):
     """A package an export format needs is not installed; the message names the pip command."""
 
 
@@ -69,7 +70,7 @@ def require_packages(fmt: str, run: bool = False) -> None:
     """Raise :class:`MissingExportPackages` unless what ``fmt`` needs (to export; with ``run``,
     also to run the exported file) is installed."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     wanted = EXPORT_PACKAGES[fmt] + (RUN_PACKAGES[fmt] if run else ())
     missing = missing_packages(wanted)
     if missing:
@@ -90,7 +91,7 @@ def metadata(
     """The document recorded with an exported model: what goes in, what comes out, and how
     embeddings compare."""
     if preprocessing.input_size is None:
-        raise ValueError("the preprocessing has no input size to export the model at")
+        raise ConfigError("the preprocessing has no input size to export the model at")
     h, w = preprocessing.input_size
     dim = int(model.embedding_dim)
     return {

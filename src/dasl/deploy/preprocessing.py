@@ -25,6 +25,7 @@ from torchvision.transforms.v2 import functional as F
 
 from dasl.data.dataset import ArrayImageDataset, load_image
 from dasl.data.transforms import build_transforms
+from dasl.errors import DataError
 
 Normalization = tuple[tuple[float, ...], tuple[float, ...]] | None
 
@@ -142,12 +143,12 @@ class Preprocessing:
             )
             again = pre.to_json()
         except (KeyError, TypeError, IndexError, ValueError) as exc:
-            raise ValueError(
+            raise DataError(
                 f"incomplete preprocessing record ({type(exc).__name__}: {exc})"
             ) from None
         changed = [k for k in ("resize", "center_crop", "mean", "std") if again[k] != record.get(k)]
         if changed:
-            raise ValueError(
+            raise DataError(
                 f"the recorded preprocessing differs from what this dasl's {pre.transform!r} "
                 f"transform does ({', '.join(changed)})"
             )

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.metrics import normalized_mutual_info_score
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.validation import as_embeddings, as_label_codes
 
 
@@ -22,11 +23,11 @@ def kmeans_assign(
 ) -> np.ndarray:
     """Cluster index of every row of ``x`` (float32, C-contiguous) after ``niter`` Lloyd steps."""
     if not 1 <= num_clusters <= x.shape[0]:
-        raise ValueError(f"num_clusters={num_clusters} must be between 1 and {x.shape[0]} (rows)")
+        raise ConfigError(f"num_clusters={num_clusters} must be between 1 and {x.shape[0]} (rows)")
     try:
         import faiss
     except ImportError:
-        faiss = None
+        faiss = None  # type: ignore[assignment]  # no faiss: the numpy Lloyd steps below
     if faiss is not None:
         # min_points_per_centroid=1: faiss prints (from C++, to stdout) "WARNING clustering
         # n points to k centroids: please provide at least 39k training points" whenever
@@ -59,10 +60,10 @@ def nmi(
     emb = as_embeddings(embeddings)
     (codes,) = as_label_codes(labels, names=["labels"])
     if codes.shape[0] != emb.shape[0]:
-        raise ValueError(f"labels has {codes.shape[0]} entries, embeddings has {emb.shape[0]} rows")
+        raise DataError(f"labels has {codes.shape[0]} entries, embeddings has {emb.shape[0]} rows")
     if normalize:
         emb = torch.nn.functional.normalize(emb, dim=1)
     x = np.ascontiguousarray(emb.cpu().numpy(), dtype=np.float32)
-    k = int(codes.unique().numel())
+    k = int(torch.unique(codes).numel())
     clusters = kmeans_assign(x, k, seed=seed, niter=niter)
     return float(normalized_mutual_info_score(codes.numpy(), clusters))

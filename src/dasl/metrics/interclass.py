@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.validation import check_embeddings
 
 _CHUNK = 65_536  # pairs per distance block: bounds memory at chunk * D floats
@@ -65,10 +66,10 @@ def interclass_distances(
     """
     emb, lab = check_embeddings(embeddings, labels)
     if not isinstance(max_pairs, int) or max_pairs < 1:
-        raise ValueError(f"max_pairs must be a positive int, got {max_pairs!r}")
+        raise ConfigError(f"max_pairs must be a positive int, got {max_pairs!r}")
     total = interclass_pair_count(lab)
     if total == 0:
-        raise ValueError(
+        raise DataError(
             f"all {lab.shape[0]} labels are equal ({lab[0]!r}): there are no inter-class pairs"
         )
     if total <= max_pairs:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.validation import as_embeddings, check_distance
 from dasl.utils.faiss_import import require_faiss
 
@@ -443,18 +444,18 @@ def knn_scores(
     g_emb = query if gallery is None else gallery
     n_q, n_g = query.shape[0], g_emb.shape[0]
     if exclude_self and n_q != n_g:
-        raise ValueError(
+        raise DataError(
             f"exclude_self needs query i to be gallery item i, but query has {n_q} rows and "
             f"gallery {n_g}"
         )
     available = n_g - int(exclude_self)
     if not 1 <= k <= available:
-        raise ValueError(
+        raise ConfigError(
             f"k={k} must be between 1 and the gallery size{' minus self' if exclude_self else ''} "
             f"({available})"
         )
     if path not in (None, "heap", "blockwise", "plain"):
-        raise ValueError(f"path must be None, 'heap', 'blockwise' or 'plain'; got {path!r}")
+        raise ConfigError(f"path must be None, 'heap', 'blockwise' or 'plain'; got {path!r}")
     internal = distance
     if distance == "cosine":
         # Rank unit vectors by -|u - v|^2 = 2 cos - 2 (centred, below): float32 cosines of
@@ -474,7 +475,7 @@ def knn_scores(
     if path is not None:
         use_sym = path != "plain"
         if use_sym and not (self_gallery and exclude_self):
-            raise ValueError(f"path={path!r} needs gallery=None and exclude_self=True")
+            raise ConfigError(f"path={path!r} needs gallery=None and exclude_self=True")
     if use_sym:
         # Equal blocks (60,502 -> 8 x 7,563) rather than 7 full ones and a thin remainder.
         block = chunk_size or -(-n_q // -(-n_q // _SYM_BLOCK))
@@ -488,7 +489,7 @@ def knn_scores(
         vals, idx, q, g, q_sq, g_sq, k, exclude_self, chunk_size, internal == "euclidean"
     )
     if not bool(torch.isfinite(out_v).all()):
-        raise ValueError("similarities overflowed float32 (inf/NaN scores); rescale the embeddings")
+        raise DataError("similarities overflowed float32 (inf/NaN scores); rescale the embeddings")
     if distance == "cosine":
         out_v = 1.0 + 0.5 * out_v  # cos = 1 - |u - v|^2 / 2
     return out_v, out_i
@@ -522,11 +523,11 @@ def knn(
     ``gallery=None``) toggles the half-matmul path, which gives the same result.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int; got {k!r}")
+        raise ConfigError(f"k must be a positive int; got {k!r}")
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
     ):
-        raise ValueError(f"chunk_size must be a positive int or None; got {chunk_size!r}")
+        raise ConfigError(f"chunk_size must be a positive int or None; got {chunk_size!r}")
     check_distance(distance)
     dev = torch.device(device) if device is not None else None
     q = as_embeddings(query, "query")
@@ -535,7 +536,7 @@ def knn(
     if gallery is not None:
         g = as_embeddings(gallery, "gallery").to(q.device)
         if g.shape[1] != q.shape[1]:
-            raise ValueError(
+            raise DataError(
                 f"query has dimension {q.shape[1]} but gallery has {g.shape[1]}; they must match"
             )
     if exclude_self is None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.validation import as_embeddings
 
 # Default block: 1,024 test rows x 65,536 bank rows (256 MiB of float32 scores).
@@ -37,21 +38,21 @@ def _as_bank(x: Any) -> torch.Tensor:
     """The train bank as a tensor without copying it (chunks are cast to float32 when used)."""
     t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(
+        raise DataError(
             f"train_features must be a non-empty 2-D (N, D) array; got {tuple(t.shape)}"
         )
     if not (
         t.is_floating_point()
         or t.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
     ):
-        raise ValueError(f"train_features must hold real numbers; got dtype {t.dtype}")
+        raise DataError(f"train_features must hold real numbers; got dtype {t.dtype}")
     return t
 
 
 def _labels(x: Any, n: int, name: str) -> np.ndarray:
     a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if a.ndim != 1 or a.shape[0] != n:
-        raise ValueError(f"{name} must be 1-D with one label per feature row ({n}); got {a.shape}")
+        raise DataError(f"{name} must be 1-D with one label per feature row ({n}); got {a.shape}")
     return a
 
 
@@ -62,13 +63,13 @@ def _chunks(chunk_size: Any) -> tuple[int, int]:
     try:
         a, b = pair
     except (TypeError, ValueError):
-        raise ValueError(
+        raise ConfigError(
             f"chunk_size must be a positive int, a pair (test_rows, bank_rows) or None; "
             f"got {chunk_size!r}"
         ) from None
     for v in (a, b):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-            raise ValueError(f"chunk_size values must be positive ints; got {chunk_size!r}")
+            raise ConfigError(f"chunk_size values must be positive ints; got {chunk_size!r}")
     return int(a), int(b)
 
 
@@ -107,7 +108,7 @@ def _neighbours(
         s = (q @ g.T).mul_(inv_norm[b0 : b0 + bank_chunk].to(q.device)[None, :])
         v, i = _block_candidates(s, min(k, s.shape[1]))
         i = i + b0
-        if vals is None:
+        if vals is None or idx is None:
             vals, idx = v, i
             continue
         # Every earlier candidate has a smaller index than every new one, so a stable sort of
@@ -126,9 +127,9 @@ def _inverse_norms(bank: torch.Tensor, bank_chunk: int) -> torch.Tensor:
     for b0 in range(0, bank.shape[0], bank_chunk):
         norms = torch.linalg.vector_norm(bank[b0 : b0 + bank_chunk].to(torch.float64), dim=1)
         if not bool(torch.isfinite(norms).all()):
-            raise ValueError("train_features has NaN or inf values; clean or drop those rows first")
+            raise DataError("train_features has NaN or inf values; clean or drop those rows first")
         if bool((norms == 0).any()):
-            raise ValueError(
+            raise DataError(
                 "train_features has all-zero rows, which have no cosine similarity; drop them"
             )
         out[b0 : b0 + bank_chunk] = (1.0 / norms).to(torch.float32).cpu()
@@ -172,31 +173,31 @@ def knn_classify(
     ImageNet-1K's 1.28 M x 2048 bank with the defaults, independent of ``N`` otherwise.
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive int; got {k!r}")
+        raise ConfigError(f"k must be a positive int; got {k!r}")
     try:
         temperature = float(temperature)
     except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a positive number; got {temperature!r}") from None
+        raise ConfigError(f"temperature must be a positive number; got {temperature!r}") from None
     if not np.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a positive number; got {temperature!r}")
+        raise ConfigError(f"temperature must be a positive number; got {temperature!r}")
     if isinstance(ks, int | np.integer):
         ks = (int(ks),)
     ks = tuple(ks)
     if not ks or any(
         isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1 for m in ks
     ):
-        raise ValueError(f"ks must be a non-empty tuple of positive ints; got {ks!r}")
+        raise ConfigError(f"ks must be a non-empty tuple of positive ints; got {ks!r}")
     test_rows, bank_rows = _chunks(chunk_size)
 
     bank = _as_bank(train_features)
     q_all = test_features.detach() if isinstance(test_features, torch.Tensor) else None
     q_all = as_embeddings(test_features if q_all is None else q_all, "test_features")
     if bool((q_all.abs().amax(dim=1) == 0).any()):
-        raise ValueError(
+        raise DataError(
             "test_features has all-zero rows, which have no cosine similarity; drop them"
         )
     if bank.shape[1] != q_all.shape[1]:
-        raise ValueError(
+        raise DataError(
             f"train_features have dimension {bank.shape[1]} but test_features have "
             f"{q_all.shape[1]}; they must match"
         )
@@ -206,7 +207,7 @@ def knn_classify(
     n_classes = classes.size
     for m in ks:
         if m > n_classes:
-            raise ValueError(
+            raise DataError(
                 f"top-{m} accuracy needs at least {m} classes in train_labels, which has "
                 f"{n_classes}; every test item would count as right. Use ks=(1,) for top-1 only"
             )

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.linear_probe import check_ks, check_positive, cosine_lr, linear_probe, topk_hits
 
 
@@ -47,33 +48,33 @@ def _feature_fn(backbone: nn.Module | Callable[[Tensor], Tensor]) -> Callable[[T
         if out.ndim == 4:
             out = out.mean(dim=(2, 3))
         if out.ndim != 2:
-            raise ValueError(f"the backbone gave shape {tuple(out.shape)}; need (N, D) features")
+            raise DataError(f"the backbone gave shape {tuple(out.shape)}; need (N, D) features")
         return out.float()
 
     return features
 
 
-def _labels_of(dataset: Dataset, name: str) -> np.ndarray | None:
+def _labels_of(dataset: Dataset[Any], name: str) -> np.ndarray | None:
     labels = getattr(dataset, "labels", None)
     if labels is None:
         return None
     labels = np.asarray(labels)
     if labels.size and labels.min() < 0:
-        raise ValueError(
+        raise DataError(
             f"{name} has unlabeled items (label -1); linear evaluation needs labelled images "
             "(e.g. STL-10 split 'train', not 'train+unlabeled')"
         )
     return labels
 
 
-def _num_classes(train: Dataset, labels: np.ndarray | None, given: int | None) -> int:
+def _num_classes(train: Dataset[Any], labels: np.ndarray | None, given: int | None) -> int:
     if given is not None:
         check_positive(given, "num_classes", integer=True)
         return int(given)
     n = getattr(train, "num_classes", None)
     if n is None:
         if labels is None:
-            raise ValueError("pass num_classes: the training dataset has no labels/num_classes")
+            raise ConfigError("pass num_classes: the training dataset has no labels/num_classes")
         n = int(labels.max()) + 1
     return int(n)
 
@@ -81,7 +82,7 @@ def _num_classes(train: Dataset, labels: np.ndarray | None, given: int | None) -
 @torch.no_grad()
 def extract_features(
     features: Callable[[Tensor], Tensor],
-    dataset: Dataset,
+    dataset: Dataset[Any],
     batch_size: int,
     device: torch.device,
     num_workers: int = 0,
@@ -93,14 +94,14 @@ def extract_features(
         feats.append(features(x.to(device, non_blocking=True)).cpu())
         labels.append(torch.as_tensor(y, dtype=torch.int64).reshape(-1))
     if not feats:
-        raise ValueError("cannot extract features of an empty dataset")
+        raise DataError("cannot extract features of an empty dataset")
     return torch.cat(feats), torch.cat(labels)
 
 
 def linear_eval(
     backbone: nn.Module | Callable[[Tensor], Tensor],
-    train_dataset: Dataset,
-    test_dataset: Dataset,
+    train_dataset: Dataset[Any],
+    test_dataset: Dataset[Any],
     *,
     epochs: int,
     lr: float,
@@ -183,8 +184,8 @@ def linear_eval(
 
 def _train_augmented(
     features: Callable[[Tensor], Tensor],
-    train_dataset: Dataset,
-    test_dataset: Dataset,
+    train_dataset: Dataset[Any],
+    test_dataset: Dataset[Any],
     n_classes: int,
     epochs: int,
     lr: float,
@@ -198,7 +199,7 @@ def _train_augmented(
     ks: tuple[int, ...],
 ) -> dict[str, float]:
     gen = torch.Generator().manual_seed(int(seed))
-    n = len(train_dataset)  # type: ignore[arg-type]
+    n = len(train_dataset)  # type: ignore[arg-type]  # map-style: has __len__
     # A last batch of one item would break BatchNorm's batch statistics: drop it then.
     drop_last = normalize and n % batch_size == 1
     loader = DataLoader(
@@ -230,16 +231,16 @@ def _train_augmented(
             assert opt is not None
             y = torch.as_tensor(y, dtype=torch.int64, device=device).reshape(-1)
             if bool((y < 0).any()) or bool((y >= n_classes).any()):
-                raise ValueError(f"training labels must lie in 0..{n_classes - 1}")
+                raise DataError(f"training labels must lie in 0..{n_classes - 1}")
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(lr, step, total)
-            loss = F.cross_entropy(head(f), y)
+            loss: Tensor = F.cross_entropy(head(f), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
             opt.step()
             step += 1
     if head is None:
-        raise ValueError("the training dataset is empty")
+        raise DataError("the training dataset is empty")
     head.eval()
     hits = dict.fromkeys(ks, 0)
     count = 0
@@ -254,5 +255,5 @@ def _train_augmented(
                 hits[m] += h
             count += y.numel()
     if count == 0:
-        raise ValueError("the test dataset is empty")
+        raise DataError("the test dataset is empty")
     return {f"top{m}": hits[m] / count for m in ks}

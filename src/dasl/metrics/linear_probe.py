@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.validation import as_embeddings
 
 _EVAL_CHUNK = 8192
@@ -62,18 +63,18 @@ def check_positive(value: Any, name: str, integer: bool = False, allow_zero: boo
     if not ok:
         what = "int" if integer else "number"
         sign = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be a {sign} {what}; got {value!r}")
+        raise ConfigError(f"{name} must be a {sign} {what}; got {value!r}")
 
 
 def check_ks(ks: Any, n_classes: int) -> tuple[int, ...]:
     """``ks`` as a tuple of positive ints, each at most the number of classes."""
     ks = (ks,) if isinstance(ks, int | np.integer) and not isinstance(ks, bool) else tuple(ks)
     if not ks:
-        raise ValueError("ks is empty; give e.g. ks=(1, 5)")
+        raise ConfigError("ks is empty; give e.g. ks=(1, 5)")
     for m in ks:
         check_positive(m, "every entry of ks", integer=True)
         if m > n_classes:
-            raise ValueError(
+            raise DataError(
                 f"top-{m} accuracy needs at least {m} classes in train_labels, which has "
                 f"{n_classes}; every test item would count as right. Use ks=(1,) for top-1 only"
             )
@@ -88,7 +89,7 @@ def label_codes(
     for lab, n, name in ((train_labels, n_train, "train"), (test_labels, n_test, "test")):
         a = lab.detach().cpu().numpy() if isinstance(lab, torch.Tensor) else np.asarray(lab)
         if a.ndim != 1 or a.shape[0] != n:
-            raise ValueError(
+            raise DataError(
                 f"{name}_labels must be 1-D with one label per feature row ({n}); got {a.shape}"
             )
         arrays.append(a)
@@ -150,7 +151,7 @@ def fit_linear_probe(
                 group["lr"] = cosine_lr(lr, step, total)
             loss = F.cross_entropy(x[idx] @ weight.T + bias, y[idx])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
             opt.step()
             step += 1
     return LinearProbe(weight.detach(), bias.detach(), mean, std, classes)
@@ -185,7 +186,7 @@ def linear_probe(
         train_features, train_labels, epochs, lr, batch_size, weight_decay, seed, normalize
     )
     if x_te.shape[1] != probe.weight.shape[1]:
-        raise ValueError(
+        raise DataError(
             f"train_features have dimension {probe.weight.shape[1]} but test_features have "
             f"{x_te.shape[1]}; they must match"
         )

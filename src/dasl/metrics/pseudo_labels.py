@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.clustering import kmeans_assign
 
 
@@ -23,13 +24,13 @@ def cluster_pseudo_labels(
     """``(G, N)`` cluster ids of the rows of ``features`` for each count in ``num_clusters``."""
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"features must be a non-empty (N, d) array, got shape {x.shape}")
+        raise DataError(f"features must be a non-empty (N, d) array, got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     x = np.ascontiguousarray(x / np.maximum(norms, 1e-12))
     rows = []
     for g, k in enumerate(num_clusters):
         if not 2 <= k <= x.shape[0]:
-            raise ValueError(f"num_clusters {k} must lie in 2..{x.shape[0]} (bank size)")
+            raise ConfigError(f"num_clusters {k} must lie in 2..{x.shape[0]} (bank size)")
         # faiss seeds are 32-bit; one stream per granularity.
         rows.append(kmeans_assign(x, int(k), seed=(seed * 1009 + g) % 2**31, niter=niter))
     return np.stack(rows)

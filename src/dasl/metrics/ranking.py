@@ -23,17 +23,18 @@ from __future__ import annotations
 import torch
 
 from dasl.choices import RANKING_METRICS
+from dasl.errors import ConfigError, DataError
 
 
 def match_matrix(neighbor_labels: torch.Tensor, query_labels: torch.Tensor) -> torch.Tensor:
     """Boolean (N, k): neighbour j of query i has the query's label."""
     if neighbor_labels.ndim != 2 or query_labels.ndim != 1:
-        raise ValueError(
+        raise DataError(
             f"neighbor_labels must be 2-D and query_labels 1-D; got shapes "
             f"{tuple(neighbor_labels.shape)} and {tuple(query_labels.shape)}"
         )
     if neighbor_labels.shape[0] != query_labels.shape[0]:
-        raise ValueError(
+        raise DataError(
             f"neighbor_labels has {neighbor_labels.shape[0]} rows, query_labels has "
             f"{query_labels.shape[0]} entries"
         )
@@ -42,9 +43,9 @@ def match_matrix(neighbor_labels: torch.Tensor, query_labels: torch.Tensor) -> t
 
 def _check_k(k: int, available: int, what: str) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"{what} must be a positive int; got {k!r}")
+        raise ConfigError(f"{what} must be a positive int; got {k!r}")
     if k > available:
-        raise ValueError(f"{what}={k} but only {available} neighbours per query were given")
+        raise ConfigError(f"{what}={k} but only {available} neighbours per query were given")
 
 
 def recall_at_k(neighbor_labels: torch.Tensor, query_labels: torch.Tensor, k: int) -> float:
@@ -57,17 +58,15 @@ def recall_at_k(neighbor_labels: torch.Tensor, query_labels: torch.Tensor, k: in
 def _relevance(num_relevant: torch.Tensor, match: torch.Tensor) -> torch.Tensor:
     """Mask of the first R_i columns of each row."""
     if num_relevant.ndim != 1 or num_relevant.shape[0] != match.shape[0]:
-        raise ValueError(
+        raise DataError(
             f"num_relevant must be 1-D with one entry per query ({match.shape[0]}); got shape "
             f"{tuple(num_relevant.shape)}"
         )
     if bool((num_relevant < 1).any()):
-        raise ValueError(
-            "num_relevant has entries < 1; drop queries without same-label items first"
-        )
+        raise DataError("num_relevant has entries < 1; drop queries without same-label items first")
     max_r = int(num_relevant.max())
     if max_r > match.shape[1]:
-        raise ValueError(
+        raise DataError(
             f"a query has R={max_r} relevant items but only {match.shape[1]} neighbours were given"
         )
     cols = torch.arange(match.shape[1], device=match.device)

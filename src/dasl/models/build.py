@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from dasl.errors import ConfigError
 from dasl.models.backbones import create_backbone
 from dasl.models.embedding import EmbeddingModel
 from dasl.models.pretrained import (
@@ -66,7 +67,7 @@ def build_model(
         elif backbone == "efficientnet_lite0":
             state, source = packaged_efficientnet_lite0_weights(), "efficientnet-lite0 package"
         else:
-            raise ValueError(
+            raise ConfigError(
                 f"there are no pretrained weights for backbone {backbone!r}; use pretrained=False "
                 "or pass a weight file you trained as pretrained='/path/to/weights.pth'"
             )
@@ -75,5 +76,5 @@ def build_model(
         state = read_state_dict(pretrained)
         model.load_report = load_weights(spec, model.head, state, str(pretrained))
     elif pretrained is not False and pretrained is not None:
-        raise ValueError(f"pretrained must be True, False or a file path, got {pretrained!r}")
+        raise ConfigError(f"pretrained must be True, False or a file path, got {pretrained!r}")
     return model

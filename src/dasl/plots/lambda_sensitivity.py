@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from dasl.errors import DataError
 from dasl.plots._render import save_png
 
 
@@ -41,13 +42,13 @@ def plot_lambda_sensitivity(
     """
     n = len(params)
     if n == 0 or len(values) != n or len(pruned) != n:
-        raise ValueError(
+        raise DataError(
             f"params, values and pruned must be non-empty and of one length, got "
             f"{n}, {len(values)}, {len(pruned)}"
         )
     y = np.asarray(values, dtype=np.float64)
     if not np.isfinite(y).all():
-        raise ValueError("values must be finite numbers")
+        raise DataError("values must be finite numbers")
     numeric = all(_is_number(p) for p in params)
     if numeric:
         x = np.asarray(params, dtype=np.float64)
@@ -58,7 +59,7 @@ def plot_lambda_sensitivity(
     if log_x is None:
         log_x = numeric and bool((x > 0).all())
     if log_x and not (numeric and (x > 0).all()):
-        raise ValueError(f"a log x-axis needs positive numbers for {param}")
+        raise DataError(f"a log x-axis needs positive numbers for {param}")
     mask = np.asarray(pruned, dtype=bool)
 
     fig = Figure(figsize=(5.6, 4.0))

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from dasl.errors import DataError
 from dasl.plots._render import save_png
 
 DAR_KEY = "train/dar"
@@ -32,7 +33,7 @@ def _series(values: Sequence[float | None], method: str, key: str) -> np.ndarray
     try:
         return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"history of {method!r}, key {key!r}: values must be numbers") from err
+        raise DataError(f"history of {method!r}, key {key!r}: values must be numbers") from err
 
 
 def _lam_text(lam: float) -> str:
@@ -62,7 +63,7 @@ def curve_series(
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for method, hist in history_by_method.items():
         if not isinstance(hist, Mapping):
-            raise ValueError(f"history of {method!r} must be a dict of lists")
+            raise DataError(f"history of {method!r} must be a dict of lists")
         if key not in hist or len(hist[key]) == 0:
             continue
         y = _series(hist[key], method, key)
@@ -70,12 +71,12 @@ def curve_series(
         if x is None:
             x = np.arange(1, y.shape[0] + 1, dtype=np.float64)
         if x.shape != y.shape:
-            raise ValueError(
+            raise DataError(
                 f"history of {method!r}: {key!r} has {y.shape[0]} values, 'epoch' has {x.shape[0]}"
             )
         if key == DAR_KEY and dar_weights is not None:
             if method not in dar_weights:
-                raise ValueError(f"dar_weights has no λ for {method!r}, which logs {DAR_KEY!r}")
+                raise DataError(f"dar_weights has no λ for {method!r}, which logs {DAR_KEY!r}")
             y = float(dar_weights[method]) * y
         ok = np.isfinite(y) & np.isfinite(x)
         out[str(method)] = (x[ok], y[ok])
@@ -89,7 +90,7 @@ def training_curves_figure(
 ) -> Figure:
     """The figure of :func:`plot_training_curves`."""
     if not isinstance(history_by_method, Mapping) or not history_by_method:
-        raise ValueError("history_by_method must be a non-empty dict {method name: history}")
+        raise DataError("history_by_method must be a non-empty dict {method name: history}")
     fig = Figure(figsize=(4.4 * len(panels), 3.8))
     colour = {m: f"C{k % 10}" for k, m in enumerate(history_by_method)}
     for p, (key, title) in enumerate(panels):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dasl.errors import DataError
 from dasl.metrics import knn
 
 
@@ -23,7 +24,7 @@ def neighbours(
     gallery = ref.shape[0] if ref is not None else query.shape[0] - 1
     kk = min(k, gallery)
     if kk < 1:
-        raise ValueError("the retrieval gallery is empty: need at least 2 test items")
+        raise DataError("the retrieval gallery is empty: need at least 2 test items")
     _, idx = knn(query, ref, k=kk, distance=distance)
     return idx.cpu().numpy().astype(np.int64)
 
@@ -52,6 +53,6 @@ def sample_queries(n_queries: int, n: int = 12, seed: int = 0) -> np.ndarray:
     """``min(n, n_queries)`` distinct query positions, drawn with ``numpy.random.default_rng(seed)``
     and sorted: the same sample for every variant and every run of one seed."""
     if n_queries < 1:
-        raise ValueError("no queries to sample")
+        raise DataError("no queries to sample")
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_queries, size=min(n, n_queries), replace=False))

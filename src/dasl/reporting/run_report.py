@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from dasl.errors import DataError
 from dasl.reporting.html_report import ClassRecall, GalleryRow, Neighbour, Report, write_report
 from dasl.reporting.retrieval_view import (
     best_and_worst,
@@ -88,7 +89,7 @@ def build_report(
     first = next(iter(variants.values()))
     for name, v in variants.items():
         if not np.array_equal(v.labels, first.labels):
-            raise ValueError(f"variant {name!r} was evaluated on other queries than {names[0]!r}")
+            raise DataError(f"variant {name!r} was evaluated on other queries than {names[0]!r}")
     sample = sample_queries(first.labels.shape[0], n_queries, seed)
     tops: dict[str, np.ndarray] = {}
     for name, v in variants.items():

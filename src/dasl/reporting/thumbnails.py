@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from dasl.errors import DataError
+
 
 def to_pil(image: Any) -> Image.Image:
     """A PIL image of a dataset item's raw image (PIL as is; ``(C, H, W)`` / ``(H, W)`` arrays
@@ -24,7 +26,7 @@ def to_pil(image: Any) -> Image.Image:
     if arr.ndim == 3:
         arr = arr[0] if arr.shape[0] == 1 else np.moveaxis(arr[:3], 0, -1)
     if arr.ndim not in (2, 3):
-        raise ValueError(f"cannot show an image of shape {arr.shape}")
+        raise DataError(f"cannot show an image of shape {arr.shape}")
     return Image.fromarray(np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8))
 
 

@@ -17,7 +17,7 @@ from dasl.reproduce.field_anchors import ANCHORS, MLRC_NOTE
 from dasl.reproduce.paper_tables import POSTER, paper_number
 from dasl.reproduce.seed_summary import summarize
 from dasl.reproduce.tables import Column, Row, Table
-from dasl.utils.io import atomic_write_json, atomic_write_text
+from dasl.utils.io import atomic_write_json, atomic_write_text, make_dir
 
 DASH = "—"
 
@@ -196,7 +196,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write ``reproduce.json`` then ``reproduce.md`` into ``out_dir``, each atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     json_path = atomic_write_json(out_dir / "reproduce.json", report)
     md_path = atomic_write_text(out_dir / "reproduce.md", render_markdown(report))
     return json_path, md_path

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from dasl.errors import ConfigError, DataError
+
 IGNORED_KEYS = frozenset(
     {
         "name",
@@ -74,14 +76,20 @@ def inspect_run(run_dir: Path, wanted_config: str) -> RunFolder:
         return RunFolder(State.FRESH)
     config_file = run_dir / "config.yaml"
     if not config_file.is_file():
-        raise ValueError(
+        raise ConfigError(
             f"{run_dir} holds a run without its config.yaml; move it away or pass another --out"
         )
-    found = yaml.safe_load(config_file.read_text()) or {}
+    try:
+        found = yaml.safe_load(config_file.read_text()) or {}
+    except yaml.YAMLError as exc:  # edited by hand: the user's file, not a bug
+        raise DataError(
+            f"{config_file}: not valid YAML ({getattr(exc, 'problem', None) or exc}); fix it, "
+            "move the folder away or pass another --out"
+        ) from None
     diffs = config_differences(found, yaml.safe_load(wanted_config) or {})
     if diffs:
         more = f" (and {len(diffs) - 2} more)" if len(diffs) > 2 else ""
-        raise ValueError(
+        raise ConfigError(
             f"{run_dir} holds a run with other settings ({'; '.join(diffs[:2])}{more}); "
             "pass the same overrides as then, another --out, or delete that folder"
         )
@@ -89,8 +97,8 @@ def inspect_run(run_dir: Path, wanted_config: str) -> RunFolder:
         try:
             metrics = json.loads(metrics_file.read_text())
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{metrics_file}: not JSON ({exc.msg}); delete it to rerun") from None
+            raise DataError(f"{metrics_file}: not JSON ({exc.msg}); delete it to rerun") from None
         if not isinstance(metrics, dict):
-            raise ValueError(f"{metrics_file}: expected a JSON object; delete it to rerun")
+            raise DataError(f"{metrics_file}: expected a JSON object; delete it to rerun")
         return RunFolder(State.DONE, metrics)
     return RunFolder(State.RESUME)

@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dasl.errors import DataError
+
 
 @dataclass(frozen=True)
 class SeedSummary:
@@ -20,7 +22,7 @@ def summarize(values: Sequence[float], level: float = 0.95) -> SeedSummary:
     (``n - 1`` in the denominator); the half-width is ``None`` for one value."""
     n = len(values)
     if n == 0:
-        raise ValueError("no values to summarize")
+        raise DataError("no values to summarize")
     mean = math.fsum(values) / n
     if n == 1:
         return SeedSummary(mean, None, 1)

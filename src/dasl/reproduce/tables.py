@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dasl.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Column:
@@ -48,7 +50,7 @@ class Table:
             return self.rows
         unknown = [k for k in keys if k not in self.row_keys]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"--rows: {', '.join(unknown)} is not a row of {self.name}; "
                 f"its rows: {', '.join(self.row_keys)}"
             )

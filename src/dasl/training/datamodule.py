@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from dasl.choices import SAMPLERS
 from dasl.config import DataConfig, ExperimentConfig
 from dasl.data import build_transforms, load_dataset
+from dasl.errors import ConfigError
 
 
 def _dataset_options(cfg: DataConfig, seed: int, max_per_class: int | None) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def load_eval_sets(cfg: DataConfig, seed: int, normalization: Normalization = No
     """The test split, or query/gallery splits when ``cfg.query_split`` is set."""
     if cfg.query_split is not None:
         if cfg.gallery_split is None:
-            raise ValueError("data.query_split is set but data.gallery_split is not; set both")
+            raise ConfigError("data.query_split is set but data.gallery_split is not; set both")
         return EvalSets(
             load_split(cfg, cfg.query_split, False, seed, normalization),
             load_split(cfg, cfg.gallery_split, False, seed, normalization),

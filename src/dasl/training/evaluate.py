@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from dasl.errors import DataError
 from dasl.metrics import retrieval_metrics
 from dasl.utils.distributed import collective_device, gather_rows, world
 
@@ -28,7 +29,7 @@ def shard(dataset: Dataset, rank: int | None = None, world_size: int | None = No
         rank, world_size = world()
     if world_size == 1:
         return dataset
-    return Subset(dataset, range(rank, len(dataset), world_size))  # type: ignore[arg-type]
+    return Subset(dataset, range(rank, len(dataset), world_size))  # type: ignore[arg-type]  # any map-style dataset, not Dataset[T]
 
 
 def gather_shards(embeddings: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -75,7 +76,7 @@ def embed(
         outs.append(z.float().cpu().numpy())
         labels.append(np.asarray(y, dtype=np.int64).reshape(-1))
     if not outs:
-        raise ValueError("cannot embed an empty dataset: the evaluation split has no images")
+        raise DataError("cannot embed an empty dataset: the evaluation split has no images")
     return np.concatenate(outs), np.concatenate(labels)
 
 

@@ -17,13 +17,14 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from dasl.errors import Interrupted
 from dasl.training.checkpoint_io import resumable_checkpoint
 from dasl.utils.io import atomic_write_json
 
 Log = Callable[[str], None]
 
 
-class RunInterrupted(RuntimeError):
+class RunInterrupted(Interrupted):
     """Training stopped before its last epoch (Ctrl-C); nothing final was written."""
 
 

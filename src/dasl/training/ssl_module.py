@@ -23,8 +23,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dasl.config import ConfigError, from_saved
+from dasl.config import from_saved
 from dasl.dar import TwoViewDASLLoss
+from dasl.errors import ConfigError
 from dasl.models import build_model
 from dasl.objective import build_objective
 from dasl.registry import unknown_choice

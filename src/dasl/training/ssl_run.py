@@ -274,7 +274,7 @@ class Pretraining(Setting):
             {r.name: pipeline.history_columns(r.history, keys) for r in results},
             run_dir / "knn_curves.png",
             panels=CURVE_PANELS,
-            dar_weights={name: vcfg.dar.lam for name, vcfg in variants(cfg)},  # type: ignore[arg-type]
+            dar_weights={name: vcfg.dar.lam for name, vcfg in variants(cfg)},  # type: ignore[arg-type]  # duck-typed config
         )
         purity = _purity_curves(results)
         if purity:

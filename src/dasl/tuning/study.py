@@ -34,8 +34,10 @@ from optuna.trial import TrialState
 
 from dasl.choices import RANKING_METRICS
 from dasl.config import ConfigError, ExperimentConfig
+from dasl.errors import Interrupted
 from dasl.tuning.report import best_frozen_trial, trial_rows, write_reports
 from dasl.tuning.search_space import ParamSpec, apply_params, check_search_space, parse_param
+from dasl.utils.io import make_dir
 
 Log = Callable[[str], None]
 
@@ -75,7 +77,7 @@ class KeepLastEpoch(optuna.pruners.BasePruner):
         return self.pruner.prune(study, trial)
 
 
-class TuneInterrupted(RuntimeError):
+class TuneInterrupted(Interrupted):
     """The study stopped (Ctrl-C) before ``trials`` trials finished; rerun to resume it."""
 
 
@@ -123,7 +125,7 @@ def objective_value(history: Sequence[dict[str, float]], metric: str) -> tuple[f
     """
     rows = [r for r in sorted(history, key=lambda r: r["epoch"]) if "val/map@r" in r]
     if not rows:
-        raise RuntimeError("the trial logged no validation metric (is data.val_split empty?)")
+        raise ConfigError("the trial logged no validation metric (is data.val_split empty?)")
     best = max(rows, key=lambda r: r["val/map@r"])  # max() keeps the first of equal values
     key = f"val/{metric}"
     if key not in best:
@@ -247,7 +249,7 @@ def tune(
     check_search_space(cfg, specs)
 
     out = Path(study_dir) if study_dir is not None else study_dir_of(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     db = out / "study.db"
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     study = optuna.create_study(

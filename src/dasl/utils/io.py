@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dasl.errors import ConfigError
+
 TMP_SUFFIX = ".tmp"
 
 
@@ -34,6 +36,23 @@ def _create_temporary(folder: Path, name: str) -> tuple[int, Path]:
             continue
         return fd, tmp
     raise FileExistsError(f"could not create a temporary file for {folder / name}")
+
+
+def make_dir(path: str | os.PathLike[str]) -> Path:
+    """``mkdir -p path``; a file standing where the path needs a folder is a :class:`ConfigError`.
+
+    The path is one the user named (``--out``, ``out_dir``): a file in its way is bad input,
+    reported in one line, not an ``OSError`` traceback.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (path, *path.parents) if p.is_file()), path)
+        raise ConfigError(
+            f"{path}: cannot make this folder, {blocker} is a file; choose another path"
+        ) from None
+    return path
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -55,7 +74,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     (``torch.save``, ``faiss.write_index``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     fd, tmp = _create_temporary(path.parent, path.name)
     os.close(fd)
     try:
@@ -75,7 +94,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, with the user's normal permissions."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     fd, tmp = _create_temporary(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as fh:
