@@ -125,7 +125,7 @@ def objective_value(history: Sequence[dict[str, float]], metric: str) -> tuple[f
     """
     rows = [r for r in sorted(history, key=lambda r: r["epoch"]) if "val/map@r" in r]
     if not rows:
-        raise ConfigError("the trial logged no validation metric (is data.val_split empty?)")
+        raise RuntimeError("the trial logged no validation metric (is data.val_split empty?)")
     best = max(rows, key=lambda r: r["val/map@r"])  # max() keeps the first of equal values
     key = f"val/{metric}"
     if key not in best:
