@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, run_dir
-from dasl.utils.io import atomic_write_json
+from dasl.utils.io import atomic_write_text
 
 BENCHMARK = "dar_ablation"
 CACHE_DIR = RESULTS_DIR / BENCHMARK / "cache"
@@ -41,6 +41,20 @@ def load_summary(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def write_summary(path: Path, name: str, datasets: dict[str, dict[str, Any]]) -> Path:
-    """The trial records a report is made from, per dataset, in the order they were used."""
-    payload = {"benchmark": BENCHMARK, "name": name, "datasets": datasets}
-    return atomic_write_json(path, payload)
+    """The trial records a report is made from, per dataset, in the order they were used.
+
+    One trial per line, so that git diffs of a summary show the trials that changed.
+    """
+    lines = ["{", f'"benchmark": {json.dumps(BENCHMARK)},', f'"name": {json.dumps(name)},']
+    lines.append('"datasets": {')
+    for i, (ds, body) in enumerate(datasets.items()):
+        raw = json.dumps(body.get("raw_pixels"))
+        lines.append(f'{json.dumps(ds)}: {{"raw_pixels": {raw}, "trials": {{')
+        trials = list(body.get("trials", {}).items())
+        for j, (tid, rec) in enumerate(trials):
+            lines.append(
+                f"{json.dumps(tid)}: {json.dumps(rec)}" + ("," if j + 1 < len(trials) else "")
+            )
+        lines.append("}}" + ("," if i + 1 < len(datasets) else ""))
+    lines += ["}", "}"]
+    return atomic_write_text(path, "\n".join(lines) + "\n")
