@@ -43,6 +43,7 @@ from benchmarks.ablation.trials import Runner
 from benchmarks.common import environment, manifest, write_manifest
 from dasl.config import parse_override
 from dasl.dar.measures import DIFFERENCES as LIBRARY_DIFFERENCES
+from dasl.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,12 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    out = args.out if args.out is not None else default_out(args.name)
-
+def check(args: argparse.Namespace) -> tuple[list[str], list[str], dict[str, list[float]]]:
+    """The difference types this dasl has, the bases and the base grid of ``args``; a flag
+    that makes no sense raises :class:`ConfigError` with the one line to print."""
     missing = [d for d in args.differences if d not in LIBRARY_DIFFERENCES]
     if missing:
         print(f"note: this dasl has no difference type {missing}; screening without it")
@@ -195,30 +193,26 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.measure_stage:
         m, _, e = variant.partition("/")
         if m not in MEASURES or e not in ESTIMATORS:
-            print(
-                f"error: --measure-stage {variant!r}: expected MEASURE/ESTIMATOR with a measure "
-                f"of {MEASURES} and an estimator of {ESTIMATORS}, e.g. l1/exact",
-                file=sys.stderr,
+            raise ConfigError(
+                f"--measure-stage {variant!r}: expected MEASURE/ESTIMATOR with a measure "
+                f"of {MEASURES} and an estimator of {ESTIMATORS}, e.g. l1/exact"
             )
-            return 2
     unknown = [d for d in args.datasets if d not in PRESETS]
     if unknown:
-        print(
-            f"error: no preset for dataset(s) {unknown}; choose from {sorted(PRESETS)}",
-            file=sys.stderr,
-        )
-        return 2
+        raise ConfigError(f"no preset for dataset(s) {unknown}; choose from {sorted(PRESETS)}")
     try:
         bases = [b for b in args.bases if parse_base(b)[0] in ALL_BASES]
         base_grid = parse_base_grid(args.base_grid)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise ConfigError(str(exc)) from None
     if len(bases) != len(args.bases):
-        print(f"error: --bases: each must start with one of {ALL_BASES}", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--bases: each must start with one of {ALL_BASES}")
+    return differences, bases, base_grid
+
+
+def make_plans(args: argparse.Namespace, differences: list[str], bases: list[str]) -> list[Plan]:
+    """One plan per ``--datasets`` entry: its config, cells and values to try."""
     extra = dict(parse_override(o) for o in args.overrides)
-    contrast_extra = [(a, b) for a, b in args.contrast]
     plans = []
     for ds in args.datasets:
         cfg = base_config(ds, extra)
@@ -248,6 +242,31 @@ def main(argv: list[str] | None = None) -> int:
                 sorted(args.cached_lambdas),
             )
         )
+    return plans
+
+
+def planned_runs(plan: Plan, args: argparse.Namespace) -> tuple[int, int]:
+    """Screening and final runs of ``plan`` (an estimate printed before training)."""
+    n_bases = len({c.base for c in plan.cells})
+    n_screen = sum(len(plan.values(c)) for c in plan.cells)
+    n_screen += len(plan.measure_stage) * len(plan.lambdas) * n_bases
+    n_screen += (len(plan.tune_lambdas) + args.extend_edges) * args.finalists * n_bases
+    n_final = (args.seeds - 1) * n_bases * (1 + args.finalists)
+    return n_screen, n_final
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = args.out if args.out is not None else default_out(args.name)
+    try:
+        differences, bases, base_grid = check(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    contrast_extra = [(a, b) for a, b in args.contrast]
+    plans = make_plans(args, differences, bases)
 
     if not args.plan:
         out.mkdir(parents=True, exist_ok=True)
@@ -290,14 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             known_raw=known.get(plan.dataset, {}).get("raw_pixels"),
         )
         runners[plan.dataset] = runner
-        n_screen = sum(len(plan.values(c)) for c in plan.cells)
-        n_screen += len(plan.measure_stage) * len(plan.lambdas) * len({c.base for c in plan.cells})
-        n_screen += (
-            (len(plan.tune_lambdas) + args.extend_edges)
-            * args.finalists
-            * len({c.base for c in plan.cells})
-        )
-        n_final = (args.seeds - 1) * len({c.base for c in plan.cells}) * (1 + args.finalists)
+        n_screen, n_final = planned_runs(plan, args)
         print(
             f"{plan.dataset}: {len(plan.cells)} cells, {n_screen} screening runs + "
             f"{n_final} final runs; cache {runner.cache_dir}",
