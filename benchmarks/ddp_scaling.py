@@ -14,7 +14,7 @@ small CNN (28 px, 64-d) with DASL-PA under ``DistributedDataParallel`` for ``--s
   power of the rows).
 
 Usage: ``python -m benchmarks.ddp_scaling [--quick] [--steps 20] [--batch 60]``; prints a
-Markdown table and writes ``benchmarks/results/ddp_scaling.json``.
+Markdown table and writes ``benchmarks/results/ddp_scaling/default/ddp_scaling.json``.
 """
 
 from __future__ import annotations
@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=60, help="images per process (multiple of 4)")
     ap.add_argument("--estimators", nargs="+", default=["chain", "exact"])
     ap.add_argument("--quick", action="store_true", help="3 steps of 16 images, chain only")
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
+    ap.add_argument(
+        "--out", default=None, help="JSON path (default benchmarks/results/ddp_scaling/default/)"
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.steps, args.warmup, args.batch, args.estimators = 3, 1, 16, ["chain"]

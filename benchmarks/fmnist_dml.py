@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         sweep,
     )
     write_results(
-        "fmnist_dml",
+        "fmnist_dml_quick" if args.quick else "fmnist_dml",
         {
             "config": base.to_dict(),
             "seeds": args.seeds,
@@ -219,9 +219,6 @@ def main(argv: list[str] | None = None) -> None:
             "paired_table": "\n".join(diff_lines),
             "quick": args.quick,
         },
-        out=Path(__file__).resolve().parent
-        / "results"
-        / ("fmnist_dml_quick.json" if args.quick else "fmnist_dml.json"),
     )
 
 

@@ -195,7 +195,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5, help="throughput repeats")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", help="JSON output (default benchmarks/results/fmnist_ssl.json)")
+    parser.add_argument(
+        "--out", help="JSON output (default benchmarks/results/fmnist_ssl/default/)"
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. trainer.epochs=2")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -14,7 +14,7 @@ The trained run also records, each epoch, retrieval on a fixed sample of its own
 images (train-class MAP@R / R@1) beside the validation-class metrics, so its curves show
 whether the budget over- or underfits. It prints the full-archive counts of the dataset
 (the check too slow for the test suite) and a Markdown table, and writes
-``benchmarks/results/glyphs_testbed.json``.
+``benchmarks/results/glyphs_testbed/default/glyphs_testbed.json``.
 
     python -m benchmarks.glyphs_testbed                      # the RESULTS.md run
     python -m benchmarks.glyphs_testbed --methods trained --out /tmp/c.json trainer.epochs=30

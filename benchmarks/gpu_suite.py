@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.common import environment, format_table, median_time, sync
+from benchmarks.common import environment, format_table, median_time, sync, write_manifest
 from benchmarks.dar_speed import COMBOS, baseline_fn, dasl_fn, make_inputs
 from benchmarks.loader_speed import measure as loader_measure
 from dasl.utils.io import atomic_write_json, atomic_write_text
@@ -981,6 +981,7 @@ def main(argv: list[str] | None = None) -> int:
                 torch.cuda.empty_cache()
     report["total_s"] = time.perf_counter() - t0
     atomic_write_json(out / "gpu_suite.json", report)
+    write_manifest(out)  # #17: command, commit, date, machine, load of this run
     md = markdown(report)
     atomic_write_text(out / "gpu_suite.md", md + "\n")
     print(md)

@@ -117,7 +117,9 @@ def main() -> None:
     p.add_argument("--chunk", type=int, nargs=2, metavar=("BQ", "BG"))
     p.add_argument("--methods", nargs="+", default=["dasl", "lightly"])
     p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--out", help="JSON path (default benchmarks/results/knn_classify_scale.json)")
+    p.add_argument(
+        "--out", help="JSON path (default benchmarks/results/knn_classify_scale/default/)"
+    )
     a = p.parse_args()
     cfg = dict(QUICK if a.quick else FULL)
     for key in cfg:

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", type=int, help="loader batches per epoch (default: one pass)")
     p.add_argument("--model", help="backbone of the step (default resnet50)")
     p.add_argument("--root", type=Path, help="reuse (or create) the generated folder here")
-    p.add_argument("--out", help="JSON path (default benchmarks/results/loader_speed.json)")
+    p.add_argument("--out", help="JSON path (default benchmarks/results/loader_speed/default/)")
     a = p.parse_args(argv)
     if a.workers < 0:
         p.error(f"--workers must be >= 0, got {a.workers}")

@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import shutil
 
 import pytest
 
 from benchmarks import dar_ablation as ab
+from benchmarks.ablation import base_tuning, search
+from benchmarks.ablation import cells as ac
+from benchmarks.ablation import statistics as st
 
 
 def test_paired_difference_matches_a_hand_computation() -> None:
     treated = {0: 91.0, 1: 93.5, 2: 92.0, 7: 50.0}  # seed 7 has no partner: ignored
     control = {0: 90.0, 1: 91.5, 2: 92.0, 3: 10.0}
-    mean, std, half, n = ab.paired_difference(treated, control)
+    mean, std, half, n = st.paired_difference(treated, control)
     # d = (1.0, 2.0, 0.0): mean 1, sample std 1, t(0.975, 2) = 4.303, half = 4.303 / sqrt(3)
     assert n == 3
     assert mean == pytest.approx(1.0)
     assert std == pytest.approx(1.0)
     assert half == pytest.approx(4.303 / math.sqrt(3), rel=1e-9)
-    assert math.isnan(ab.paired_difference({0: 1.0}, {0: 0.5})[2])  # one seed: no interval
+    assert math.isnan(st.paired_difference({0: 1.0}, {0: 0.5})[2])  # one seed: no interval
 
 
 def test_grid_and_finalist_selection() -> None:
-    cells = ab.grid(["npair"], ["signed", "abs"], ["l2", "l1"], ["exact", "chain"], ["l2"])
+    cells = ac.grid(["npair"], ["signed", "abs"], ["l2", "l1"], ["exact", "chain"], ["l2"])
     keys = [c.key for c in cells]
     assert keys[0] == "npair/baseline"
     assert "npair/abs/l1/exact" in keys and "npair/abs/l1/chain" not in keys
     assert len(cells) == 1 + 2 * (2 + 1)
-    assert all(ab.Cell.from_key(k).key == k for k in keys)
-    plan = ab.Plan("digits", None, cells, [0.1, 1.0], [1e-3], 5, 2)  # type: ignore[arg-type]
+    assert all(ac.Cell.from_key(k).key == k for k in keys)
+    plan = search.Plan("digits", None, cells, [0.1, 1.0], [1e-3], 5, 2)  # type: ignore[arg-type]
     val = {
         "npair/signed/l2/exact": {0.1: 0.50, 1.0: 0.55},
         "npair/signed/l2/chain": {0.1: 0.56, 1.0: 0.40},
@@ -40,7 +45,7 @@ def test_grid_and_finalist_selection() -> None:
         "npair/baseline": {1e-3: 0.45},
     }
     screen = {k: {v: {"val_map@r": s} for v, s in runs.items()} for k, runs in val.items()}
-    chosen, finalists = ab.select(plan, screen)
+    chosen, finalists = search.select(plan, screen)
     assert chosen["npair/signed/l2/exact"] == 1.0 and chosen["npair/abs/l1/exact"] == 1.0
     # best signed cell 0.56 (chain l2, lambda 0.1), best abs 0.53 (exact l1, lambda 1)
     assert finalists == {"npair": ["npair/signed/l2/chain", "npair/abs/l1/exact"]}
@@ -53,8 +58,8 @@ def test_dar_cells_train_at_the_baseline_lr_and_only_finalists_get_more_lambdas(
     from dasl.config import load_config
 
     base_cfg = load_config(packaged="fmnist_demo")
-    cells = ab.grid(["npair"], ["signed", "abs"], ["l2"], ["exact"], None)
-    plan = ab.Plan("digits", base_cfg, cells, [1.0], [1e-3, 1e-2], 2, 1, [], [0.3, 3.0], True)
+    cells = ac.grid(["npair"], ["signed", "abs"], ["l2"], ["exact"], None)
+    plan = search.Plan("digits", base_cfg, cells, [1.0], [1e-3, 1e-2], 2, 1, [], [0.3, 3.0], True)
     calls: list[tuple[str, float, int]] = []
     val = {  # validation MAP@R by (cell, tuning value)
         ("npair/baseline", 1e-3): 0.40,
@@ -73,7 +78,7 @@ def test_dar_cells_train_at_the_baseline_lr_and_only_finalists_get_more_lambdas(
         return {"val_map@r": val[(key, value)], "test": test, "best_epoch": 0, "step_s": 0.1,
                 "seconds": 1.0}  # fmt: skip
 
-    result = ab.execute(plan, fetch, log=lambda s: None)
+    result = search.execute(plan, fetch, log=lambda s: None)
     screened = [(k, lr) for k, lr, seed in calls if seed == 0]
     # Baselines first; every DAR run at the baseline's chosen lr (1e-2), never the config's.
     assert screened[:2] == [("npair/baseline", 1e-3), ("npair/baseline", 1e-2)]
@@ -88,7 +93,7 @@ def test_dar_cells_train_at_the_baseline_lr_and_only_finalists_get_more_lambdas(
     # --final-seeds: this process trains only seed 1 of the finals (another takes seed 0).
     calls.clear()
     plan.final_seeds = [1]
-    result = ab.execute(plan, fetch, log=lambda s: None)
+    result = search.execute(plan, fetch, log=lambda s: None)
     assert sorted(result["finals"]["npair/signed/l2/exact"]) == [1]
     assert {seed for _, _, seed in calls} == {0, 1}  # 0: the screening runs
 
@@ -99,7 +104,7 @@ def test_dar_cells_train_at_the_baseline_lr_and_only_finalists_get_more_lambdas(
      (0.3, False, 0.1), (0.5, True, 1.0), (0.5, False, 0.3), (1e-3, False, 3e-4)],
 )  # fmt: skip
 def test_series_step_walks_the_1_3_series(v: float, up: bool, expected: float) -> None:
-    assert ab.series_step(v, up) == expected  # exactly: a cached config must compare equal
+    assert search.series_step(v, up) == expected  # exactly: a cached config must compare equal
 
 
 def test_extend_edges_steps_past_an_edge_until_the_best_is_inside() -> None:
@@ -108,8 +113,8 @@ def test_extend_edges_steps_past_an_edge_until_the_best_is_inside() -> None:
     the steps; the chosen lambda is the best over everything tried."""
     from dasl.config import load_config
 
-    cells = ab.grid(["npair"], ["signed", "abs"], ["l2"], ["exact"], None)
-    plan = ab.Plan(
+    cells = ac.grid(["npair"], ["signed", "abs"], ["l2"], ["exact"], None)
+    plan = search.Plan(
         "digits", load_config(packaged="fmnist_demo"), cells, [1.0, 3.0], [1e-3], 1, 2,
         extend_edges=3,
     )  # fmt: skip
@@ -134,7 +139,7 @@ def test_extend_edges_steps_past_an_edge_until_the_best_is_inside() -> None:
         return {"val_map@r": val[(key, value)], "test": {"recall@1": 0.0, "map@r": 0.0},
                 "best_epoch": 0, "step_s": 0.1, "seconds": 1.0}  # fmt: skip
 
-    result = ab.execute(plan, fetch, log=lambda s: None)
+    result = search.execute(plan, fetch, log=lambda s: None)
     assert set(result["screen"]["npair/signed/l2/exact"]) == {1.0, 3.0, 10.0, 30.0}
     assert set(result["screen"]["npair/abs/l2/exact"]) == {0.03, 0.1, 0.3, 1.0, 3.0}
     assert result["chosen"] == {
@@ -187,6 +192,30 @@ def test_smoke_run_on_digits_writes_tables_json_plots_and_resumes(tmp_path, monk
         assert json.dumps(again["summary"]) == json.dumps(ds["summary"])
         assert again["screen"].keys() == ds["screen"].keys()
 
+    # The run folder: a manifest of the run, and a summary holding every trial the report is
+    # made from (config included), from which --report-only rebuilds it without the cache.
+    info = json.loads((tmp_path / "manifest.json").read_text())
+    assert info["command"].startswith("python -m benchmarks.dar_ablation --datasets digits")
+    assert set(info) >= {"command", "commit", "date", "machine", "load"}
+    summary = json.loads((tmp_path / "dar_ablation_summary.json").read_text())
+    trials = summary["datasets"]["digits"]["trials"]
+    listed = {r["trial"] for part in ("screen", "finals") for runs in ds[part].values()
+              for r in runs.values()}  # fmt: skip
+    assert set(trials) == listed and len(listed) == 2
+    assert all("config" in rec for rec in trials.values())
+    md = (tmp_path / "dar_ablation.md").read_text()
+    shutil.rmtree(tmp_path / "dar_ablation_cache")
+    (tmp_path / "dar_ablation.md").unlink()
+    assert ab.main([*argv, "--report-only"]) == 0
+    assert (tmp_path / "dar_ablation.md").read_text() == md
+    again = json.loads((tmp_path / "dar_ablation.json").read_text())["datasets"]["digits"]
+    assert json.dumps(again["summary"]) == json.dumps(ds["summary"])
+    # A trial whose config differs from the one asked for is not taken from the summary.
+    other = [*argv[:-2], "--report-only", "data.batches_per_epoch=3", "data.eval_max_per_class=40"]
+    assert ab.main(other) == 0
+    empty = json.loads((tmp_path / "dar_ablation.json").read_text())["datasets"]
+    assert empty == {} or not empty["digits"]["finals"]
+
 
 def test_bad_variant_is_one_line_and_status_2(capsys) -> None:
     assert ab.main(["--plan", "--measure-stage", "l3/exact"]) == 2
@@ -201,32 +230,32 @@ def test_control_cells_and_base_options_round_trip_into_configs() -> None:
     from dasl.config import load_config
 
     base_cfg = load_config(packaged="fmnist_demo")
-    ctl = ab.Cell("proxyanchor", control="compact_inter")
+    ctl = ac.Cell("proxyanchor", control="compact_inter")
     assert ctl.key == "proxyanchor/control/compact_inter" and not ctl.is_baseline
-    assert ab.Cell.from_key(ctl.key) == ctl
-    cfg = ab.trial_config(base_cfg, ctl, 3.0, 2, lr=0.01)
+    assert ac.Cell.from_key(ctl.key) == ctl
+    cfg = ac.trial_config(base_cfg, ctl, 3.0, 2, lr=0.01)
     assert (cfg.dar.kind, cfg.dar.lam, cfg.optim.lr, cfg.seed) == ("compact_inter", 3.0, 0.01, 2)
-    assert ab.parse_base("proxyanchor~alpha16~margin0") == (
+    assert ac.parse_base("proxyanchor~alpha16~margin0") == (
         "proxyanchor",
         {"alpha": 16.0, "margin": 0.0},
     )
     assert (
-        ab.base_name("proxyanchor", {"margin": 0.2, "alpha": 8.0}) == "proxyanchor~alpha8~margin0.2"
+        ac.base_name("proxyanchor", {"margin": 0.2, "alpha": 8.0}) == "proxyanchor~alpha8~margin0.2"
     )
-    tuned = ab.Cell("proxyanchor~alpha16")
-    cfg = ab.trial_config(base_cfg, tuned, 0.01, 0)
+    tuned = ac.Cell("proxyanchor~alpha16")
+    cfg = ac.trial_config(base_cfg, tuned, 0.01, 0)
     assert (cfg.loss.alpha, cfg.loss.margin, cfg.dar.lam) == (16.0, None, 0.0)
-    plain = ab._comparable(ab.trial_config(base_cfg, ab.Cell("proxyanchor"), 0.01, 0))
+    plain = ac.comparable(ac.trial_config(base_cfg, ac.Cell("proxyanchor"), 0.01, 0))
     # keys added after runs were cached drop out at their defaults, on both sides
     assert "kind" not in plain["dar"] and "scale" not in plain["loss"]
     stored = json.loads(json.dumps(plain))
     stored["loss"]["scale"], stored["dar"]["kind"] = None, "dar"  # a record written with them
-    assert ab._normalized(stored) == plain
-    assert ab._comparable(cfg)["loss"]["alpha"] == 16.0
+    assert ac.normalized(stored) == plain
+    assert ac.comparable(cfg)["loss"]["alpha"] == 16.0
     with pytest.raises(ValueError, match="unknown option"):
-        ab.parse_base("proxyanchor~beta3")
+        ac.parse_base("proxyanchor~beta3")
     with pytest.raises(ValueError, match="OPTION=V1,V2"):
-        ab.parse_base_grid(["gamma=1,2"])
+        base_tuning.parse_base_grid(["gamma=1,2"])
 
 
 def _fake_fetch(val: dict[tuple[str, float], float], calls: list):  # type: ignore[no-untyped-def]
@@ -246,25 +275,27 @@ def test_controls_are_tuned_like_finalists_and_run_the_finals() -> None:
     from dasl.config import load_config
 
     base_cfg = load_config(packaged="fmnist_demo")
-    cells = ab.grid(["proxyanchor"], ["signed"], ["l2sq"], ["exact"], None)
-    cells.append(ab.Cell("proxyanchor", control="compact_inter"))
-    plan = ab.Plan("digits", base_cfg, cells, [0.1, 1.0], [0.01], 2, 1, [], [3.0], True, None, 1)
+    cells = ac.grid(["proxyanchor"], ["signed"], ["l2sq"], ["exact"], None)
+    cells.append(ac.Cell("proxyanchor", control="compact_inter"))
+    plan = search.Plan(
+        "digits", base_cfg, cells, [0.1, 1.0], [0.01], 2, 1, [], [3.0], True, None, 1
+    )
     ctl = "proxyanchor/control/compact_inter"
     val = {(ctl, 0.1): 0.2, (ctl, 1.0): 0.3, (ctl, 3.0): 0.4, (ctl, 10.0): 0.35}
     calls: list = []
-    result = ab.execute(plan, _fake_fetch(val, calls), log=lambda s: None)
+    result = search.execute(plan, _fake_fetch(val, calls), log=lambda s: None)
     # screened on the grid, tuned on --tune-lambdas, one edge step past 3 (best at the edge),
     # then the seed-0 final at the chosen 3 (a cache hit in a real run: the same trial)
     assert [v for k, v, s in calls if k == ctl and s == 0] == [0.1, 1.0, 3.0, 10.0, 3.0]
     assert result["chosen"][ctl] == 3.0
     assert result["finalists"] == {"proxyanchor": ["proxyanchor/signed/l2sq/exact"]}
     assert sorted(result["finals"][ctl]) == [0, 1]
-    rows = ab.summarize(result)
+    rows = st.summarize(result)
     assert rows[ctl]["delta_map@r"][3] == 2  # paired with the baseline's seeds
-    pairs = ab.contrast_pairs(result)
+    pairs = st.contrast_pairs(result)
     dar = "proxyanchor/signed/l2sq/exact"
     assert (dar, ctl) in pairs and (ctl, "proxyanchor/baseline") in pairs
-    contrast = ab.contrasts(result, pairs)
+    contrast = st.contrasts(result, pairs)
     # the fake runs score 0.4 (control, lambda 3) and 0.1 (DAR): every seed differs by -30
     row = next(r for r in contrast if (r["treated"], r["control"]) == (dar, ctl))
     assert row["map@r"]["mean"] == pytest.approx(-30.0) and row["map@r"]["n"] == 2
@@ -275,7 +306,7 @@ def test_base_tuning_one_option_at_a_time_then_together() -> None:
     from dasl.config import load_config
 
     base_cfg = load_config(packaged="fmnist_demo")
-    plan = ab.Plan("digits", base_cfg, [ab.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
+    plan = search.Plan("digits", base_cfg, [ac.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
     val = {
         ("proxyanchor/baseline", 0.01): 0.50,
         ("proxyanchor~alpha16/baseline", 0.01): 0.55,
@@ -285,8 +316,8 @@ def test_base_tuning_one_option_at_a_time_then_together() -> None:
         ("proxyanchor~alpha16~margin0.2/baseline", 0.01): 0.54,
     }
     calls: list = []
-    grid = ab.parse_base_grid(["alpha=16,64", "margin=0,0.2"])
-    out = ab.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
+    grid = base_tuning.parse_base_grid(["alpha=16,64", "margin=0,0.2"])
+    out = base_tuning.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
     tried = [k.split("/")[0] for k, _, _ in calls]
     assert tried == [
         "proxyanchor",
@@ -305,7 +336,7 @@ def test_base_tuning_steps_past_an_edge_like_lambda() -> None:
     from dasl.config import load_config
 
     base_cfg = load_config(packaged="fmnist_demo")
-    plan = ab.Plan("digits", base_cfg, [ab.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
+    plan = search.Plan("digits", base_cfg, [ac.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
     plan.extend_edges = 2
     val = {
         ("proxyanchor/baseline", 0.01): 0.50,
@@ -314,7 +345,9 @@ def test_base_tuning_steps_past_an_edge_like_lambda() -> None:
         ("proxyanchor~margin0.4/baseline", 0.01): 0.56,
     }
     calls: list = []
-    out = ab.tune_bases(plan, {"margin": [0.0, 0.2]}, _fake_fetch(val, calls), log=lambda s: None)
+    out = base_tuning.tune_bases(
+        plan, {"margin": [0.0, 0.2]}, _fake_fetch(val, calls), log=lambda s: None
+    )
     tried = [k.split("/")[0] for k, _, _ in calls]
     assert tried[-2:] == ["proxyanchor~margin0.3", "proxyanchor~margin0.4"]
     assert out["proxyanchor"]["chosen"] == "proxyanchor~margin0.3"
@@ -328,8 +361,8 @@ def test_cached_lambdas_are_looked_up_never_trained() -> None:
 
     base_cfg = load_config(packaged="fmnist_demo")
     ctl = "proxyanchor/control/batch_variance"
-    cells = [ab.Cell("proxyanchor"), ab.Cell("proxyanchor", control="batch_variance")]
-    plan = ab.Plan("digits", base_cfg, cells, [0.1, 1.0], [0.01], 1, 1, [], [], True)
+    cells = [ac.Cell("proxyanchor"), ac.Cell("proxyanchor", control="batch_variance")]
+    plan = search.Plan("digits", base_cfg, cells, [0.1, 1.0], [0.01], 1, 1, [], [], True)
     plan.cached_lambdas = [30.0, 100.0]
     val = {(ctl, 0.1): 0.3, (ctl, 1.0): 0.2, (ctl, 30.0): 0.5}
     trained: list = []
@@ -339,9 +372,39 @@ def test_cached_lambdas_are_looked_up_never_trained() -> None:
     def lookup(tid, cfg):  # type: ignore[no-untyped-def]
         return fake(tid, cfg) if cfg.dar.lam == 30.0 else None
 
-    result = ab.execute(plan, _fake_fetch(val, trained), log=lambda s: None, lookup=lookup)
+    result = search.execute(plan, _fake_fetch(val, trained), log=lambda s: None, lookup=lookup)
     assert result["chosen"][ctl] == 30.0
     # screened at 0.1 and 1, never at 30 or 100; then the seed-0 final at the chosen 30 (in a
     # real run that final is the cached screening run itself)
     assert [v for k, v, _ in trained if k == ctl] == [0.1, 1.0, 30.0]
     assert [v for k, v, _ in looked_up if k == ctl] == [30.0]
+
+
+# The cache key of a trial is its id (the file name) plus its config as compared
+# (``comparable``); computed with the harness before it became a library (14c078c) and pinned,
+# so that a change that would orphan the cached and committed trials fails here.
+PINNED_KEYS = [
+    ("glyphs", ("proxyanchor",), 0.01, 0, None, "proxyanchor__baseline__v0.01__s0",
+     "77c829085083dba645d6b142db6575415ae1ac8949d0e3d9ace1b626c8554afa"),
+    ("glyphs", ("proxyanchor", "signed", "l2sq", "exact"), 0.3, 2, 0.01,
+     "proxyanchor__signed__l2sq__exact__v0.3__s2",
+     "5ffbd1f51fec19b06f1e72f54d72b25ae271ce2a337dce91060ea133c79f70dc"),
+    ("glyphs", ("proxyanchor~margin0.4", None, None, None, "within_scatter"), 10.0, 1, 0.01,
+     "proxyanchor~margin0.4__control__within_scatter__v10__s1",
+     "31639ee8c25b15197b25b2a5f57163c37cf891d186f9a97b036975910e2dd98d"),
+    ("glyphs", ("npair", "abs", "l1", "chain"), 3.0, 4, None, "npair__abs__l1__chain__v3__s4",
+     "68501d2da9b6de61ee07d56161d81d90e1f315a6aa0d687eeec2c840d5275056"),
+    ("fashion-mnist", ("npair",), 0.001, 3, None, "npair__baseline__v0.001__s3",
+     "ab8f50a9ee768278fb1537e137eeb935864a6da5dea8b901f5d607e77e2c7d9e"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("dataset", "cell", "value", "seed", "lr", "tid", "digest"), PINNED_KEYS)
+def test_cache_keys_are_unchanged(dataset, cell, value, seed, lr, tid, digest) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.ablation.presets import base_config
+
+    c = ac.Cell(*cell)
+    cfg = ac.trial_config(base_config(dataset, {}), c, value, seed, lr)
+    assert ac.trial_id(c, value, seed) == tid
+    text = json.dumps(ac.comparable(cfg), sort_keys=True)
+    assert hashlib.sha256(text.encode()).hexdigest() == digest

@@ -34,7 +34,7 @@ def test_method_configs_differ_only_in_loss_and_regularizer() -> None:
 
 
 def test_train_throughput_runs_on_digits(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("benchmarks.common.OUT_DIR", tmp_path)
+    monkeypatch.setattr("benchmarks.common.RESULTS_DIR", tmp_path)
     train_throughput.main(
         [
             "--quick",
@@ -44,7 +44,10 @@ def test_train_throughput_runs_on_digits(tmp_path, monkeypatch) -> None:
             "data.eval_max_per_class=null",
         ]
     )
-    out = json.loads((tmp_path / "train_throughput_quick.json").read_text())
+    run = tmp_path / "train_throughput" / "quick"  # the run folder of #17, with its manifest
+    out = json.loads((run / "train_throughput_quick.json").read_text())
+    info = json.loads((run / "manifest.json").read_text())
+    assert set(info) == {"command", "commit", "date", "machine", "load"}
     settings = [row["setting"] for row in out["rows"]]
     assert settings[0] == "no DAR" and "exact l2" in settings and "chain l2" in settings
     assert all(row["images_per_s"] > 0 for row in out["rows"])
