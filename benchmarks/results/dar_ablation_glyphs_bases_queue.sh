@@ -3,8 +3,7 @@
 # training characters, 400 steps): per base, its learning rate over the config's 1e-3 and
 # ProxyAnchor's tuned 1e-2, then DAR (signed l2sq exact, at the baseline's lr) and the
 # compact_inter control, each lambda-screened over 0.1 1 3 10 (edges extended twice), finals
-# on 3 seeds (the cache makes each later step reuse the earlier ones). Between the steps, seed 2
-# of the non-memorizing regime (dar_ablation_glyphs_nomem_queue.sh), once its screen is done.
+# on 3 seeds, then more (the cache makes each later step reuse the earlier ones).
 # From the repository root: nohup bash benchmarks/results/dar_ablation_glyphs_bases_queue.sh &
 export PYTHONPATH=$PWD/src
 COMMON="--datasets glyphs --baseline-lrs 0.001 0.01 --dar-at-baseline-lr --threads 1 --cache benchmarks/results/dar_ablation_glyphs_bases_cache --no-plots"
@@ -15,12 +14,11 @@ bases() {  # BASE SEEDS [FINAL SEEDS...]
   .venv/bin/python -m benchmarks.dar_ablation $COMMON $GRID --bases $base --seeds $seeds \
     ${1:+--final-seeds "$@"} --name dar_ablation_glyphs_bases_$base >> $LOG 2>&1
 }
+# On 2026-12-07 only the first two lines ran (MultiSimilarity, seeds 0-3), then the time went
+# to the regime that does not memorize (dar_ablation_glyphs_nomem_queue.sh, ROLE=control).
 bases multisimilarity 3
 bases multisimilarity 5 3
-# the non-memorizing regime's seed 2, after its screen (its seed-0 finals are logged then)
-NOMEM_LOG=benchmarks/results/dar_ablation_log_glyphs_nomem.txt
-until grep -q "final proxyanchor/control/compact_inter .*seed=0" $NOMEM_LOG 2>/dev/null; do sleep 20; done
-NOMEM_FINAL_SEEDS=2 bash benchmarks/results/dar_ablation_glyphs_nomem_queue.sh
 bases multisimilarity 5 4
 bases arcface 3
 bases contrastive 3
+bases supcon 3

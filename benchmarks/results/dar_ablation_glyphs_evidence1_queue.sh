@@ -16,5 +16,6 @@ TUNED="--datasets glyphs --bases proxyanchor --base-grid alpha=8,16,64 margin=0,
 GRID="--differences signed --measures l2sq --estimators exact --finalists 1 --lambdas 0.01 0.1 1 --tune-lambdas 0.03 0.3 3 --extend-edges 2"
 .venv/bin/python -m benchmarks.dar_ablation $TUNED $GRID --controls compact_inter within_scatter \
   --name dar_ablation_glyphs_tunedpa_controls >> $LOG 2>&1
-# c. the regime that does not memorize (its own queue file, read when this step starts)
-bash benchmarks/results/dar_ablation_glyphs_nomem_queue.sh
+# c. the regime that does not memorize (its own queue file, read when this step starts): the
+# DAR role here; the control role ran beside it in the place of dar_ablation_glyphs_bases_queue.sh
+ROLE=dar bash benchmarks/results/dar_ablation_glyphs_nomem_queue.sh
