@@ -17,6 +17,6 @@ for base in multisimilarity arcface contrastive supcon; do
 done
 .venv/bin/python -m benchmarks.dar_ablation --datasets glyphs --bases proxyanchor --baseline-lrs 0.001 0.01 \
   --dar-at-baseline-lr --seeds 5 --differences signed --measures l2sq --estimators exact \
-  --finalists 1 --lambdas 1 3 10 --controls compact_inter \
+  --finalists 1 --lambdas 1 3 10 --controls compact_inter within_scatter \
   --cache benchmarks/results/dar_ablation_glyphs_nomem_lr_cache --name dar_ablation_glyphs_nomem \
   --report-only --no-plots data.val_fraction=0.1 trainer.epochs=16 data.batches_per_epoch=25

@@ -19,7 +19,10 @@ LOG=benchmarks/results/dar_ablation_log_glyphs_nomem.txt
 if [ "${ROLE:-dar}" = dar ]; then
   .venv/bin/python -m benchmarks.dar_ablation $COMMON --differences signed --measures l2sq \
     --estimators exact --finalists 1 --final-seeds ${FINAL:-1 2 3 4} --name dar_ablation_glyphs_nomem $REGIME >> $LOG 2>&1
-else
+elif [ "$ROLE" = control ]; then
   .venv/bin/python -m benchmarks.dar_ablation $COMMON --no-dar --controls compact_inter \
     --final-seeds ${FINAL:-4 3 2 1} --name dar_ablation_glyphs_nomem_controls $REGIME >> $LOG.control 2>&1
+else  # ROLE=within_scatter: added when time remained, after the two roles above (seeds 0-2 by 22:25)
+  .venv/bin/python -m benchmarks.dar_ablation $COMMON --no-dar --controls within_scatter \
+    --name dar_ablation_glyphs_nomem_ws $REGIME >> $LOG.ws 2>&1
 fi
