@@ -192,13 +192,24 @@ class EvalConfig:
 
 
 @dataclass
-class ExperimentConfig:
+class RunConfig:
+    """The top-level keys every run config starts with (``dasl train``'s
+    :class:`ExperimentConfig`, ``dasl pretrain``'s ``PretrainConfig``); a subclass adds its
+    sections after them and may change the default ``name``."""
+
     name: str = "run"
     out_dir: str = "runs"
     seed: int = 0
     plugins: list[str] = field(default_factory=list)
     """Modules imported before the config is validated: they register base losses, DAR
     estimators, metrics, datasets ... (``docs/EXTENDING.md``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ExperimentConfig(RunConfig):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -208,9 +219,6 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     compare: dict[str, dict[str, Any]] | None = None
     """Named variants (dotted overrides) trained with the same seed, data and budget."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # ---------------------------------------------------------------- parsing and validation

@@ -10,7 +10,6 @@ regularizer, :class:`dasl.config.DARConfig`), ``clustering`` (read by ``dasl_cu`
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from dasl.config import (
     Choice,
     ConfigError,
     DARConfig,
+    RunConfig,
     TrainerConfig,
     apply_command_line,
     build_with_variants,
@@ -158,12 +158,8 @@ class SSLEvalConfig:
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(RunConfig):
     name: str = "pretrain"
-    out_dir: str = "runs"
-    seed: int = 0
-    plugins: list[str] = field(default_factory=list)
-    """Modules imported before the config is validated (``docs/EXTENDING.md``)."""
     data: SSLDataConfig = field(default_factory=SSLDataConfig)
     model: SSLModelConfig = field(default_factory=SSLModelConfig)
     ssl: SSLMethodConfig = field(default_factory=SSLMethodConfig)
@@ -173,9 +169,6 @@ class PretrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: SSLEvalConfig = field(default_factory=SSLEvalConfig)
     compare: dict[str, dict[str, Any]] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 CHOICES: dict[str, Choice] = {

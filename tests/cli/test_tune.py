@@ -37,7 +37,7 @@ def _config(tmp_path: Path, compare: bool = True) -> str:
         (["--param", "dar.lam=loguniform:0:1", "--variant", "pa"], "loguniform needs LO > 0"),
         (["--param", "dar.lamm=uniform:0:1", "--variant", "pa"], "dar.lamm: unknown key"),
         (["--param", "dar.lam=uniform:0:1"], "tuning needs one: add --variant"),
-        (["--param", "dar.lam=uniform:0:1", "--variant", "x"], "--variant x: unknown"),
+        (["--param", "dar.lam=uniform:0:1", "--variant", "x"], "unknown --variant 'x'; choose one"),
         (["--param", "dar.lam=uniform:0:1", "--variant", "pa", "--metric", "nmi"], "--metric"),
         (["--param", "dar.lam=uniform:0:1", "--variant", "pa", "optim.lrr=1"], "optim.lrr"),
         (["--param", "dar.lam=uniform:0:1", "--variant", "pa", "dar.lam=1"], "both --param"),

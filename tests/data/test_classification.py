@@ -38,7 +38,9 @@ def test_digits_fixed_split() -> None:
 def test_errors(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="fashion-mnist"):
         load_classification_split("fashion-mnist", tmp_path, "train")
-    with pytest.raises(ValueError, match="unknown split"):
+    wanted = r"unknown digits split 'query'; choose one of train, subtrain, val, trainval, test$"
+    with pytest.raises(ValueError, match=wanted):
         load_classification_split("digits", None, "query")
-    with pytest.raises(ValueError, match="no classification split"):
+    wanted = r"unknown classification dataset 'cub200'; choose one of fashion-mnist, digits$"
+    with pytest.raises(ValueError, match=wanted):
         load_classification_split("cub200", None, "train")

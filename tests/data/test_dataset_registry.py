@@ -22,9 +22,10 @@ def test_unknown_and_inapplicable_options(cub_root):
 
 
 def test_unknown_split_and_bad_val_options():
-    with pytest.raises(ValueError, match=r"valid splits"):
+    wanted = r"unknown digits split 'query'; choose one of train, val, subtrain, trainval, test$"
+    with pytest.raises(ValueError, match=wanted):
         load_dataset("digits", None, "query")
-    with pytest.raises(ValueError, match=r"val_by must be one of"):
+    with pytest.raises(ValueError, match=r"unknown val_by 'pixels'; choose one of images, classes"):
         load_dataset("digits", None, "val", val_by="pixels")
     with pytest.raises(ValueError, match=r"val_fraction must be in"):
         load_dataset("digits", None, "val", val_fraction=1.5)

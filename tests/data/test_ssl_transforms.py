@@ -42,7 +42,7 @@ def test_recipe_names() -> None:
     assert resolve_recipe("auto", "cifar100") == "cifar"
     assert resolve_recipe("auto", "imagenet100") == "imagenet"
     assert resolve_recipe("stl10", "folder") == "stl10"
-    with pytest.raises(ValueError, match="unknown recipe"):
+    with pytest.raises(ValueError, match=r"unknown recipe 'mnist'; choose one of auto, "):
         resolve_recipe("mnist", "digits")
 
 

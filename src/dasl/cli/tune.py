@@ -8,6 +8,7 @@ import dataclasses
 from dasl.cli.errors import report_interrupt
 from dasl.cli.launch import with_run_name
 from dasl.config import ConfigError, ExperimentConfig, load_config, parse_override, variants
+from dasl.registry import unknown_choice
 
 DESCRIPTION = (
     "Search hyperparameters with Optuna (TPE seeded from the config seed, median pruning per "
@@ -64,7 +65,7 @@ def select_variant(cfg: ExperimentConfig, variant: str | None) -> ExperimentConf
         raise ConfigError("--variant: the config has no compare: block; drop --variant")
     chosen = dict(variants(cfg))
     if variant not in chosen:
-        raise ConfigError(f"--variant {variant}: unknown; choose one of {', '.join(chosen)}")
+        raise unknown_choice("--variant", variant, chosen)
     return dataclasses.replace(chosen[variant], name=f"{cfg.name}-{variant}", compare=None)
 
 

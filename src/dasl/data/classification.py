@@ -21,9 +21,11 @@ import numpy as np
 from dasl.data.catalog import Catalog, Pool
 from dasl.data.dataset import ArrayImageDataset
 from dasl.data.splits import cap_per_class, carve_val_images, contiguous_labels
-from dasl.errors import ConfigError, MissingDataError
+from dasl.errors import MissingDataError
+from dasl.registry import unknown_choice
 
 CLASSIFICATION_DATASETS = ("fashion-mnist", "digits")
+CLASSIFICATION_SPLITS = ("train", "subtrain", "val", "trainval", "test")
 DIGITS_TEST_FRACTION = 0.2
 
 
@@ -64,9 +66,7 @@ def classification_catalog(name: str, root: str | Path | None = None) -> Catalog
         train_idx, test_idx = carve_val_images(whole, DIGITS_TEST_FRACTION, seed=0)
         pools = {"train": whole.take(train_idx), "test": whole.take(test_idx)}
         return Catalog(name, [str(d) for d in range(10)], pools, images=images, max_value=16.0)
-    raise ConfigError(
-        f"no classification split for {name!r} here; valid: {', '.join(CLASSIFICATION_DATASETS)}"
-    )
+    raise unknown_choice("classification dataset", name, CLASSIFICATION_DATASETS)
 
 
 def load_classification_split(
@@ -91,9 +91,7 @@ def load_classification_split(
             keep, val = carve_val_images(train, val_fraction, seed)
             pool = train.take(keep if split == "subtrain" else val)
     else:
-        raise ConfigError(
-            f"unknown split {split!r} for {name}; valid: train, subtrain, val, trainval, test"
-        )
+        raise unknown_choice(f"{name} split", split, CLASSIFICATION_SPLITS)
     if max_per_class is not None:
         pool = cap_per_class(pool, max_per_class)
     all_classes = np.arange(len(catalog.class_names))

@@ -24,9 +24,10 @@ from dasl.data.glyphs import read_glyphs
 from dasl.data.imagenet import read_imagenet, read_imagenet100
 from dasl.data.inshop import read_inshop
 from dasl.data.sop import read_sop
-from dasl.data.splits import cap_per_class, contiguous_labels, select_split
+from dasl.data.splits import cap_per_class, contiguous_labels, select_split, split_names
 from dasl.data.stl10 import read_stl10
 from dasl.errors import ConfigError, DataError, MissingDataError
+from dasl.registry import unknown_choice
 
 # ``data.name`` entries: ``reader(root, **reader options) -> Catalog``, the reader-specific
 # options it accepts, tagged ``retrieval`` (class-disjoint splits) or ``classification``
@@ -155,14 +156,10 @@ def load_dataset(
         pool = catalog.pools[split]
         domain = pool.class_idx
     else:
-        try:
-            pool, domain = select_split(
-                catalog, split, common["val_fraction"], val_by, common["seed"]
-            )
-        except ValueError as err:
-            if catalog.extra_splits and str(err).startswith("unknown split"):
-                raise ConfigError(f"{err} (and {list(catalog.extra_splits)})") from None
-            raise
+        if split not in split_names(catalog):
+            valid = [*split_names(catalog), *catalog.extra_splits]
+            raise unknown_choice(f"{catalog.name} split", split, valid)
+        pool, domain = select_split(catalog, split, common["val_fraction"], val_by, common["seed"])
 
     if catalog.file_backed:
         paths = pool.refs.tolist()

@@ -26,6 +26,7 @@ import numpy as np
 
 from dasl.data.catalog import Catalog, Pool
 from dasl.errors import ConfigError, DataError
+from dasl.registry import unknown_choice
 
 VAL_BY = ("images", "classes")
 SPLITS = ("train", "val", "subtrain", "trainval", "test")
@@ -78,6 +79,15 @@ def carve_val_classes(pool: Pool, fraction: float) -> tuple[np.ndarray, np.ndarr
     return np.flatnonzero(~val_mask), np.flatnonzero(val_mask)
 
 
+def split_names(catalog: Catalog) -> list[str]:
+    """The splits :func:`select_split` serves for ``catalog``: :data:`SPLITS`, plus ``query``
+    and ``gallery`` where the catalog has them."""
+    valid = list(SPLITS)
+    if "query" in catalog.pools or "gallery" in catalog.pools:
+        valid += ["query", "gallery"]
+    return valid
+
+
 def select_split(
     catalog: Catalog, split: str, val_fraction: float, val_by: str, seed: int
 ) -> tuple[Pool, np.ndarray]:
@@ -90,13 +100,11 @@ def select_split(
     comparable.
     """
     pools = catalog.pools
-    valid = list(SPLITS)
-    if "query" in pools or "gallery" in pools:
-        valid += ["query", "gallery"]
+    valid = split_names(catalog)
     if split not in valid:
-        raise ConfigError(f"unknown split {split!r} for {catalog.name}; valid splits: {valid}")
+        raise unknown_choice(f"{catalog.name} split", split, valid)
     if val_by not in VAL_BY:
-        raise ConfigError(f"val_by must be one of {VAL_BY}, got {val_by!r}")
+        raise unknown_choice("val_by", val_by, VAL_BY)
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
 

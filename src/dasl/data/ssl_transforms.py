@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from dasl.errors import ConfigError
+from dasl.registry import unknown_choice
 
 IMAGENET_NORM = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 CIFAR_NORM = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}
@@ -76,7 +77,7 @@ def resolve_recipe(recipe: str, dataset: str) -> str:
     """``auto`` -> the recipe of ``dataset`` (ImageNet's for any other photo dataset)."""
     if recipe != "auto":
         if recipe not in RECIPES:
-            raise ConfigError(f"unknown recipe {recipe!r}; valid: auto, {', '.join(RECIPES)}")
+            raise unknown_choice("recipe", recipe, ("auto", *RECIPES))
         return recipe
     return AUTO.get(dataset, "imagenet")
 

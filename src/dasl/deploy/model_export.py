@@ -34,6 +34,7 @@ from torch import nn
 from dasl import __version__
 from dasl.deploy.preprocessing import Preprocessing
 from dasl.errors import ConfigError, DependencyError
+from dasl.registry import unknown_choice
 from dasl.utils.io import atomic_output, atomic_write_bytes, atomic_write_json
 
 FORMATS = ("onnx", "torchscript")
@@ -70,7 +71,7 @@ def require_packages(fmt: str, run: bool = False) -> None:
     """Raise :class:`MissingExportPackages` unless what ``fmt`` needs (to export; with ``run``,
     also to run the exported file) is installed."""
     if fmt not in FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise unknown_choice("export format", fmt, FORMATS)
     wanted = EXPORT_PACKAGES[fmt] + (RUN_PACKAGES[fmt] if run else ())
     missing = missing_packages(wanted)
     if missing:

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from dasl.errors import ConfigError
 from dasl.plots._render import check_methods, class_colors, save_png
+from dasl.registry import unknown_choice
 
 MAP_METHODS = ("tsne", "pca")
 MAP_CLASSES = 20
@@ -62,7 +63,7 @@ def largest_classes(labels: np.ndarray, n_classes: int = MAP_CLASSES) -> np.ndar
 def project_2d(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
     """``(N, D) -> (N, 2)`` by sklearn t-SNE (PCA init, seeded) or PCA."""
     if method not in MAP_METHODS:
-        raise ConfigError(f"unknown map method {method!r}; valid values are {list(MAP_METHODS)}")
+        raise unknown_choice("map method", method, MAP_METHODS)
     n = x.shape[0]
     if n < 3 or x.shape[1] < 2:
         out = np.zeros((n, 2))
@@ -120,7 +121,7 @@ def embedding_map_data(
     (:func:`stratified_subsample`) and project each method's embeddings of those points
     (only those: the map shows their neighbourhoods, not the whole split's)."""
     if method not in MAP_METHODS:
-        raise ConfigError(f"unknown map method {method!r}; valid values are {list(MAP_METHODS)}")
+        raise unknown_choice("map method", method, MAP_METHODS)
     emb_by_method, lab = check_methods(embeddings_by_method, labels)
     classes = largest_classes(lab, n_classes)
     chosen = np.nonzero(np.isin(lab, classes))[0]
