@@ -158,8 +158,14 @@ LATER_KEYS = {("dar", "kind"): "dar", ("loss", "scale"): None, ("dar", "backend"
 """Config keys added after runs were cached (#18, #19), with the default that leaves a run as it
 was: dropped from cache records at that default, so the earlier runs keep matching."""
 
+LATER_TOP_KEYS: dict[str, Any] = {"plugins": []}
+"""Top-level config keys added later (#17: ``plugins``), dropped at their default likewise."""
+
 
 def normalized(d: dict[str, Any]) -> dict[str, Any]:
+    for key, default in LATER_TOP_KEYS.items():
+        if key in d and d[key] == default:
+            del d[key]
     for (section, key), default in LATER_KEYS.items():
         if key in d.get(section, {}) and d[section][key] == default:
             del d[section][key]
@@ -168,5 +174,5 @@ def normalized(d: dict[str, Any]) -> dict[str, Any]:
 
 def comparable(cfg: ExperimentConfig) -> dict[str, Any]:
     """The config as stored in the cache (JSON round-trip, so lists and tuples compare),
-    without the :data:`LATER_KEYS` at their defaults."""
+    without the :data:`LATER_KEYS` and :data:`LATER_TOP_KEYS` at their defaults."""
     return normalized(json.loads(json.dumps(cfg.to_dict())))
