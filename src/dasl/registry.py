@@ -166,7 +166,7 @@ class Registry(Generic[T]):
         """Register each of ``names`` as its own entry: a choice that is only a name (a
         measure, a pooling), read by the code that implements it."""
         for name in names:
-            self.register(name, name, kind=kind, options={})  # type: ignore[arg-type]
+            self.register(name, name, kind=kind, options={})  # type: ignore[arg-type]  # T is str for name-only registries
 
     def entry(self, name: object, kind: str | Iterable[str] | None = None) -> Entry[T]:
         """The entry of ``name`` (of one of the ``kind`` tags when given)."""
