@@ -151,6 +151,51 @@ FUSED_CASES = [(120, 512, 60), (256, 128, 64), (512, 128, 256), (1024, 128, 512)
 QUICK_FUSED_CASES = [(24, 16, 6)]
 
 
+def _time_and_keep(
+    name: str,
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    row: dict[str, Any],
+    results: dict[str, tuple[torch.Tensor, torch.Tensor | None]],
+    device: str,
+    repeats: int,
+    *,
+    warmup: int,
+    max_seconds: float,
+) -> None:
+    """Median forward + backward ms of ``fn`` at ``x`` into ``row[name + "_ms"]`` (not timed
+    when ``repeats`` is 0), and its value and gradient into ``results[name]``; running out of
+    GPU memory is recorded in the row instead of raised."""
+
+    def step() -> None:
+        x.grad = None
+        fn(x).backward()
+
+    try:
+        if repeats:
+            t = median_time(
+                step, repeats=repeats, warmup=warmup, device=device, max_seconds=max_seconds
+            )
+            row[f"{name}_ms"] = 1e3 * t["median_s"]
+        x.grad = None
+        value = fn(x)
+        value.backward()
+        results[name] = (value.detach(), x.grad)
+    except torch.OutOfMemoryError:
+        row[f"{name}_ms"] = "out of memory"
+        torch.cuda.empty_cache()
+
+
+def _error_vs_float64(
+    row: dict[str, Any], results: dict[str, tuple[torch.Tensor, torch.Tensor | None]], name: str
+) -> None:
+    """``value_rel`` / ``grad_rel``: ``results[name]`` relative to the float64 torch path."""
+    if name in results and "torch_f64" in results:
+        (v, g), (v64, g64) = results[name], results["torch_f64"]
+        row["value_rel"] = _norm_rel(v, v64)
+        row["grad_rel"] = _norm_rel(g, g64)
+
+
 def _norm_rel(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.detach().double().cpu(), b.detach().double().cpu()
     return float((a - b).norm() / b.norm().clamp_min(1e-300))
@@ -200,26 +245,9 @@ def fused_l2(device: str, quick: bool) -> dict[str, Any]:
                 row[f"{name}_ms"] = f"skipped (keeps {8 * pairs / 1e9:.0f} GB of tiles)"
                 continue
             x = z.detach().to(dtype).requires_grad_()
-
-            def step(fn: Callable[[torch.Tensor], torch.Tensor] = fn, x: torch.Tensor = x) -> None:
-                x.grad = None
-                fn(x).backward()
-
-            try:
-                reps = 1 if name == "torch_f64" and n >= 1024 else repeats
-                t = median_time(step, repeats=reps, warmup=1, device=device, max_seconds=20)
-                row[f"{name}_ms"] = 1e3 * t["median_s"]
-                x.grad = None
-                value = fn(x)
-                value.backward()
-                results[name] = (value.detach(), x.grad)
-            except torch.OutOfMemoryError:
-                row[f"{name}_ms"] = "out of memory"
-                torch.cuda.empty_cache()
-        if "fused_f32" in results and "torch_f64" in results:
-            (v, g), (v64, g64) = results["fused_f32"], results["torch_f64"]
-            row["value_rel"] = _norm_rel(v, v64)
-            row["grad_rel"] = _norm_rel(g, g64)
+            reps = 1 if name == "torch_f64" and n >= 1024 else repeats
+            _time_and_keep(name, fn, x, row, results, device, reps, warmup=1, max_seconds=20)
+        _error_vs_float64(row, results, "fused_f32")
         rows.append(row)
     out: dict[str, Any] = {"rows": rows}
     by_size = {(r["N"], r["h"]): r for r in rows}
@@ -291,30 +319,9 @@ def fused_estimators(device: str, quick: bool) -> dict[str, Any]:
             ):
                 fn = _estimator_fn(estimator, measure, labels, backend)
                 x = z.detach().to(dtype).requires_grad_()
-
-                def step(
-                    fn: Callable[[torch.Tensor], torch.Tensor] = fn, x: torch.Tensor = x
-                ) -> None:
-                    x.grad = None
-                    fn(x).backward()
-
-                try:
-                    if name != "torch_f64":
-                        t = median_time(
-                            step, repeats=repeats, warmup=2, device=device, max_seconds=10
-                        )
-                        row[f"{name}_ms"] = 1e3 * t["median_s"]
-                    x.grad = None
-                    value = fn(x)
-                    value.backward()
-                    results[name] = (value.detach(), x.grad)
-                except torch.OutOfMemoryError:
-                    row[f"{name}_ms"] = "out of memory"
-                    torch.cuda.empty_cache()
-            if "fused" in results and "torch_f64" in results:
-                (v, g), (v64, g64) = results["fused"], results["torch_f64"]
-                row["value_rel"] = _norm_rel(v, v64)
-                row["grad_rel"] = _norm_rel(g, g64)
+                reps = 0 if name == "torch_f64" else repeats  # the float64 path: accuracy only
+                _time_and_keep(name, fn, x, row, results, device, reps, warmup=2, max_seconds=10)
+            _error_vs_float64(row, results, "fused")
             if isinstance(row.get("fused_ms"), float) and isinstance(row.get("torch_ms"), float):
                 row["speedup"] = row["torch_ms"] / row["fused_ms"]
             rows.append(row)
