@@ -557,7 +557,7 @@ class _SyntheticImages(torch.utils.data.Dataset):
 def _cub_setup(device: str, quick: bool, epochs: int = 2) -> tuple[Any, Any, Any, int]:
     """The CUB-sized config, synthetic images and data of ``cub_loop`` and ``step_syncs``."""
     from dasl.config import config_from_dict
-    from dasl.training.datamodule import MetricLearningData
+    from dasl.run_data import MetricLearningData
 
     size, classes, per_class = (32, 8, 6) if quick else (224, 100, 59)  # CUB: 5,864 train
     batch, m, batches = (16, 4, 3) if quick else (120, 4, 20)
@@ -592,7 +592,7 @@ def _cub_setup(device: str, quick: bool, epochs: int = 2) -> tuple[Any, Any, Any
 
 
 def cub_loop(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
-    from dasl.training.datamodule import train_loader
+    from dasl.run_data import train_loader
     from dasl.training.module import MetricLearningModule, step_loss
     from dasl.training.run import _Batches, build_trainer
 
