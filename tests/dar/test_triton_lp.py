@@ -176,9 +176,7 @@ def test_kernel_compiles_for_a_gpu_without_one(linf):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from dasl.dar.triton_common import build_kernel
-
-    kernel = build_kernel(triton_lp._kernel, False, triton_lp._HELPERS)
+    kernel = triton_lp._compiled(False)  # jit, with the device functions bound
     sig = {"zh": "*fp32", "zl": "*fp32", "codes": "*i32", "pair_i": "*i32", "pair_j": "*i32"}
     sig.update({"gz": "*i32", "part": "*fp32", "n_pairs": "i32", "nb": "i32", "h": "i32"})
     sig.update({name: "constexpr" for name in ("LINF", "DIFF", "B", "BH")})

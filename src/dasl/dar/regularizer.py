@@ -64,7 +64,7 @@ def fused_pays(measure: str, backend: str) -> bool:
 def use_triton(backend: str, device: torch.device) -> bool:
     """``"auto"``: Triton on CUDA when it imports; ``"triton"``: always (the interpreter on
     the CPU; a clear error when triton is missing); ``"torch"``: never."""
-    from dasl.dar.triton_l2 import triton_available
+    from dasl.dar.triton_common import triton_available
 
     if backend == "torch":
         return False
