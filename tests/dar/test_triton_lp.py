@@ -206,3 +206,10 @@ def test_compiled_kernel_on_cuda_matches_float64(measure):
         )
         assert v == pytest.approx(v64, rel=RTOL)
         assert _rel(grad.cpu(), g64) < RTOL
+
+
+def test_too_many_columns_refused_with_one_line():
+    z = torch.randn(6, 2)
+    y = torch.arange(6)  # 15 inter-class pairs
+    with pytest.raises(ValueError, match="limit: 10 columns"):
+        difference_alignment(z, y, "linf", backend="triton", max_columns=10)

@@ -83,7 +83,9 @@ def _exact_fused(
 ) -> tuple[Tensor, Tensor]:
     """The fused kernel's ``(S, H)``, ``H`` a device scalar (no host sync)."""
     n = labels.shape[0]
-    if z.device.type == "cpu":  # the interpreter: bound its O(N^4) work like the torch paths
+    # The interpreter's O(N^4) work, and l1 / linf's O(H^2 h) anywhere (as on the torch
+    # paths): refused past max_columns column candidates (a host number: no sync).
+    if z.device.type == "cpu" or measure != "l2":
         check_max_columns(n * (n - 1) // 2, max_columns, measure)
     codes, counts, _ = class_codes(labels)
     cnt = counts.to(z.dtype)

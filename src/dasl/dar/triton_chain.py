@@ -37,7 +37,7 @@ from dasl.dar.triton_common import DIFF_CODES as DIFF_CODES
 from dasl.dar.triton_common import MAX as _MAX
 from dasl.dar.triton_common import MIN as _MIN
 from dasl.dar.triton_common import SUM as _SUM
-from dasl.dar.triton_common import build_kernel, pow2_at_least, tl, upper_block_pairs
+from dasl.dar.triton_common import block_pair, build_kernel, num_block_pairs, pow2_at_least, tl
 
 #: measure codes of the kernel's ``MEASURE`` argument
 MEASURE_CODES: dict[str, int] = {"l2": 0, "l1": 1, "linf": 2, "l2sq": 3}
@@ -51,10 +51,17 @@ INTERPRETER_BLOCK = 32
 INTERPRETER_BLOCK_H = 64
 
 
-def _step_column(z, src, dst, kk, mask, h):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
-    """The steps' columns ``z_src - z_dst`` on the coordinates ``kk`` (B, BH)."""
-    a = tl.load(z + src[:, None] * h + kk[None, :], mask=mask, other=0.0)
-    return a - tl.load(z + dst[:, None] * h + kk[None, :], mask=mask, other=0.0)
+def _chunk(z, src_s, dst_s, ins, src_t, dst_t, intt, kk, h):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """On the coordinates ``kk``: the two blocks' load masks and the steps' columns
+    ``z_src - z_dst`` (B, BH) of both blocks."""
+    mk = kk < h
+    ms_ = mk[None, :] & ins[:, None]
+    mt_ = mk[None, :] & intt[:, None]
+    cs = tl.load(z + src_s[:, None] * h + kk[None, :], mask=ms_, other=0.0)
+    cs -= tl.load(z + dst_s[:, None] * h + kk[None, :], mask=ms_, other=0.0)
+    ct = tl.load(z + src_t[:, None] * h + kk[None, :], mask=mt_, other=0.0)
+    ct -= tl.load(z + dst_t[:, None] * h + kk[None, :], mask=mt_, other=0.0)
+    return ms_, mt_, cs, ct
 
 
 # Runs as a Triton kernel (interpreted on CPU in the tests).
@@ -62,8 +69,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
     z,
     lab,
     perm,
-    blk_a,
-    blk_b,
+    nb,
     gz,
     part,
     n_cols,
@@ -74,8 +80,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
     BH: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    ba = tl.load(blk_a + pid)
-    bb = tl.load(blk_b + pid)
+    ba, bb = block_pair(pid, nb)
     r = tl.arange(0, B)
     ts = ba * B + r
     tt = bb * B + r
@@ -110,11 +115,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
     if MEASURE == 0 or MEASURE == 2:
         for k0 in range(0, h, BH):
             kk = k0 + ks
-            mk = kk < h
-            ms_ = mk[None, :] & ins[:, None]
-            mt_ = mk[None, :] & intt[:, None]
-            cs = _step_column(z, src_s, dst_s, kk, ms_, h)
-            ct = _step_column(z, src_t, dst_t, kk, mt_, h)
+            _, _, cs, ct = _chunk(z, src_s, dst_s, ins, src_t, dst_t, intt, kk, h)
             if DIFF == 1:
                 cs = tl.abs(cs)
                 ct = tl.abs(ct)
@@ -141,11 +142,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
     # Pass 2: value (l1, l2sq) and the gradient, chunk by chunk.
     for k0 in range(0, h, BH):
         kk = k0 + ks
-        mk = kk < h
-        ms_ = mk[None, :] & ins[:, None]
-        mt_ = mk[None, :] & intt[:, None]
-        cs = _step_column(z, src_s, dst_s, kk, ms_, h)
-        ct = _step_column(z, src_t, dst_t, kk, mt_, h)
+        ms_, mt_, cs, ct = _chunk(z, src_s, dst_s, ins, src_t, dst_t, intt, kk, h)
         sgn_s = tl.where(cs > 0.0, 1.0, tl.where(cs < 0.0, -1.0, 0.0)).to(tl.float64)
         sgn_t = tl.where(ct > 0.0, 1.0, tl.where(ct < 0.0, -1.0, 0.0)).to(tl.float64)
         if DIFF == 1:
@@ -181,7 +178,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
 
 @functools.cache
 def _compiled(interpreted: bool) -> Any:
-    return build_kernel(_kernel, interpreted, {"_step_column": _step_column})
+    return build_kernel(_kernel, interpreted, {"_chunk": _chunk, "block_pair": block_pair})
 
 
 def chain_fused_forward(
@@ -197,15 +194,14 @@ def chain_fused_forward(
     block_h = min(INTERPRETER_BLOCK_H if interpreted else BLOCK_H, pow2_at_least(h))
     n_cols = n - 1
     nb = -(-n_cols // block)
-    ba, bb = upper_block_pairs(nb, device)
+    programs = num_block_pairs(nb)
     gz = torch.zeros_like(z)
-    part = torch.zeros(int(ba.shape[0]), dtype=torch.float64, device=device)
-    _compiled(interpreted)[(int(ba.shape[0]),)](
+    part = torch.zeros(programs, dtype=torch.float64, device=device)
+    _compiled(interpreted)[(programs,)](
         z.contiguous(),
         labels.contiguous(),
         perm.contiguous(),
-        ba,
-        bb,
+        nb,
         gz,
         part,
         n_cols,

@@ -47,10 +47,10 @@ def build_kernel(
     helpers: dict[str, Callable[..., Any]] | None = None,
 ) -> Any:
     """``kernel`` compiled by ``triton.jit`` or wrapped for Triton's interpreter (CPU tensors;
-    no ``TRITON_INTERPRET`` needed). ``helpers`` (global name -> plain function) are device
-    functions the kernel calls: each is wrapped the same way and bound in a copy of the
-    kernel's globals (a jit-compiled helper cannot run inside an interpreted kernel, nor a
-    plain one inside a compiled kernel)."""
+    no ``TRITON_INTERPRET`` needed). ``helpers`` (global name -> plain function) are the
+    device functions the kernel calls: each is wrapped the same way and bound, under its
+    name, in copies of the globals of the kernel and of every helper (a jit-compiled helper
+    cannot run inside an interpreted kernel, nor a plain one inside a compiled kernel)."""
     if triton is None:
         raise DependencyError(MISSING_TRITON)
     if interpreted:
@@ -59,14 +59,49 @@ def build_kernel(
         wrap: Callable[[Callable[..., Any]], Any] = InterpretedFunction
     else:
         wrap = triton.jit
-    if helpers:
-        scope = dict(kernel.__globals__)
-        scope.update({name: wrap(fn) for name, fn in helpers.items()})
-        bound = types.FunctionType(kernel.__code__, scope, kernel.__name__)
-        bound.__module__ = kernel.__module__
-        bound.__qualname__ = kernel.__qualname__
-        kernel = bound
-    return wrap(kernel)
+    if not helpers:
+        return wrap(kernel)
+    scopes: list[dict[str, Any]] = []
+
+    def rebind(fn: Callable[..., Any]) -> Callable[..., Any]:
+        scope = dict(fn.__globals__)  # type: ignore[attr-defined]  # a plain function
+        scopes.append(scope)
+        bound = types.FunctionType(fn.__code__, scope, fn.__name__)  # type: ignore[attr-defined]
+        bound.__module__ = fn.__module__
+        bound.__qualname__ = fn.__qualname__
+        return bound
+
+    wrapped = {name: wrap(rebind(fn)) for name, fn in helpers.items()}
+    out = wrap(rebind(kernel))
+    for scope in scopes:  # globals are looked up when the functions are compiled or run
+        scope.update(wrapped)
+    return out
+
+
+def block_pair(t, nb):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """The ``t``-th block pair ``(a, b)``, ``a <= b < nb``, of the upper triangle in
+    row-major order (int64): row ``a`` starts at ``a nb - a (a - 1) / 2``; a float64 square
+    root estimates ``a``, two integer tests fix it by one either way."""
+    t = t.to(tl.int64)
+    tf = t.to(tl.float64)
+    u = tf * 0.0 + (2 * nb + 1)
+    a = ((u - tl.sqrt(u * u - 8.0 * tf)) * 0.5).to(tl.int64)
+    nb64 = t * 0 + nb
+    a = tl.where(a * nb64 - a * (a - 1) // 2 > t, a - 1, a)
+    a = tl.where((a + 1) * nb64 - (a + 1) * a // 2 <= t, a + 1, a)
+    return a, a + t - (a * nb64 - a * (a - 1) // 2)
+
+
+def two_sum(a, b):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """``a + b = s + e`` exactly (Knuth's TwoSum; no ordering of ``|a|``, ``|b|`` needed)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def num_block_pairs(nb: int) -> int:
+    """Programs of a grid over the block pairs ``a <= b < nb`` (:func:`block_pair`)."""
+    return nb * (nb + 1) // 2
 
 
 def upper_block_pairs(nb: int, device: torch.device) -> tuple[Tensor, Tensor]:

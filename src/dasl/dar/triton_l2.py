@@ -47,7 +47,7 @@ from torch.autograd.function import FunctionCtx
 
 from dasl.dar.grad_in_forward import GradInForward
 from dasl.dar.triton_common import SUM as _SUM
-from dasl.dar.triton_common import build_kernel, split_float, tl, upper_block_pairs
+from dasl.dar.triton_common import build_kernel, split_float, tl, two_sum, upper_block_pairs
 from dasl.dar.triton_common import triton_available as triton_available
 
 #: Tile side ``B`` (tiles hold ``B^4`` quadruples): 8 on a GPU (4,096 entries per tile, in
@@ -150,31 +150,11 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
         ljk = -tt * tl.load(dlo + off_jk, mask=mjk, other=0.0)[None, :, :, None]
         # Error-free sum of the hi parts (TwoSum: a + b = s + e exactly), the cancelling
         # cross terms first so that their exact difference is formed early.
-        a = hik
-        b = hil
-        s1 = a + b
-        bb = s1 - a
-        e1 = (a - (s1 - bb)) + (b - bb)
-        a = s1
-        b = hjl
-        s2 = a + b
-        bb = s2 - a
-        e2 = (a - (s2 - bb)) + (b - bb)
-        a = s2
-        b = hjk
-        s3 = a + b
-        bb = s3 - a
-        e3 = (a - (s3 - bb)) + (b - bb)
-        a = s3
-        b = hij[:, :, None, None]
-        s4 = a + b
-        bb = s4 - a
-        e4 = (a - (s4 - bb)) + (b - bb)
-        a = s4
-        b = hkl
-        s5 = a + b
-        bb = s5 - a
-        e5 = (a - (s5 - bb)) + (b - bb)
+        s1, e1 = two_sum(hik, hil)
+        s2, e2 = two_sum(s1, hjl)
+        s3, e3 = two_sum(s2, hjk)
+        s4, e4 = two_sum(s3, hij[:, :, None, None])
+        s5, e5 = two_sum(s4, hkl)
         low = ((lik + lil) + (ljl + ljk)) + (lij[:, :, None, None] + lkl)
         d2 = s5 + ((((e1 + e2) + (e3 + e4)) + e5) + low)
         later = (bk > bi) | (bl > bj)  # block (K, L) after block (I, J)
@@ -255,7 +235,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
 
 @functools.cache
 def _compiled(interpreted: bool) -> Any:
-    return build_kernel(_kernel, interpreted, {"_add_reduced": _add_reduced})
+    return build_kernel(_kernel, interpreted, {"_add_reduced": _add_reduced, "two_sum": two_sum})
 
 
 def _laplacian(x: Tensor, w: Tensor) -> Tensor:

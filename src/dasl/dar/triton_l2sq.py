@@ -49,6 +49,16 @@ def _item_block(z, codes, ii, kk, mk, n, h, absent):  # type: ignore[no-untyped-
     return ii, mi, ci, xi
 
 
+def _program_rows(z, codes, n, h, B: tl.constexpr, BH: tl.constexpr):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """Program ``(bi, bh)``: its rows ``ii`` (block ``bi``) on the coordinates ``kk`` (chunk
+    ``bh``): ``(arange(B), kk, kk < h, ii, ii < n, codes, z[ii, kk])``."""
+    r = tl.arange(0, B)
+    kk = tl.program_id(1) * BH + tl.arange(0, BH)
+    mk = kk < h
+    ii, mi, ci, xi = _item_block(z, codes, tl.program_id(0) * B + r, kk, mk, n, h, -1)
+    return r, kk, mk, ii, mi, ci, xi
+
+
 def _pair_masks(ii, mi, ci, jj, mj, cj, ORDERED: tl.constexpr):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
     """``(i, j)`` inter-class, and ``i`` the pair's source (the smaller label for ordered,
     else the earlier item)."""
@@ -69,12 +79,7 @@ def _mean_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton k
     B: tl.constexpr,
     BH: tl.constexpr,
 ):
-    bi = tl.program_id(0)
-    bh = tl.program_id(1)
-    r = tl.arange(0, B)
-    kk = bh * BH + tl.arange(0, BH)
-    mk = kk < h
-    ii, mi, ci, xi = _item_block(z, codes, bi * B + r, kk, mk, n, h, -1)
+    r, kk, mk, ii, mi, ci, xi = _program_rows(z, codes, n, h, B, BH)
     acc = tl.full((B, BH), 0.0, tl.float64)
     cnt = tl.full((B, B), 0.0, tl.float64)
     for bj in range(0, (n + B - 1) // B):
@@ -86,7 +91,7 @@ def _mean_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton k
         acc += tl.reduce(tl.where(src[:, :, None], d, 0.0), 1, _SUM)
         cnt += tl.where(src, 1.0, 0.0)
     tl.atomic_add(msum + kk, tl.reduce(acc, 0, _SUM), mask=mk)
-    if bh == 0:
+    if tl.program_id(1) == 0:
         tl.atomic_add(hcount, tl.reduce(cnt, None, _SUM))
 
 
@@ -103,12 +108,7 @@ def _value_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton 
     B: tl.constexpr,
     BH: tl.constexpr,
 ):
-    bi = tl.program_id(0)
-    bh = tl.program_id(1)
-    r = tl.arange(0, B)
-    kk = bh * BH + tl.arange(0, BH)
-    mk = kk < h
-    ii, mi, ci, xi = _item_block(z, codes, bi * B + r, kk, mk, n, h, -1)
+    r, kk, mk, ii, mi, ci, xi = _program_rows(z, codes, n, h, B, BH)
     mik = mi[:, None] & mk[None, :]
     hc = tl.load(hcount)
     mbar = tl.load(msum + kk, mask=mk, other=0.0) / tl.maximum(hc, 1.0)
@@ -130,12 +130,17 @@ def _value_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton 
             val += tl.reduce(tl.where(src[:, :, None], e * e, 0.0), 1, _SUM)
         grad += tl.reduce(tl.where(inter[:, :, None], gterm, 0.0), 1, _SUM)
     tl.store(gz + ii[:, None] * h + kk[None, :], 2.0 * hc * grad, mask=mik)
-    tl.store(part + bi * tl.num_programs(1) + bh, tl.reduce(val, None, _SUM))
+    pid = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
+    tl.store(part + pid, tl.reduce(val, None, _SUM))
 
 
 @functools.cache
 def _compiled(interpreted: bool) -> tuple[Any, Any]:
-    helpers = {"_item_block": _item_block, "_pair_masks": _pair_masks}
+    helpers = {
+        "_item_block": _item_block,
+        "_pair_masks": _pair_masks,
+        "_program_rows": _program_rows,
+    }
     return (
         build_kernel(_mean_kernel, interpreted, helpers),
         build_kernel(_value_kernel, interpreted, helpers),

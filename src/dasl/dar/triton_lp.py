@@ -50,10 +50,13 @@ from dasl.dar.triton_common import (
     MAX,
     MIN,
     SUM,
+    block_pair,
     build_kernel,
+    num_block_pairs,
     pow2_at_least,
     split_float,
     tl,
+    two_sum,
 )
 
 #: Column-pair block ``B`` (programs hold ``B x B x BH`` float32 tiles) and ``h`` chunk on a
@@ -87,9 +90,7 @@ def _column(zh, zl, src, dst, kk, mask, h):  # type: ignore[no-untyped-def]  # p
     b = -tl.load(zh + dst[:, None] * h + kk[None, :], mask=mask, other=0.0)
     la = tl.load(zl + src[:, None] * h + kk[None, :], mask=mask, other=0.0)
     lb = tl.load(zl + dst[:, None] * h + kk[None, :], mask=mask, other=0.0)
-    s = a + b  # TwoSum: a + b = s + e exactly
-    bb = s - a
-    e = (a - (s - bb)) + (b - bb)
+    s, e = two_sum(a, b)
     low = e + (la - lb)
     hi = s + low
     return hi, (s - hi) + low
@@ -123,16 +124,8 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
     B: tl.constexpr,
     BH: tl.constexpr,
 ):
-    # Program t: the t-th block pair (a, b), a <= b, of the upper triangle in row-major
-    # order; row a starts at off(a) = a nb - a (a - 1) / 2 (sqrt estimate, then +-1 fixes).
-    t = tl.program_id(0).to(tl.int64)
-    tf = t.to(tl.float64)
-    u = tf * 0.0 + (2 * nb + 1)
-    a = ((u - tl.sqrt(u * u - 8.0 * tf)) * 0.5).to(tl.int64)
-    nb64 = t * 0 + nb
-    a = tl.where(a * nb64 - a * (a - 1) // 2 > t, a - 1, a)
-    a = tl.where((a + 1) * nb64 - (a + 1) * a // 2 <= t, a + 1, a)
-    b = a + t - (a * nb64 - a * (a - 1) // 2)
+    t = tl.program_id(0)
+    a, b = block_pair(t, nb)
     r = tl.arange(0, B)
     pa = a * B + r
     pb = b * B + r
@@ -160,11 +153,8 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
             bh = tl.abs(bh)
             bl = tl.where(sgb < 0, -bl, bl)
         # v = m_p - m_q as float-float: TwoSum of the hi parts, the lo parts added last
-        x = ah[:, None, :]
-        y = -bh[None, :, :]
-        s = x + y
-        bb = s - x
-        low = ((x - (s - bb)) + (y - bb)) + (al[:, None, :] - bl[None, :, :])
+        s, e = two_sum(ah[:, None, :], -bh[None, :, :])
+        low = e + (al[:, None, :] - bl[None, :, :])
         vh = s + low
         sv = tl.where(vh > 0.0, 1, tl.where(vh < 0.0, -1, 0))
         if LINF:
@@ -214,7 +204,13 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
     tl.store(part + t, tl.reduce(val, None, SUM))
 
 
-_HELPERS = {"_pair_block": _pair_block, "_column": _column, "_sign_at": _sign_at}
+_HELPERS = {
+    "_pair_block": _pair_block,
+    "_column": _column,
+    "_sign_at": _sign_at,
+    "block_pair": block_pair,
+    "two_sum": two_sum,
+}
 
 
 @functools.cache
@@ -245,7 +241,7 @@ def lp_fused_forward(
     zh, zl = split_float(zc.contiguous())
     pair_i, pair_j = torch.triu_indices(n, n, 1, device=device).to(torch.int32)
     nb = -(-n_pairs // block)
-    programs = nb * (nb + 1) // 2
+    programs = num_block_pairs(nb)
     gz = torch.zeros(n, h, dtype=torch.int32, device=device)
     part = torch.zeros(programs, dtype=torch.float32, device=device)
     _compiled(interpreted)[(programs,)](
