@@ -118,8 +118,10 @@ def _audit_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
 AUDIT = _audit_cases()
 
 
+# ordered differs from signed by the columns' signs only (the loop tests cover it): left out
+# here to keep the interpreter's time down
 @pytest.mark.parametrize("case", list(AUDIT))
-@pytest.mark.parametrize("difference", DIFFS)
+@pytest.mark.parametrize("difference", ["signed", "abs"])
 @pytest.mark.parametrize("measure", MEASURES)
 def test_audit_cases_float32_match_float64(measure, difference, case):
     z, y = AUDIT[case]
