@@ -6,7 +6,7 @@ tables and the float64 -> float32 ``hi + lo`` split.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -31,6 +31,18 @@ MIN = None if tl is None else tl.standard._elementwise_min
 #: difference codes of the kernels' ``DIFF`` argument
 DIFF_CODES: dict[str, int] = {"signed": 0, "abs": 1, "ordered": 2}
 
+__all__ = [
+    "DIFF_CODES",
+    "MAX",
+    "MIN",
+    "MISSING_TRITON",
+    "SUM",
+    "build_kernel",
+    "tl",
+    "triton",
+    "triton_available",
+]
+
 MISSING_TRITON = (
     "backend='triton' needs the triton package (it ships with torch's CUDA wheels): "
     "pip install triton, or use backend='torch'"
@@ -44,7 +56,7 @@ def triton_available() -> bool:
 def build_kernel(
     kernel: Callable[..., Any],
     interpreted: bool,
-    helpers: dict[str, Callable[..., Any]] | None = None,
+    helpers: Mapping[str, Callable[..., Any]] | None = None,
 ) -> Any:
     """``kernel`` compiled by ``triton.jit`` or wrapped for Triton's interpreter (CPU tensors;
     no ``TRITON_INTERPRET`` needed). ``helpers`` (global name -> plain function) are the
@@ -64,9 +76,9 @@ def build_kernel(
     scopes: list[dict[str, Any]] = []
 
     def rebind(fn: Callable[..., Any]) -> Callable[..., Any]:
-        scope = dict(fn.__globals__)  # type: ignore[attr-defined]  # a plain function
+        scope = dict(fn.__globals__)
         scopes.append(scope)
-        bound = types.FunctionType(fn.__code__, scope, fn.__name__)  # type: ignore[attr-defined]
+        bound = types.FunctionType(fn.__code__, scope, fn.__name__)
         bound.__module__ = fn.__module__
         bound.__qualname__ = fn.__qualname__
         return bound

@@ -23,6 +23,7 @@ CPU tensor the kernels run in Triton's interpreter (slow: for tests at small N).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -136,7 +137,7 @@ def _value_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton 
 
 @functools.cache
 def _compiled(interpreted: bool) -> tuple[Any, Any]:
-    helpers = {
+    helpers: dict[str, Callable[..., Any]] = {
         "_item_block": _item_block,
         "_pair_masks": _pair_masks,
         "_program_rows": _program_rows,

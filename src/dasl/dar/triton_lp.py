@@ -38,6 +38,7 @@ On a CUDA tensor the kernel is compiled; on a CPU tensor it runs in Triton's int
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -204,7 +205,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
     tl.store(part + t, tl.reduce(val, None, SUM))
 
 
-_HELPERS = {
+_HELPERS: dict[str, Callable[..., Any]] = {
     "_pair_block": _pair_block,
     "_column": _column,
     "_sign_at": _sign_at,
