@@ -408,3 +408,58 @@ def test_cache_keys_are_unchanged(dataset, cell, value, seed, lr, tid, digest) -
     assert ac.trial_id(c, value, seed) == tid
     text = json.dumps(ac.comparable(cfg), sort_keys=True)
     assert hashlib.sha256(text.encode()).hexdigest() == digest
+
+
+def test_npair_options_round_trip_and_reach_the_loss() -> None:
+    """``npair~scale8~ereg0.01`` (#18): parsed, named back, and set as ``loss.scale`` and
+    ``loss.embedding_reg_weight``; the plain base keeps its config and cache key."""
+    from benchmarks.ablation.presets import base_config
+
+    assert ac.parse_base("npair~scale8~ereg0.01") == ("npair", {"scale": 8.0, "ereg": 0.01})
+    assert ac.base_name("npair", {"ereg": 0.001, "scale": 4.0}) == "npair~scale4~ereg0.001"
+    for name in ("npair~ereg0.1", "npair~scale16", "npair~scale2~ereg1e-05"):
+        assert ac.base_name(*ac.parse_base(name)) == name
+    cfg_glyphs = base_config("glyphs", {})
+    cfg = ac.trial_config(cfg_glyphs, ac.Cell("npair~scale8~ereg0.01"), 0.003, 0)
+    assert (cfg.loss.name, cfg.loss.scale, cfg.loss.embedding_reg_weight) == ("npair", 8.0, 0.01)
+    assert ac.comparable(cfg)["loss"]["embedding_reg_weight"] == 0.01
+    plain = ac.comparable(ac.trial_config(cfg_glyphs, ac.Cell("npair"), 0.003, 0))
+    assert "embedding_reg_weight" not in plain["loss"]
+    stored = json.loads(json.dumps(plain))
+    stored["loss"]["embedding_reg_weight"] = None  # a record written with the new key
+    assert ac.normalized(stored) == plain
+    assert base_tuning.parse_base_grid(["ereg=0.001,0.01", "scale=4,16"]) == {
+        "ereg": [0.001, 0.01],
+        "scale": [4.0, 16.0],
+    }
+
+
+def test_npair_tuning_starts_from_its_defaults_and_steps_past_edges() -> None:
+    """N-pair's defaults (scale 1, ereg 0) are the untuned ``npair``; a multiplicative edge
+    step for scale (x2 on 4, 8) and none below ereg 0."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    plan = search.Plan("digits", base_cfg, [ac.Cell("npair")], [1.0], [0.003], 1, 1)
+    plan.extend_edges = 1
+    val = {
+        ("npair/baseline", 0.003): 0.30,
+        ("npair~scale4/baseline", 0.003): 0.40,
+        ("npair~scale8/baseline", 0.003): 0.45,
+        ("npair~scale16/baseline", 0.003): 0.44,
+        ("npair~ereg0.01/baseline", 0.003): 0.20,
+        ("npair~ereg0.1/baseline", 0.003): 0.10,
+    }
+    calls: list = []
+    grid = base_tuning.parse_base_grid(["scale=4,8", "ereg=0.01,0.1"])
+    out = base_tuning.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
+    tried = [k.split("/")[0] for k, _, _ in calls]
+    assert tried == [
+        "npair",
+        "npair~scale4",
+        "npair~scale8",
+        "npair~ereg0.01",
+        "npair~ereg0.1",
+        "npair~scale16",  # scale 8 at the top edge: one step of the grid's ratio 2
+    ]  # ereg 0 (the default) at the bottom edge: no step below it
+    assert out["npair"]["chosen"] == "npair~scale8"
