@@ -28,7 +28,7 @@ from benchmarks.ablation.cells import (
     grid,
     parse_base,
 )
-from benchmarks.ablation.presets import PRESETS, base_config
+from benchmarks.ablation.presets import BACKBONES, PRESETS, base_config
 from benchmarks.ablation.report import report
 from benchmarks.ablation.search import Plan, execute
 from benchmarks.ablation.store import (
@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "one option at a time around the config's values, then the best of each together; "
         "seed 0, the baseline's learning rate, validation MAP@R; the rest of the plan runs "
         "on the chosen base",
+    )
+    parser.add_argument(
+        "--backbone",
+        default="small_cnn",
+        choices=sorted(BACKBONES),
+        help="the model of every run (#18): small_cnn (the presets' own, from scratch) or "
+        "efficientnet_lite0 (the packaged ImageNet weights, fine-tuned; 100 steps)",
     )
     parser.add_argument("--differences", nargs="+", default=list(DIFFERENCES))
     parser.add_argument("--measures", nargs="+", default=list(MEASURES))
@@ -215,7 +222,7 @@ def make_plans(args: argparse.Namespace, differences: list[str], bases: list[str
     extra = dict(parse_override(o) for o in args.overrides)
     plans = []
     for ds in args.datasets:
-        cfg = base_config(ds, extra)
+        cfg = base_config(ds, extra, args.backbone)
         cells = grid(
             bases,
             [] if args.no_dar else differences,

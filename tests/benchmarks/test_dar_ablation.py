@@ -463,3 +463,36 @@ def test_npair_tuning_starts_from_its_defaults_and_steps_past_edges() -> None:
         "npair~scale16",  # scale 8 at the top edge: one step of the grid's ratio 2
     ]  # ereg 0 (the default) at the bottom edge: no step below it
     assert out["npair"]["chosen"] == "npair~scale8"
+
+
+def test_backbone_option_fine_tunes_the_packaged_efficientnet_at_toy_size(tmp_path) -> None:
+    """``--backbone efficientnet_lite0`` (#18, 3b): every trial's config (and so its cache key)
+    names the pretrained, BN-frozen EfficientNet-Lite0 on 1-channel input; the default
+    ``small_cnn`` leaves the preset's config as it was."""
+    from benchmarks.ablation.presets import base_config
+
+    for ds in ("glyphs", "digits"):
+        assert base_config(ds, {}, "small_cnn") == base_config(ds, {})
+    cfg = base_config("glyphs", {}, "efficientnet_lite0")
+    assert (cfg.model.backbone, cfg.model.pretrained, cfg.model.freeze_bn) == (
+        "efficientnet_lite0",
+        True,
+        True,
+    )
+    assert (cfg.data.in_channels, cfg.data.image_size, cfg.trainer.epochs) == (1, None, 4)
+    argv = [
+        "--datasets", "digits", "--bases", "proxyanchor", "--no-dar", "--seeds", "1",
+        "--backbone", "efficientnet_lite0", "--threads", "1", "--out", str(tmp_path),
+        "--no-plots", "trainer.epochs=1", "data.batches_per_epoch=2",
+        "data.eval_max_per_class=10",
+    ]  # fmt: skip
+    assert ab.main(argv) == 0
+    ds = json.loads((tmp_path / "dar_ablation.json").read_text())["datasets"]["digits"]
+    rec = ds["finals"]["proxyanchor/baseline"]["0"]
+    summary = json.loads((tmp_path / "dar_ablation_summary.json").read_text())
+    stored = summary["datasets"]["digits"]["trials"][rec["trial"]]["config"]
+    assert stored["model"]["backbone"] == "efficientnet_lite0"
+    assert stored["model"]["pretrained"] is True and stored["data"]["in_channels"] == 1
+    assert rec["steps"] == 2 and 0 <= rec["test"]["map@r"] <= 1
+    with pytest.raises(SystemExit):
+        ab.main(["--plan", "--backbone", "resnet9"])
