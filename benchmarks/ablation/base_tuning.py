@@ -99,7 +99,8 @@ def _tune_base(
     chosen = max(runs, key=lambda b: runs[b]["val_map@r"]) if runs else base
     # As for a finalist's lambda: a chosen option at the edge of the values tried gets up to
     # ``plan.extend_edges`` steps past it (the grid's last ratio for alpha, scale and ereg,
-    # its last gap for margin), the other options as chosen; none below 0.
+    # x10 past a neighbour of 0, its last gap for margin), the other options as chosen;
+    # none below 0.
     for key in base_grid:
         for _ in range(plan.extend_edges):
             opts = {**defaults, **parse_base(chosen)[1]}
@@ -112,8 +113,13 @@ def _tune_base(
                 break
             up = v == tried[-1]
             nxt = tried[-2] if up else tried[1]
-            step = (v * v / nxt) if key in MULTIPLICATIVE else (2 * v - nxt)
-            if (key == "margin" and step < 0) or (key in MULTIPLICATIVE and step <= 0):
+            if key not in MULTIPLICATIVE:
+                step = 2 * v - nxt
+            elif nxt > 0:
+                step = v * v / nxt
+            else:  # a weight next to its default 0 (ereg): no ratio to repeat, a decade
+                step = 10 * v
+            if step < 0 or (key in MULTIPLICATIVE and step <= 0):
                 break
             trial({**opts, key: round(step, 10)})
             chosen = max(runs, key=lambda b: runs[b]["val_map@r"])

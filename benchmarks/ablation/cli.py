@@ -253,13 +253,24 @@ def make_plans(args: argparse.Namespace, differences: list[str], bases: list[str
 
 
 def planned_runs(plan: Plan, args: argparse.Namespace) -> tuple[int, int]:
-    """Screening and final runs of ``plan`` (an estimate printed before training)."""
+    """Screening and final runs of ``plan`` (an upper bound printed before training: every
+    edge step taken); the controls are tuned and run their finals like a finalist (#18)."""
     n_bases = len({c.base for c in plan.cells})
+    n_tuned = args.finalists * n_bases + len(plan.control_keys)
     n_screen = sum(len(plan.values(c)) for c in plan.cells)
     n_screen += len(plan.measure_stage) * len(plan.lambdas) * n_bases
-    n_screen += (len(plan.tune_lambdas) + args.extend_edges) * args.finalists * n_bases
-    n_final = (args.seeds - 1) * n_bases * (1 + args.finalists)
+    n_screen += (len(plan.tune_lambdas) + args.extend_edges) * n_tuned
+    n_final = (args.seeds - 1) * (n_bases + n_tuned)
     return n_screen, n_final
+
+
+def planned_base_trials(base_grid: dict[str, list[float]], extend_edges: int) -> int:
+    """Runs of ``--base-grid`` per base (at most): the defaults, each value, the moved options
+    together when more than one moves, and the edge steps of each option."""
+    if not base_grid:
+        return 0
+    together = 1 if len(base_grid) > 1 else 0
+    return 1 + sum(len(v) for v in base_grid.values()) + together + extend_edges * len(base_grid)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,9 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         runners[plan.dataset] = runner
         n_screen, n_final = planned_runs(plan, args)
+        n_base = planned_base_trials(base_grid, args.extend_edges) * len(bases)
+        tuning_runs = f"{n_base} base-tuning runs + " if base_grid else ""
         print(
-            f"{plan.dataset}: {len(plan.cells)} cells, {n_screen} screening runs + "
-            f"{n_final} final runs; cache {runner.cache_dir}",
+            f"{plan.dataset}: {len(plan.cells)} cells, {tuning_runs}{n_screen} screening runs + "
+            f"{n_final} final runs (at most; cached runs are not trained again); "
+            f"cache {runner.cache_dir}",
             flush=True,
         )
         if args.plan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -496,3 +497,38 @@ def test_backbone_option_fine_tunes_the_packaged_efficientnet_at_toy_size(tmp_pa
     assert rec["steps"] == 2 and 0 <= rec["test"]["map@r"] <= 1
     with pytest.raises(SystemExit):
         ab.main(["--plan", "--backbone", "resnet9"])
+
+
+def test_plan_counts_bound_the_runs_with_controls_and_base_tuning() -> None:
+    """``--plan``'s counts (#18): with every edge step taken (validation rising with lambda and
+    with the option), the runs made equal the printed bounds, the control's included."""
+    from benchmarks.ablation.cli import build_parser, make_plans, planned_base_trials
+    from benchmarks.ablation.cli import planned_runs as counts
+
+    args = build_parser().parse_args(
+        ["--datasets", "digits", "--bases", "npair", "--differences", "signed", "--measures",
+         "l2sq", "--estimators", "exact", "--finalists", "1", "--lambdas", "0.01", "0.1",
+         "--tune-lambdas", "0.03", "--extend-edges", "2", "--controls", "compact_inter",
+         "--seeds", "3", "--base-grid", "scale=2,4", "ereg=0.01"]
+    )  # fmt: skip
+    plan = make_plans(args, ["signed"], ["npair"])[0]
+    made: set[str] = set()
+
+    def fetch(tid: str, cfg):  # type: ignore[no-untyped-def]
+        made.add(tid)
+        _, opts = ac.parse_base(tid.split("__")[0])
+        score = cfg.dar.lam + opts.get("scale", 0) + opts.get("ereg", 0)
+        return {"val_map@r": score, "test": {"recall@1": 0.5, "map@r": 0.5, "nmi": 0.5},
+                "best_epoch": 0, "step_s": 0.1, "seconds": 1.0, "gap_map@r": 0.0,
+                "interclass": {"mean": 1.0, "std": 0.1, "cv": 0.1}}  # fmt: skip
+
+    grid = base_tuning.parse_base_grid(args.base_grid)
+    tuning = base_tuning.tune_bases(plan, grid, fetch, log=lambda s: None)
+    n_tuning = len(made)
+    assert n_tuning == planned_base_trials(grid, 2) == 1 + 3 + 1 + 2 * 2
+    plan.cells = [dataclasses.replace(c, base=tuning[c.base]["chosen"]) for c in plan.cells]
+    search.execute(plan, fetch, log=lambda s: None)
+    n_screen, n_final = counts(plan, args)
+    # the tuned base's own baseline trial is one of the tuning runs
+    assert len(made) - n_tuning == n_screen + n_final - 1
+    assert (n_screen, n_final) == (1 + 2 + 2 + (1 + 2) * 2, 2 * 3)
