@@ -91,7 +91,7 @@ BACKBONES: dict[str, dict[str, Any]] = {
     # its DML recipe (configs/dml/cub200_*.yaml). The glyphs stay 1-channel 32 px: the RGB stem
     # is summed over its channels (the same net on a grey image repeated three times), and
     # the small transform's (x - 0.5) / 0.5 is the weights' own (pixel - 127) / 128 within
-    # 0.4 %. 32 px (a 1x1 final feature map) and 4 epochs x 25 batches (100 steps, 4
+    # 0.008. 32 px (a 1x1 final feature map) and 4 epochs x 25 batches (100 steps, 4
     # validation passes) keep a run at about twice a small-CNN run on 2 CPU cores
     # (docs/METHOD-NOTES.md, "A pretrained backbone on glyphs").
     "efficientnet_lite0": {
