@@ -78,7 +78,9 @@ def proxyanchor(ctx: LossContext, *, margin: float = 0.1, alpha: float = 32.0) -
     )
 
 
-class ScaledDotProduct(DotProductSimilarity):
+# PML ships no type hints: its classes are Any to mypy, and subclassing one is the way to
+# hand a loss a distance.
+class ScaledDotProduct(DotProductSimilarity):  # type: ignore[misc]
     """PML's dot-product similarity times ``scale``: ``s · <u, v>`` on unit vectors ``u, v``.
 
     N-pair's logits are these similarities; on dasl's unit-norm embeddings the scale is the
@@ -90,10 +92,12 @@ class ScaledDotProduct(DotProductSimilarity):
         self.scale = scale
 
     def compute_mat(self, query_emb: torch.Tensor, ref_emb: torch.Tensor) -> torch.Tensor:
-        return self.scale * super().compute_mat(query_emb, ref_emb)
+        mat: torch.Tensor = super().compute_mat(query_emb, ref_emb)
+        return self.scale * mat
 
     def pairwise_distance(self, query_emb: torch.Tensor, ref_emb: torch.Tensor) -> torch.Tensor:
-        return self.scale * super().pairwise_distance(query_emb, ref_emb)
+        sim: torch.Tensor = super().pairwise_distance(query_emb, ref_emb)
+        return self.scale * sim
 
 
 @BASE_LOSSES.register("npair", kind="pair")
