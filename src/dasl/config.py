@@ -153,9 +153,11 @@ class LossConfig:
     alpha: float | None = None
     """ProxyAnchor alpha; ``None`` keeps 32."""
     scale: float | None = None
-    """ArcFace scale; ``None`` keeps 64."""
+    """ArcFace scale (``None`` keeps 64); N-pair's logit scale (``None`` keeps 1)."""
     temperature: float | None = None
     """SupCon temperature; ``None`` keeps the loss default."""
+    embedding_reg_weight: float | None = None
+    """N-pair's embedding-norm penalty weight (#18); ``None`` keeps 0 (none)."""
 
 
 @dataclass
@@ -359,9 +361,12 @@ POSITIVE = {
     "eval.tsne_points": 2,
     "dar.lam": 0,
     "dar.num_chains": 1,
+    "loss.embedding_reg_weight": 0.0,
     "trainer.epochs": 1,
 }
 """Lower bounds of numeric settings (``None`` passes: it means "default" or "off")."""
+ABOVE = {"loss.scale": 0.0}
+"""Strict lower bounds, likewise."""
 SPLITS_WITHIN_TRAIN = {"train": ("subtrain", "val"), "trainval": ("subtrain", "val")}
 """A split that contains others: fitting on it while validating on one of them leaks."""
 
@@ -461,7 +466,7 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
         check_choices(cfg)
         loss_options = {k: v for k, v in dataclasses.asdict(cfg.loss).items() if k != "name"}
         BASE_LOSSES.check_options(cfg.loss.name, loss_options, "loss.", SUPERVISED_LOSSES)
-        check_bounds(cfg, POSITIVE)
+        check_bounds(cfg, POSITIVE, ABOVE)
         if not 0.0 <= cfg.data.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction: must be in [0, 1), got {cfg.data.val_fraction}")
         if cfg.data.in_channels not in (1, 3):
