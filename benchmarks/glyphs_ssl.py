@@ -45,7 +45,7 @@ from benchmarks.ablation.statistics import contrasts
 from benchmarks.common import RESULTS_DIR, ci95, format_table, manifest, write_manifest
 from dasl.config import apply_overrides, parse_override
 from dasl.errors import ConfigError, DaslError
-from dasl.ssl_config import PretrainConfig, load_pretrain_config
+from dasl.ssl_config import PretrainConfig, load_pretrain_config, validate_pretrain
 from dasl.utils.io import atomic_write_json, atomic_write_text
 
 BENCHMARK = "glyphs_ssl"
@@ -111,7 +111,9 @@ def family_config(base: PretrainConfig, family: str, lam: float, seed: int) -> P
     if family != "simclr":
         overrides["dar.lam"] = lam
     cfg = apply_overrides(base, overrides)
-    return dataclasses.replace(cfg, seed=seed, name=trial_id(family, lam, seed))
+    # apply_overrides checks keys and types only, not the pretraining rules (bounds, λ > 0).
+    cfg = validate_pretrain(dataclasses.replace(cfg, seed=seed, name=trial_id(family, lam, seed)))
+    return cfg
 
 
 def trial_id(family: str, lam: float, seed: int) -> str:
@@ -174,7 +176,8 @@ class Trials:
 
         if cfg.seed not in self._data:  # the split does not depend on the family
             self._data = {cfg.seed: SSLData(cfg)}
-        rec = train_trial(cfg, self._data[cfg.seed])
+        # As a rerun reads it back (lists, not tuples), so both give equal records.
+        rec = json.loads(json.dumps(train_trial(cfg, self._data[cfg.seed])))
         atomic_write_json(path, rec)
         self.log(
             f"{cfg.name}: val MAP@R {100 * rec['val']['map@r']:.2f}, test R@1 "
@@ -403,6 +406,8 @@ def main(argv: list[str] | None = None) -> None:
         base = apply_overrides(base, {**BUDGET, **(QUICK if args.quick else {})})
         if args.overrides:
             base = apply_overrides(base, dict(parse_override(o) for o in args.overrides))
+        for family in FAMILIES:  # refuse a bad setting before anything trains
+            family_config(base, family, args.lambdas[0], 0)
         out = args.out or RESULTS_DIR / BENCHMARK / args.name
         lambdas = args.lambdas[:1] if args.quick else args.lambdas
         t0 = time.perf_counter()
