@@ -86,7 +86,7 @@ BUDGET: dict[str, Any] = {
     "eval.plots": False,
     "eval.raw_baseline": False,
 }
-"""Per trial: 5,780 training images x 2 epochs (46 steps of 256); validation 873 and test 969
+"""Per trial: 5,780 training images, 2 epochs of 22 batches of 256; validation 873 and test 969
 characters, 10 faces each (as the supervised glyph cells). DASL-cu: k-means with 1x and 3x
 the number of training characters, as the demo's 10 and 30 for 10 classes."""
 QUICK: dict[str, Any] = {
