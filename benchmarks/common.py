@@ -26,7 +26,8 @@ DEFAULT_RUN = "default"
 """The run folder of a benchmark's plain invocation (no variant in its result name)."""
 BENCHMARKS = (
     "dar_ablation", "dar_speed", "ddp_scaling", "eval_speed", "fmnist_dml", "fmnist_ssl",
-    "glyphs_testbed", "gpu_suite", "knn_classify_scale", "loader_speed", "train_throughput",
+    "glyphs_ssl", "glyphs_testbed", "gpu_suite", "knn_classify_scale", "loader_speed",
+    "train_throughput",
 )  # fmt: skip
 """The benchmark scripts whose results live under ``RESULTS_DIR``, each in its own folder."""
 
