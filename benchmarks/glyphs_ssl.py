@@ -122,7 +122,7 @@ def trial_id(family: str, lam: float, seed: int) -> str:
 
 def retrieval(features: np.ndarray, labels: np.ndarray, nmi: bool, seed: int) -> dict[str, float]:
     """Leave-one-out retrieval within one split (cosine): R@1 (= 1-NN top-1), MAP@R, NMI."""
-    from dasl.training.evaluate import evaluate_embeddings
+    from dasl.evaluation import evaluate_embeddings
 
     m = evaluate_embeddings(features, labels, (1,), nmi=nmi, seed=seed)
     return {k: float(v) for k, v in m.items() if k in ("recall@1", "map@r", "nmi")}
@@ -172,7 +172,7 @@ class Trials:
             rec = json.loads(path.read_text())
             if rec.get("config") == json.loads(json.dumps(cfg.to_dict())):
                 return rec
-        from dasl.training.ssl_data import SSLData
+        from dasl.run_data import SSLData
 
         if cfg.seed not in self._data:  # the split does not depend on the family
             self._data = {cfg.seed: SSLData(cfg)}
@@ -332,8 +332,8 @@ def report(
 
 def raw_pixels(base: PretrainConfig) -> dict[str, Any] | None:
     """Retrieval on the flattened eval-view pixels of the validation and test characters."""
-    from dasl.training.evaluate import raw_pixels as flat
-    from dasl.training.ssl_data import SSLData
+    from dasl.evaluation import raw_pixels as flat
+    from dasl.run_data import SSLData
 
     data = SSLData(base)
     val, test = flat(data.val), flat(data.test)
