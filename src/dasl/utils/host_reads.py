@@ -24,9 +24,11 @@ Triton kernels (a kernel launch that reads a device scalar for its grid), inside
 ``torch.distributed`` collectives, and syncs that are not reads (``torch.cuda.synchronize``,
 events, a pageable host-to-device copy) are not ops and not counted.
 
-Each read is attributed to the innermost Python frame under ``roots`` (dasl's package by
-default) and, separately, to the innermost frame outside torch (Lightning's, say), so a
-report can tell dasl's reads from its framework's.
+Each read is attributed to the innermost Python frame outside torch (``path:line``); it is
+dasl's when that frame is under ``roots`` (dasl's package by default). A read inside
+Lightning or inside a loss library that dasl calls (pytorch-metric-learning's ProxyAnchor
+reads its own positives count) is that library's, even though dasl's code is further up
+the stack: :meth:`HostReads.others` lists them by their line.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ _REPEAT_INTERLEAVE = {
 }
 _INDEX = {_aten.index.Tensor, _aten.index_put.default, _aten.index_put_.default}
 _COPY = {_aten._to_copy.default, _aten.copy_.default}
+
 
 def _forms(path: Path) -> tuple[str, ...]:
     """``path`` as written and with its links resolved (a venv may be a link): frames carry
@@ -111,24 +114,25 @@ def read_kind(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | N
 
 
 def _frames(roots: tuple[str, ...]) -> tuple[str | None, str]:
-    """(innermost frame under ``roots``, innermost frame outside torch) as ``path:line``."""
-    outside: str | None = None
+    """(the innermost frame outside torch if it is under ``roots``, else ``None``; the
+    innermost frame outside torch) as ``path:line``. Torch's own Python (``nn.Module``
+    calls, ``torch.nn.functional``, compiled graphs) is skipped: a read there belongs to
+    whoever called torch."""
     frame = sys._getframe(2)
     while frame is not None:
         path = frame.f_code.co_filename
-        if path not in _THIS:
-            if outside is None and not path.startswith(_TORCH):
-                outside = f"{path}:{frame.f_lineno}"
-            if path.startswith(roots):
-                return f"{path}:{frame.f_lineno}", outside or "?"
+        if path not in _THIS and not path.startswith(_TORCH):
+            here = f"{path}:{frame.f_lineno}"
+            return (here if path.startswith(roots) else None), here
         frame = frame.f_back
-    return None, outside or "?"
+    return None, "?"
 
 
 @dataclass(frozen=True)
 class HostRead:
-    """One host read: the op, the step it happened in (``None``: between steps), the
-    innermost frame under the roots (``None``: none) and the innermost frame outside torch."""
+    """One host read: the op, the step it happened in (``None``: between steps), its line
+    when that is under the roots (``None``: another library's) and the innermost frame
+    outside torch."""
 
     op: str
     step: int | None
@@ -140,8 +144,8 @@ class HostReads(TorchDispatchMode):
     """Record the host reads made inside ``with HostReads() as reads:``.
 
     :meth:`begin_step` labels what follows with a step, :meth:`end_step` labels it "between
-    steps" again. ``roots`` are the source folders whose frames name a read (default:
-    dasl's package).
+    steps" again. ``roots`` are the source folders whose frames own a read (default: dasl's
+    package).
     """
 
     def __init__(self, roots: Sequence[str | Path] = ()) -> None:
