@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -118,7 +119,7 @@ def _frames(roots: tuple[str, ...]) -> tuple[str | None, str]:
     innermost frame outside torch) as ``path:line``. Torch's own Python (``nn.Module``
     calls, ``torch.nn.functional``, compiled graphs) is skipped: a read there belongs to
     whoever called torch."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         path = frame.f_code.co_filename
         if path not in _THIS and not path.startswith(_TORCH):
