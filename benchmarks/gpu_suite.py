@@ -19,7 +19,8 @@ and the targets of the issues with ``met`` true/false):
 7. ``cuda_sync``: ``tests/dar/test_cuda_sync.py`` (no host sync in a training step), when
    that test exists.
 8. ``step_syncs``: the synchronizing calls of a Lightning training step, per step and by
-   source line (CUDA only).
+   source line (CUDA); without CUDA, the host reads per step counted by
+   ``dasl.utils.host_reads``, dasl's apart from Lightning's and the loss library's.
 10. ``fused_l2``: the fused exact-l2 Triton kernel (#19) in float32 against the float64 torch
    path and straightforward autograd at N = 120, 256, 512, 1024: ms and its error; targets:
    N=512/h=128 forward+backward <= 10 ms (stretch 3 ms), N=120/h=512 <= 1 ms, 1e-6 relative.
@@ -768,19 +769,62 @@ def knn_scale(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ step syncs
 
 
+def _cpu_step_reads(cfg: Any, data: Any, classes: int, workdir: Path) -> dict[str, Any]:
+    """``step_syncs`` without a GPU: the host reads of each step (``dasl.utils.host_reads``,
+    which sees the ops that would make a device wait), dasl's by line and the others'."""
+    import inspect
+    from collections import Counter
+
+    from dasl.dar import validation
+    from dasl.training.module import MetricLearningModule
+    from dasl.training.run import _Batches, build_trainer
+    from dasl.training.step_reads import StepReads
+
+    module = MetricLearningModule(cfg.to_dict(), num_classes=classes)
+    counter = StepReads()
+    trainer, _ = build_trainer(cfg, workdir / "step_syncs", has_val=False, callbacks=[counter])
+    trainer.fit(module, datamodule=_Batches(data))
+    reads, steps = counter.reads, max(1, len(counter.steps))
+    # check_finite's CPU branch reads to raise a clear error; other devices assert async.
+    lines, start = inspect.getsourcelines(validation.check_finite)
+    cpu_only = f"{inspect.getsourcefile(validation.check_finite)}:" + str(
+        start + next(i for i, t in enumerate(lines) if "bool(finite)" in t)
+    )
+    ours = reads.by_where()
+    rows = [
+        {"where": k, "per_step": n / steps, "cpu_only": k.startswith(cpu_only + " ")}
+        for k, n in ours.most_common(12)
+    ]
+    theirs = Counter(
+        f"{r.caller} ({r.op})" for r in reads.reads if r.where is None and r.step is not None
+    )
+    dasl_n = sum(n for k, n in ours.items() if not k.startswith(cpu_only + " "))
+    return {
+        "counter": "dasl.utils.host_reads on the CPU (ops that would wait for a device)",
+        "rows": rows,
+        "others": [{"where": k, "per_step": n / steps} for k, n in theirs.most_common(12)],
+        "steps": steps,
+        "dasl_reads_per_step": dasl_n / steps,
+        "other_reads_per_step": sum(theirs.values()) / steps,
+        "targets": {"no host read per step from dasl's code": dasl_n == 0},
+    }
+
+
 def step_syncs(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
     """Where a Lightning training step waits for the GPU: every synchronizing call in one
     epoch of the ``cub_loop`` setting (``torch.cuda.set_sync_debug_mode("warn")``), counted
-    per step and grouped by the Python line that made it (the top 12)."""
-    if not device.startswith("cuda"):
-        return {"status": "skipped: sync counting needs a CUDA device"}
+    per step and grouped by the Python line that made it (the top 12). Without CUDA, the
+    host reads of each step counted by ``dasl.utils.host_reads`` instead."""
     import warnings
     from collections import Counter
 
+    import dasl
     from dasl.training.module import MetricLearningModule
     from dasl.training.run import _Batches, build_trainer
 
     cfg, _, data, classes = _cub_setup(device, quick, epochs=1)
+    if not device.startswith("cuda"):
+        return _cpu_step_reads(cfg, data, classes, workdir)
     module = MetricLearningModule(cfg.to_dict(), num_classes=classes)
     trainer, _ = build_trainer(cfg, workdir / "step_syncs", has_val=False)
     torch.cuda.synchronize()
@@ -795,7 +839,15 @@ def step_syncs(device: str, quick: bool, workdir: Path) -> dict[str, Any]:
     where = Counter(f"{Path(w.filename).name}:{w.lineno}" for w in syncs)
     steps = max(1, trainer.global_step)
     rows = [{"where": k, "per_step": n / steps} for k, n in where.most_common(12)]
-    return {"rows": rows, "steps": steps, "syncs_per_step": len(syncs) / steps}
+    dasl_dir = str(Path(dasl.__file__).parent)
+    ours = sum(1 for w in syncs if str(w.filename).startswith(dasl_dir))
+    return {
+        "rows": rows,
+        "steps": steps,
+        "syncs_per_step": len(syncs) / steps,
+        # the epoch's end (and the guard's read every log_every_n_steps) fall in it too
+        "dasl_syncs_per_step": ours / steps,
+    }
 
 
 # ------------------------------------------------------------------ 7. CUDA sync test

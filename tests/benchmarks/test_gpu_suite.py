@@ -19,6 +19,7 @@ def test_quick_cpu_suite_runs_every_section(tmp_path) -> None:
         assert sec["status"] == "ok" or sec["status"].startswith("skipped: "), (name, sec)
     for name in (
         "dar_kernels", "step_overhead", "demo", "cub_loop", "ddp_sanity", "loader", "knn_scale",
+        "step_syncs",
     ):  # fmt: skip
         assert sections[name]["status"] == "ok", name
     (load,) = sections["loader"]["rows"]
@@ -50,6 +51,19 @@ def test_quick_cpu_suite_runs_every_section(tmp_path) -> None:
     md = (tmp_path / "gpu_suite.md").read_text()
     assert "## dar_kernels: ok" in md and "## ddp_sanity: ok" in md
     assert "## Targets" in md
+
+
+def test_step_syncs_counts_host_reads_on_the_cpu(tmp_path) -> None:
+    """The CUDA section's setup (config, data, trainer, fit) on the CPU, with the host-read
+    counter in place of the sync debug mode (#19): dasl's code reads nothing per step."""
+    args = ["--out", str(tmp_path), "--device", "cpu", "--quick", "--only", "step_syncs"]
+    assert gpu_suite.main(args) == 0
+    sec = json.loads((tmp_path / "gpu_suite.json").read_text())["sections"]["step_syncs"]
+    assert sec["status"] == "ok", sec
+    assert sec["steps"] == 3 and sec["dasl_reads_per_step"] == 0
+    assert all(sec["targets"].values())
+    assert all(r["cpu_only"] for r in sec["rows"])  # check_finite's CPU branch only
+    assert sec["other_reads_per_step"] > 0  # Lightning's and PML's, reported apart
 
 
 def test_cuda_request_without_a_gpu_is_a_clear_error(tmp_path, capsys, monkeypatch) -> None:
