@@ -389,9 +389,23 @@ def test_ctrl_c_message_on_its_own_line(tmp_path: Path) -> None:
             break
         seen += chunk
     proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate()
+    rest, signals = b"", 1
+    while True:
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            # One SIGINT can be lost: Python drops a KeyboardInterrupt raised where it cannot
+            # propagate (a finalizer or callback: "Exception ignored in ..."), and a CI run
+            # of 2026-12-08 trained on for 13 minutes after one. A user presses Ctrl-C again,
+            # and so does the test (a retry, not a time limit: no outcome depends on the
+            # interval).
+            proc.send_signal(signal.SIGINT)
+            signals += 1
+            continue
+        rest += out
+        break
     text = (seen + rest).decode(errors="replace")
-    assert proc.returncode == EXIT_INTERRUPTED, text[-3000:]
+    assert proc.returncode == EXIT_INTERRUPTED, f"after {signals} SIGINT(s): " + text[-3000:]
     lines = text.replace("\r", "\n").splitlines()
     notice = [ln for ln in lines if "interrupted in epoch" in ln]
     assert notice and notice[0].startswith("dasl: [int] interrupted in epoch 0"), text[-2000:]
