@@ -80,7 +80,7 @@ def test_arcface_is_pml_arcface_with_its_settings(tmp_path) -> None:
     assert float(crit(z, y)) != pytest.approx(float(wrong(z, y)), rel=1e-3)
     with pytest.raises(
         ConfigError,
-        match=r"^loss\.scale: not used by base loss 'proxyanchor' \(only by arcface\); "
+        match=r"^loss\.scale: not used by base loss 'proxyanchor' \(only by npair, arcface\); "
         r"set it to null$",
     ):
         validate(apply_overrides(tiny_digits_config(tmp_path), {"loss.scale": 8.0}))
