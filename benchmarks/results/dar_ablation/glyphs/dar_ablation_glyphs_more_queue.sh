@@ -22,8 +22,11 @@ a)
     run $BASES $L2SQ --bases $base --name dar_ablation_glyphs_bases_$base
   done ;;
 b)
+  # abs l2 exact costs 1.6 s a step on this machine (5x signed): on 2026-12-07 it was screened
+  # at lambda 0.1 and 1 (seed 0) by the first form of this step (--differences signed abs
+  # --finalists 2), then stopped so that the tuned N-pair of the follow-up file could run.
   run --bases proxyanchor --baseline-lrs 0.01 --dar-at-baseline-lr --seeds 3 \
-    --differences signed abs --measures l2 --estimators exact --finalists 2 \
+    --differences signed --measures l2 --estimators exact --finalists 1 \
     --lambdas 0.1 1 10 --extend-edges 2 --name dar_ablation_glyphs_literal_l2
   [ -f $DIR/dar_ablation_glyphs_more_queue_b2.sh ] && bash $DIR/dar_ablation_glyphs_more_queue_b2.sh ;;
 *) echo "ROLE=a or ROLE=b" >&2; exit 2 ;;
