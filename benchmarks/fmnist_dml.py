@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks.common import ci95, write_results
 from dasl.config import ExperimentConfig, apply_overrides, load_config
-from dasl.training.datamodule import MetricLearningData
+from dasl.run_data import MetricLearningData
 from dasl.training.run import train_variant
 
 METRICS = ("recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision", "nmi")

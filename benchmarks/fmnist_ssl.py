@@ -30,8 +30,8 @@ import torch
 from benchmarks.common import format_table, median_time, write_results
 from benchmarks.fmnist_dml import ci95
 from dasl.config import apply_overrides, parse_override
+from dasl.run_data import SSLData
 from dasl.ssl_config import PretrainConfig, load_pretrain_config
-from dasl.training.ssl_data import SSLData
 from dasl.training.ssl_run import pretrain_variant
 
 METHODS = ("simclr", "dasl_cf", "dasl_cu")

@@ -40,9 +40,9 @@ from dasl.config import apply_overrides, load_config, parse_override
 from dasl.data import build_transforms, load_dataset
 from dasl.data.glyphs import build_cache
 from dasl.data.transforms import MatchChannels
+from dasl.evaluation import embed, evaluate_embeddings, raw_pixels
 from dasl.models import build_model, input_normalization
-from dasl.training.datamodule import MetricLearningData
-from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels
+from dasl.run_data import MetricLearningData
 from dasl.training.run import train_variant
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "dml" / "glyphs_proxyanchor.yaml"

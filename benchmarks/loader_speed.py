@@ -5,7 +5,7 @@ Makes a CUB-200-2011-layout folder of generated 500 x 375 JPEGs (5,864 training 
 ``dataset: cub200``, ``transform: imagenet`` at 224 px (JPEG decode, RandomResizedCrop,
 flip, normalization) and measures:
 
-- ``loader``: batches of 120 (m-per-class 4) from ``dasl.training.datamodule.train_loader``
+- ``loader``: batches of 120 (m-per-class 4) from ``dasl.run_data.train_loader``
   with ``--workers`` processes (pinned memory where CUDA is present), nothing else running;
 - ``step``: one training step of the CUB config's model on one batch already on the device
   (ResNet-50 channels_last, bf16 autocast on CUDA; ``--model`` changes it; 64 px with
@@ -107,7 +107,7 @@ def _config(root: Path, workers: int, batch: int, m: int, batches: int, model: s
 def loader_rate(cfg: Any, epochs: int = 2) -> dict[str, Any]:
     """Images/s of the training loader alone (the last epoch; the first starts the workers
     and fills the page cache)."""
-    from dasl.training.datamodule import load_split, train_loader
+    from dasl.run_data import load_split, train_loader
 
     ds = load_split(cfg.data, cfg.data.train_split, True, cfg.seed)
     rate, first_batch_s = 0.0, 0.0

@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.common import format_table, write_results
 from dasl.config import ExperimentConfig, apply_overrides, load_config, parse_override
-from dasl.training.datamodule import MetricLearningData
+from dasl.run_data import MetricLearningData
 from dasl.training.module import MetricLearningModule
 from dasl.training.run import _Batches, build_trainer
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 
 from dasl.config import (
@@ -14,6 +17,7 @@ from dasl.config import (
     parse_override,
     variants,
 )
+from dasl.ssl_config import PretrainConfig, pretrain_config_from_dict
 
 
 def test_default_config_loads_with_two_variants() -> None:
@@ -178,3 +182,67 @@ def test_non_finite_numbers_are_refused() -> None:
     for text, key in (("data.m_per_class=0", "data.m_per_class"), ("eval.ks=[]", "eval.ks")):
         with pytest.raises(ConfigError, match=key):
             load_config(None, [text])
+
+
+def _named_settings(cfg: Any, prefix: str = "") -> list[str]:
+    """The dotted keys of the fields made by ``dasl.config.choice``, section by section."""
+    keys = []
+    for spec in dataclasses.fields(cfg):
+        value = getattr(cfg, spec.name)
+        if "choice" in spec.metadata:
+            keys.append(prefix + spec.name)
+        elif dataclasses.is_dataclass(value):
+            keys += _named_settings(value, prefix + spec.name + ".")
+    return keys
+
+
+DAR_KEYS = ["dar.measure", "dar.estimator", "dar.difference", "dar.reduction", "dar.backend"]
+
+
+@pytest.mark.parametrize(
+    ("cfg", "build", "expected"),
+    [
+        (
+            ExperimentConfig(),
+            config_from_dict,
+            [
+                "data.name",
+                "data.transform",
+                "data.sampler",
+                "model.backbone",
+                "model.pooling",
+                "loss.name",
+                *DAR_KEYS,
+                "dar.kind",
+                "optim.scheduler",
+                "eval.distance",
+            ],
+        ),
+        (
+            PretrainConfig(),
+            pretrain_config_from_dict,
+            [
+                "data.name",
+                "data.recipe",
+                "model.backbone",
+                "model.pooling",
+                "ssl.method",
+                "ssl.base_loss",
+                *DAR_KEYS,
+                "dar.kind",
+                "clustering.features",
+                "optim.optimizer",
+                "optim.lr_scaling",
+                "optim.scheduler",
+                "eval.linear",
+            ],
+        ),
+    ],
+)
+def test_every_named_setting_is_checked_against_its_registry(cfg, build, expected) -> None:
+    """Both configs check the same named settings as their former tables, each by its key."""
+    assert _named_settings(cfg) == expected
+    for key in expected:
+        section, name = key.split(".")
+        with pytest.raises(ConfigError, match=rf"^{key}: unknown .*'nope'"):
+            build({section: {name: "nope"}})

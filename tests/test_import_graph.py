@@ -22,7 +22,10 @@ LAYERS: dict[str, int] = {
     "config": 3,
     "ssl_config": 3,
     "losses": 3,
+    "evaluation": 3,
+    "reporting": 3,
     "objective": 4,
+    "run_data": 4,
 }
 """Packages and modules below ``training`` (the only layer that knows Lightning) and the
 ones above it (``tuning``, ``reproduce``, ``deploy``, ``cli``): an import may only go to the

@@ -1,4 +1,4 @@
-"""Tuning a base loss's own options (alpha, margin, scale) on validation before DAR (#18)."""
+"""Tuning a base loss's own options (alpha, margin, scale, ereg) on validation before DAR (#18)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,13 @@ def parse_base_grid(items: Sequence[str]) -> dict[str, list[float]]:
 BASE_DEFAULTS = {
     "proxyanchor": {"alpha": 32.0, "margin": 0.1},
     "arcface": {"margin": 28.6, "scale": 64.0},
+    "npair": {"scale": 1.0, "ereg": 0.0},
 }
-"""PML's defaults, which ``build_base_loss`` uses when ``loss.alpha``/``margin``/``scale``
-are unset: the untuned base is named without options (its cached runs keep their names)."""
+"""The defaults ``build_base_loss`` uses when ``loss.alpha``/``margin``/``scale``/
+``embedding_reg_weight`` are unset (PML's; N-pair's: plain cosine logits, no penalty): the
+untuned base is named without options (its cached runs keep their names)."""
+MULTIPLICATIVE = ("alpha", "scale", "ereg")
+"""Options stepped past a grid edge by the grid's last ratio (the others by its last gap)."""
 
 
 def tune_bases(
@@ -94,8 +98,9 @@ def _tune_base(
         trial({**defaults, **moved})
     chosen = max(runs, key=lambda b: runs[b]["val_map@r"]) if runs else base
     # As for a finalist's lambda: a chosen option at the edge of the values tried gets up to
-    # ``plan.extend_edges`` steps past it (x2 for alpha and scale, the grid's last gap for
-    # margin), the other options as chosen.
+    # ``plan.extend_edges`` steps past it (the grid's last ratio for alpha, scale and ereg,
+    # x10 past a neighbour of 0, its last gap for margin), the other options as chosen;
+    # none below 0.
     for key in base_grid:
         for _ in range(plan.extend_edges):
             opts = {**defaults, **parse_base(chosen)[1]}
@@ -108,8 +113,13 @@ def _tune_base(
                 break
             up = v == tried[-1]
             nxt = tried[-2] if up else tried[1]
-            step = (v * v / nxt) if key in ("alpha", "scale") else (2 * v - nxt)
-            if key == "margin" and step < 0:
+            if key not in MULTIPLICATIVE:
+                step = 2 * v - nxt
+            elif nxt > 0:
+                step = v * v / nxt
+            else:  # a weight next to its default 0 (ereg): no ratio to repeat, a decade
+                step = 10 * v
+            if step < 0 or (key in MULTIPLICATIVE and step <= 0):
                 break
             trial({**opts, key: round(step, 10)})
             chosen = max(runs, key=lambda b: runs[b]["val_map@r"])

@@ -25,8 +25,11 @@ BASE_TITLES = {
 }
 CONTROLS = ("compact_inter", "batch_variance", "within_scatter")
 """Compaction controls (issue #18; ``dasl.dar.controls``): cells ``BASE/control/KIND``."""
-BASE_OPTIONS = ("alpha", "margin", "scale")
-"""Loss options a base may carry, ``proxyanchor~alpha16~margin0.2`` (issue #18)."""
+BASE_OPTIONS = ("alpha", "margin", "scale", "ereg")
+"""Loss options a base may carry, ``proxyanchor~alpha16~margin0.2`` (issue #18); each names
+the ``loss.`` setting of :data:`OPTION_SETTINGS` (itself where absent)."""
+OPTION_SETTINGS = {"ereg": "embedding_reg_weight"}
+"""Short base-name keys of long ``loss.`` settings: ``npair~ereg0.01``."""
 DIFFERENCES = ("signed", "abs", "ordered")
 MEASURES = ("l2", "l1", "l2sq")
 ESTIMATORS = ("exact", "chain")
@@ -128,7 +131,7 @@ def trial_config(
     ``lr`` (DAR cells): the learning rate, else the config's."""
     name, options = parse_base(cell.base)
     overrides: dict[str, Any] = {"loss.name": name, "seed": seed}
-    overrides.update({f"loss.{k}": v for k, v in options.items()})
+    overrides.update({f"loss.{OPTION_SETTINGS.get(k, k)}": v for k, v in options.items()})
     if cell.is_baseline:
         overrides.update({"dar.lam": 0.0, "optim.lr": value})
     elif cell.is_control:
@@ -154,7 +157,12 @@ def trial_id(cell: Cell, value: float, seed: int) -> str:
     return cell.key.replace("/", "__") + f"__v{value:g}__s{seed}"
 
 
-LATER_KEYS = {("dar", "kind"): "dar", ("loss", "scale"): None, ("dar", "backend"): "auto"}
+LATER_KEYS = {
+    ("dar", "kind"): "dar",
+    ("loss", "scale"): None,
+    ("dar", "backend"): "auto",
+    ("loss", "embedding_reg_weight"): None,
+}
 """Config keys added after runs were cached (#18, #19), with the default that leaves a run as it
 was: dropped from cache records at that default, so the earlier runs keep matching."""
 

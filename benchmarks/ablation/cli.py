@@ -28,7 +28,7 @@ from benchmarks.ablation.cells import (
     grid,
     parse_base,
 )
-from benchmarks.ablation.presets import PRESETS, base_config
+from benchmarks.ablation.presets import BACKBONES, PRESETS, base_config
 from benchmarks.ablation.report import report
 from benchmarks.ablation.search import Plan, execute
 from benchmarks.ablation.store import (
@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "one option at a time around the config's values, then the best of each together; "
         "seed 0, the baseline's learning rate, validation MAP@R; the rest of the plan runs "
         "on the chosen base",
+    )
+    parser.add_argument(
+        "--backbone",
+        default="small_cnn",
+        choices=sorted(BACKBONES),
+        help="the model of every run (#18): small_cnn (the presets' own, from scratch) or "
+        "efficientnet_lite0 (the packaged ImageNet weights, fine-tuned; 100 steps)",
     )
     parser.add_argument("--differences", nargs="+", default=list(DIFFERENCES))
     parser.add_argument("--measures", nargs="+", default=list(MEASURES))
@@ -215,7 +222,7 @@ def make_plans(args: argparse.Namespace, differences: list[str], bases: list[str
     extra = dict(parse_override(o) for o in args.overrides)
     plans = []
     for ds in args.datasets:
-        cfg = base_config(ds, extra)
+        cfg = base_config(ds, extra, args.backbone)
         cells = grid(
             bases,
             [] if args.no_dar else differences,
@@ -246,13 +253,24 @@ def make_plans(args: argparse.Namespace, differences: list[str], bases: list[str
 
 
 def planned_runs(plan: Plan, args: argparse.Namespace) -> tuple[int, int]:
-    """Screening and final runs of ``plan`` (an estimate printed before training)."""
+    """Screening and final runs of ``plan`` (an upper bound printed before training: every
+    edge step taken); the controls are tuned and run their finals like a finalist (#18)."""
     n_bases = len({c.base for c in plan.cells})
+    n_tuned = args.finalists * n_bases + len(plan.control_keys)
     n_screen = sum(len(plan.values(c)) for c in plan.cells)
     n_screen += len(plan.measure_stage) * len(plan.lambdas) * n_bases
-    n_screen += (len(plan.tune_lambdas) + args.extend_edges) * args.finalists * n_bases
-    n_final = (args.seeds - 1) * n_bases * (1 + args.finalists)
+    n_screen += (len(plan.tune_lambdas) + args.extend_edges) * n_tuned
+    n_final = (args.seeds - 1) * (n_bases + n_tuned)
     return n_screen, n_final
+
+
+def planned_base_trials(base_grid: dict[str, list[float]], extend_edges: int) -> int:
+    """Runs of ``--base-grid`` per base (at most): the defaults, each value, the moved options
+    together when more than one moves, and the edge steps of each option."""
+    if not base_grid:
+        return 0
+    together = 1 if len(base_grid) > 1 else 0
+    return 1 + sum(len(v) for v in base_grid.values()) + together + extend_edges * len(base_grid)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,9 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         runners[plan.dataset] = runner
         n_screen, n_final = planned_runs(plan, args)
+        n_base = planned_base_trials(base_grid, args.extend_edges) * len(bases)
+        tuning_runs = f"{n_base} base-tuning runs + " if base_grid else ""
         print(
-            f"{plan.dataset}: {len(plan.cells)} cells, {n_screen} screening runs + "
-            f"{n_final} final runs; cache {runner.cache_dir}",
+            f"{plan.dataset}: {len(plan.cells)} cells, {tuning_runs}{n_screen} screening runs + "
+            f"{n_final} final runs (at most; cached runs are not trained again); "
+            f"cache {runner.cache_dir}",
             flush=True,
         )
         if args.plan:

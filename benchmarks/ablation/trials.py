@@ -18,8 +18,8 @@ from torch.utils.data import Subset
 
 from benchmarks.ablation.cells import comparable, normalized
 from dasl.config import ExperimentConfig
-from dasl.training.datamodule import MetricLearningData, eval_loader, load_split
-from dasl.training.evaluate import embed, evaluate_embeddings
+from dasl.evaluation import embed, evaluate_embeddings
+from dasl.run_data import MetricLearningData, eval_loader, load_split
 from dasl.utils.io import atomic_write_json
 
 
@@ -103,8 +103,8 @@ class Runner:
         return self.raw
 
     def _raw_pixels(self, cfg: ExperimentConfig) -> dict[str, Any] | None:
+        from dasl.evaluation import raw_pixels
         from dasl.plots import interclass_distance_stats
-        from dasl.training.evaluate import raw_pixels
 
         path = self.cache_dir / "raw_pixels.json"
         data = comparable(cfg)["data"]

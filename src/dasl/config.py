@@ -6,7 +6,7 @@ typo never silently falls back to a default. Overrides use dotted keys
 (``optim.lr=3e-4 dar.lam=0.5``) whose values are parsed as YAML scalars.
 
 Each named setting (``loss.name``, ``dar.estimator``, ``data.name`` ...) is checked against
-the registry that holds it (:data:`CHOICES`, registries of :mod:`dasl.choices`); ``plugins``
+the registry that its field names (:func:`choice`, registries of :mod:`dasl.choices`); ``plugins``
 names modules imported first, which may register more entries (``docs/EXTENDING.md``).
 
 ``compare`` lists named variants of the base config (each a mapping of dotted overrides);
@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import yaml
 
@@ -64,9 +64,36 @@ C = TypeVar("C")
 """A config dataclass (:class:`ExperimentConfig` or the pretraining one)."""
 
 
+class ComparingConfig(Protocol):
+    """What the override rules read of a run config with a ``compare`` block
+    (:class:`ExperimentConfig`, :class:`dasl.ssl_config.PretrainConfig`)."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+    name: str
+    out_dir: str
+    compare: dict[str, dict[str, Any]] | None
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+V = TypeVar("V", bound=ComparingConfig)
+"""One kind of run config, kept through an override (the same kind comes back)."""
+Choice = tuple[Registry[Any], tuple[str, ...] | str | None]
+"""A named setting's registry and the kinds of its entries it accepts (``None``: any)."""
+
+
+def choice(
+    default: str, registry: Registry[Any], kinds: tuple[str, ...] | str | None = None
+) -> Any:
+    """A named setting of a config section: ``default``, an entry (of ``kinds``) of
+    ``registry``, which :func:`check_choices` checks it against."""
+    named: Choice = (registry, kinds)
+    return field(default=default, metadata={"choice": named})
+
+
 @dataclass
 class DataConfig:
-    name: str = "fashion-mnist"
+    name: str = choice("fashion-mnist", DATASETS)
     """Dataset name for :func:`dasl.data.load_dataset`."""
     root: str | None = None
     """Data root; ``None`` uses the dataset's default location (where it has one)."""
@@ -90,12 +117,12 @@ class DataConfig:
     skip_unreadable: bool = False
     """Drop images that cannot be decoded (with a warning naming them) instead of stopping
     with an error naming the first; checking decodes every image once when data loads."""
-    transform: str = "small"
+    transform: str = choice("small", TRANSFORMS)
     """"small" (28 px / 8 px array data), "small-flip", or "imagenet" (224 px crops)."""
     image_size: int | None = None
     in_channels: int = 1
     num_workers: int = 0
-    sampler: str = "m_per_class"
+    sampler: str = choice("m_per_class", SAMPLERS)
     """"m_per_class" (m images of each of batch_size/m classes) or "random"."""
     m_per_class: int = 4
     batch_size: int = 120
@@ -107,17 +134,17 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    backbone: str = "small_cnn"
+    backbone: str = choice("small_cnn", BACKBONES)
     embedding_dim: int = 64
     pretrained: bool | str = False
-    pooling: str = "avg"
+    pooling: str = choice("avg", POOLINGS)
     freeze_bn: bool = False
     channels_last: bool = False
 
 
 @dataclass
 class LossConfig:
-    name: str = "proxyanchor"
+    name: str = choice("proxyanchor", BASE_LOSSES, SUPERVISED_LOSSES)
     """A ``pair`` or ``proxy`` entry of :data:`dasl.choices.BASE_LOSSES` (:mod:`dasl.losses`);
     the settings below are its options (one it does not take must stay ``null``)."""
     margin: float | None = None
@@ -126,23 +153,25 @@ class LossConfig:
     alpha: float | None = None
     """ProxyAnchor alpha; ``None`` keeps 32."""
     scale: float | None = None
-    """ArcFace scale; ``None`` keeps 64."""
+    """ArcFace scale (``None`` keeps 64); N-pair's logit scale (``None`` keeps 1)."""
     temperature: float | None = None
     """SupCon temperature; ``None`` keeps the loss default."""
+    embedding_reg_weight: float | None = None
+    """N-pair's embedding-norm penalty weight (#18); ``None`` keeps 0 (none)."""
 
 
 @dataclass
 class DARConfig:
     lam: float = 0.0
     """Weight of the regularizer; 0 trains the bare base loss."""
-    measure: str = "l2"
-    estimator: str = "exact"
-    difference: str = "signed"
-    reduction: str = "mean"
+    measure: str = choice("l2", DAR_MEASURES)
+    estimator: str = choice("exact", DAR_ESTIMATORS)
+    difference: str = choice("signed", DAR_DIFFERENCES)
+    reduction: str = choice("mean", DAR_REDUCTIONS)
     num_chains: int = 1
-    backend: str = "auto"
+    backend: str = choice("auto", DAR_BACKENDS)
     """Exact l2 kernel: "auto" (Triton on CUDA), "triton" or "torch" (#19)."""
-    kind: str = "dar"
+    kind: str = choice("dar", DAR_KINDS)
     """``"dar"``, or a compaction control of :data:`dasl.dar.controls.CONTROLS` (issue #18:
     ``compact_inter``, ``batch_variance``, ``within_scatter``) in its place, weighted by ``lam``."""
 
@@ -155,7 +184,7 @@ class OptimConfig:
     proxy_lr_mult: float = 100.0
     """Learning-rate multiplier for loss parameters (ProxyAnchor proxies)."""
     warmup_epochs: float = 0.0
-    scheduler: str = "cosine"
+    scheduler: str = choice("cosine", SCHEDULERS)
     """"cosine" (after warm-up) or "constant"."""
     grad_clip: float | None = 10.0
 
@@ -183,7 +212,7 @@ class TrainerConfig:
 @dataclass
 class EvalConfig:
     ks: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
-    distance: str = "cosine"
+    distance: str = choice("cosine", DISTANCES)
     nmi: bool = True
     raw_baseline: bool = True
     """Also report the metrics of raw pixels (flattened inputs) on the test split."""
@@ -314,29 +343,6 @@ def _build(cls: Any, mapping: Any, prefix: str) -> Any:
 
 SHARED_IN_COMPARE = ("data.", "seed", "plugins")
 VAL_BY = ("images", "classes")
-Choice = tuple[Registry[Any], tuple[str, ...] | str | None]
-"""A named setting's registry and the kinds of its entries it accepts (``None``: any)."""
-DAR_CHOICES: dict[str, Choice] = {
-    "dar.kind": (DAR_KINDS, None),
-    "dar.measure": (DAR_MEASURES, None),
-    "dar.estimator": (DAR_ESTIMATORS, None),
-    "dar.difference": (DAR_DIFFERENCES, None),
-    "dar.reduction": (DAR_REDUCTIONS, None),
-    "dar.backend": (DAR_BACKENDS, None),
-}
-"""The named settings of :class:`DARConfig` (the ``dar`` section of both configs)."""
-CHOICES: dict[str, Choice] = {
-    "data.name": (DATASETS, None),
-    "data.sampler": (SAMPLERS, None),
-    "data.transform": (TRANSFORMS, None),
-    "model.backbone": (BACKBONES, None),
-    "model.pooling": (POOLINGS, None),
-    "loss.name": (BASE_LOSSES, SUPERVISED_LOSSES),
-    **DAR_CHOICES,
-    "optim.scheduler": (SCHEDULERS, None),
-    "eval.distance": (DISTANCES, None),
-}
-"""Each named setting of :class:`ExperimentConfig` and the registry that validates it."""
 POSITIVE = {
     "data.batch_size": 1,
     "data.m_per_class": 1,
@@ -355,9 +361,12 @@ POSITIVE = {
     "eval.tsne_points": 2,
     "dar.lam": 0,
     "dar.num_chains": 1,
+    "loss.embedding_reg_weight": 0.0,
     "trainer.epochs": 1,
 }
 """Lower bounds of numeric settings (``None`` passes: it means "default" or "off")."""
+ABOVE = {"loss.scale": 0.0}
+"""Strict lower bounds, likewise."""
 SPLITS_WITHIN_TRAIN = {"train": ("subtrain", "val"), "trainval": ("subtrain", "val")}
 """A split that contains others: fitting on it while validating on one of them leaks."""
 
@@ -398,13 +407,19 @@ def get_setting(cfg: Any, key: str) -> Any:
     return node
 
 
-def check_choices(cfg: Any, choices: dict[str, Choice]) -> None:
-    """Each named setting is an entry (of an accepted kind) of its registry."""
-    for key, (registry, kinds) in choices.items():
-        try:
-            registry.entry(get_setting(cfg, key), kinds)
-        except ConfigError as exc:
-            raise ConfigError(f"{key}: {exc}") from None
+def check_choices(cfg: Any, prefix: str = "") -> None:
+    """Each named setting of ``cfg`` and of its sections (the fields made by :func:`choice`)
+    is an entry, of an accepted kind, of its registry."""
+    for spec in dataclasses.fields(cfg):
+        key, value = prefix + spec.name, getattr(cfg, spec.name)
+        if "choice" in spec.metadata:
+            registry, kinds = spec.metadata["choice"]
+            try:
+                registry.entry(value, kinds)
+            except ConfigError as exc:
+                raise ConfigError(f"{key}: {exc}") from None
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_choices(value, key + ".")
 
 
 def check_bounds(
@@ -448,10 +463,10 @@ def validate(cfg: ExperimentConfig, prefix: str = "") -> ExperimentConfig:
     """
     pre = f"{prefix}: " if prefix else ""
     try:
-        check_choices(cfg, CHOICES)
+        check_choices(cfg)
         loss_options = {k: v for k, v in dataclasses.asdict(cfg.loss).items() if k != "name"}
         BASE_LOSSES.check_options(cfg.loss.name, loss_options, "loss.", SUPERVISED_LOSSES)
-        check_bounds(cfg, POSITIVE)
+        check_bounds(cfg, POSITIVE, ABOVE)
         if not 0.0 <= cfg.data.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction: must be in [0, 1), got {cfg.data.val_fraction}")
         if cfg.data.in_channels not in (1, 3):
@@ -564,9 +579,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def apply_overrides(
-    cfg: ExperimentConfig, overrides: dict[str, Any], prefix: str = ""
-) -> ExperimentConfig:
+def apply_overrides(cfg: V, overrides: dict[str, Any], prefix: str = "") -> V:
     """Return a copy of ``cfg`` with dotted ``overrides`` applied and validated."""
     data = cfg.to_dict()
     for key, value in overrides.items():
@@ -630,7 +643,7 @@ def load_config(
     raw, _ = read_config_mapping(path, f"configs/{packaged}.yaml", packaged_name)
     cfg = config_from_dict(raw)
     if overrides:
-        cfg = apply_command_line(cfg, overrides)
+        cfg = apply_command_line(cfg, overrides, config_from_dict)
     return check_splits(cfg)
 
 
@@ -670,11 +683,9 @@ def read_config_mapping(
 COMPARE_PREFIX = "compare."
 
 
-def apply_command_line(
-    cfg: C, overrides: list[str], rebuild: Callable[[dict[str, Any]], C] | None = None
-) -> C:
+def apply_command_line(cfg: V, overrides: list[str], rebuild: Callable[[dict[str, Any]], V]) -> V:
     """Apply ``KEY=VALUE`` texts to ``cfg``; later ones win; the result is validated by
-    ``rebuild`` (a ``*_from_dict`` builder; default :func:`config_from_dict`).
+    ``rebuild`` (the ``*_from_dict`` builder of ``cfg``'s kind, :func:`config_from_dict` ...).
 
     ``compare.<variant>.<key>=<value>`` sets a key of one ``compare`` variant. A plain key
     that a variant sets (or a section holding it) is refused: that variant would silently
@@ -731,7 +742,7 @@ def apply_command_line(
         cfg = dataclasses.replace(cfg, compare=compare)
     # Validated whether or not there is a compare block: a bad override fails here, where
     # the config is made, not after the data has loaded.
-    return (rebuild or config_from_dict)(cfg.to_dict())
+    return rebuild(cfg.to_dict())
 
 
 def variants(cfg: ExperimentConfig) -> list[tuple[str, ExperimentConfig]]:
@@ -759,7 +770,7 @@ def dump_config(cfg: ExperimentConfig) -> str:
         every = set.intersection(*(set(ov) for ov in cfg.compare.values()))
         for key in sorted(every):
             *parents, leaf = key.split(".")
-            node = data
+            node: Any = data
             for part in parents:
                 node = node.get(part) if isinstance(node, dict) else None
             if isinstance(node, dict):

@@ -21,10 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from pytorch_metric_learning import losses as pml
+from pytorch_metric_learning.distances import DotProductSimilarity
+from pytorch_metric_learning.regularizers import LpRegularizer
 from torch import nn
 
 from dasl.choices import BASE_LOSSES
+from dasl.errors import ConfigError
 
 SUPERVISED = ("pair", "proxy")
 """Kinds of base loss a supervised run (``loss.name``) may use."""
@@ -74,9 +78,50 @@ def proxyanchor(ctx: LossContext, *, margin: float = 0.1, alpha: float = 32.0) -
     )
 
 
+# PML ships no type hints: its classes are Any to mypy, and subclassing one is the way to
+# hand a loss a distance.
+class ScaledDotProduct(DotProductSimilarity):  # type: ignore[misc]
+    """PML's dot-product similarity times ``scale``: ``s · <u, v>`` on unit vectors ``u, v``.
+
+    N-pair's logits are these similarities; on dasl's unit-norm embeddings the scale is the
+    inverse softmax temperature that an unnormalized embedding's norm sets in the N-pair
+    paper. PML's losses take a distance object, so the scale is one here."""
+
+    def __init__(self, scale: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def compute_mat(self, query_emb: torch.Tensor, ref_emb: torch.Tensor) -> torch.Tensor:
+        mat: torch.Tensor = super().compute_mat(query_emb, ref_emb)
+        return self.scale * mat
+
+    def pairwise_distance(self, query_emb: torch.Tensor, ref_emb: torch.Tensor) -> torch.Tensor:
+        sim: torch.Tensor = super().pairwise_distance(query_emb, ref_emb)
+        return self.scale * sim
+
+
 @BASE_LOSSES.register("npair", kind="pair")
-def npair(ctx: LossContext) -> nn.Module:
-    return _typed(pml.NPairsLoss())
+def npair(ctx: LossContext, *, embedding_reg_weight: float = 0.0, scale: float = 1.0) -> nn.Module:
+    """PML ``NPairsLoss`` on ``scale · cos(z_i, z_j)`` logits, plus the N-pair paper's
+    embedding-norm penalty ``embedding_reg_weight · mean_i ||z_i||²`` (PML's
+    ``LpRegularizer(p=2, power=2)``, mean over the batch) when the weight is above 0.
+
+    The penalty acts on the embeddings the loss is given: dasl's model L2-normalizes them, so
+    there it is the constant ``embedding_reg_weight`` with zero gradient (docs/METHOD-NOTES.md,
+    "N-pair's embedding regularization and logit scale"). At the defaults (0, 1) this is
+    PML's plain ``NPairsLoss()``.
+    """
+    if not embedding_reg_weight >= 0.0:
+        raise ConfigError(f"loss.embedding_reg_weight: must be >= 0, got {embedding_reg_weight}")
+    if not scale > 0.0:
+        raise ConfigError(f"loss.scale: must be > 0 for npair, got {scale}")
+    options: dict[str, Any] = {}
+    if scale != 1.0:
+        options["distance"] = ScaledDotProduct(scale)
+    if embedding_reg_weight > 0.0:
+        options["embedding_regularizer"] = LpRegularizer(p=2, power=2)
+        options["embedding_reg_weight"] = embedding_reg_weight
+    return _typed(pml.NPairsLoss(**options))
 
 
 @BASE_LOSSES.register("triplet", kind="pair")

@@ -23,8 +23,6 @@ from dasl.choices import (
     TWO_VIEW_LOSSES,
 )
 from dasl.config import (
-    DAR_CHOICES,
-    Choice,
     ConfigError,
     DARConfig,
     RunConfig,
@@ -34,6 +32,7 @@ from dasl.config import (
     check_bounds,
     check_choices,
     check_control,
+    choice,
     read_config_mapping,
 )
 from dasl.registry import Registry
@@ -58,7 +57,7 @@ LINEAR_MODES = _names("linear evaluation", ("fast", "standard", "none"))
 
 @dataclass
 class SSLDataConfig:
-    name: str = "fashion-mnist"
+    name: str = choice("fashion-mnist", DATASETS)
     """Dataset: ``fashion-mnist`` and ``digits`` use their classification splits here (all
     classes on both sides); other names go to :func:`dasl.data.load_dataset`."""
     root: str | None = None
@@ -77,7 +76,7 @@ class SSLDataConfig:
     eval_max_per_class: int | None = None
     """Cap on validation and test images per class (quick runs)."""
     allow_subset: bool = False
-    recipe: str = "auto"
+    recipe: str = choice("auto", RECIPES)
     """Two-view augmentation recipe; ``auto`` picks it from ``name``."""
     image_size: int | None = None
     """Crop size; None: the recipe's (28 Fashion-MNIST, 32 CIFAR, 96 STL-10, 224 ImageNet)."""
@@ -91,8 +90,8 @@ class SSLDataConfig:
 
 @dataclass
 class SSLModelConfig:
-    backbone: str = "small_cnn"
-    pooling: str = "avg"
+    backbone: str = choice("small_cnn", BACKBONES)
+    pooling: str = choice("avg", POOLINGS)
     proj_hidden_dim: int = 512
     proj_dim: int = 128
     cifar_stem: bool = False
@@ -102,8 +101,8 @@ class SSLModelConfig:
 
 @dataclass
 class SSLMethodConfig:
-    method: str = "simclr"
-    base_loss: str = "ntxent"
+    method: str = choice("simclr", METHODS)
+    base_loss: str = choice("ntxent", BASE_LOSSES, TWO_VIEW_LOSSES)
     temperature: float | None = 0.1
     """NT-Xent / DCL temperature (must be null for the other base losses)."""
     gather_distributed: bool = True
@@ -120,21 +119,21 @@ class ClusteringConfig:
     """Epochs between two clusterings of the feature bank."""
     start_epoch: int = 1
     """First epoch (0-based) trained on cluster ids; instance ids before it."""
-    features: str = "projection"
+    features: str = choice("projection", CLUSTER_FEATURES)
     """Feature bank: L2-normalized ``projection`` outputs (as PCL) or ``backbone`` features."""
     niter: int = 20
 
 
 @dataclass
 class SSLOptimConfig:
-    optimizer: str = "adamw"
+    optimizer: str = choice("adamw", OPTIMIZERS)
     lr: float = 1e-3
-    lr_scaling: str = "none"
+    lr_scaling: str = choice("none", LR_SCALINGS)
     """``linear``: lr x global batch / 256 (SimCLR's rule)."""
     weight_decay: float = 1e-6
     momentum: float = 0.9
     warmup_epochs: float = 0.0
-    scheduler: str = "cosine"
+    scheduler: str = choice("cosine", SCHEDULERS)
     grad_clip: float | None = None
     exclude_bias_bn: bool = True
     """No weight decay (and, for LARS, no adaptation) on biases and BatchNorm parameters."""
@@ -146,7 +145,7 @@ class SSLEvalConfig:
     knn_temperature: float = 0.1
     monitor_every: int = 1
     """Epochs between k-NN top-1 on the validation split (curve, best checkpoint); 0: never."""
-    linear: str = "fast"
+    linear: str = choice("fast", LINEAR_MODES)
     """``fast``: linear probe on cached features; ``standard``: augmented crops through the
     frozen backbone; ``none``."""
     linear_epochs: int = 100
@@ -171,21 +170,6 @@ class PretrainConfig(RunConfig):
     compare: dict[str, dict[str, Any]] | None = None
 
 
-CHOICES: dict[str, Choice] = {
-    "data.name": (DATASETS, None),
-    "data.recipe": (RECIPES, None),
-    "model.backbone": (BACKBONES, None),
-    "model.pooling": (POOLINGS, None),
-    "ssl.method": (METHODS, None),
-    "ssl.base_loss": (BASE_LOSSES, TWO_VIEW_LOSSES),
-    **DAR_CHOICES,
-    "clustering.features": (CLUSTER_FEATURES, None),
-    "optim.optimizer": (OPTIMIZERS, None),
-    "optim.lr_scaling": (LR_SCALINGS, None),
-    "optim.scheduler": (SCHEDULERS, None),
-    "eval.linear": (LINEAR_MODES, None),
-}
-"""Each named setting of :class:`PretrainConfig` and the registry that validates it."""
 AT_LEAST: dict[str, float] = {
     "dar.num_chains": 1,
     "clustering.every": 1,
@@ -208,7 +192,7 @@ def validate_pretrain(cfg: PretrainConfig, prefix: str = "") -> PretrainConfig:
     """Every named choice exists and the settings fit together (before anything trains)."""
     pre = f"{prefix}: " if prefix else ""
     try:
-        check_choices(cfg, CHOICES)
+        check_choices(cfg)
         BASE_LOSSES.check_options(
             cfg.ssl.base_loss, {"temperature": cfg.ssl.temperature}, "ssl.", TWO_VIEW_LOSSES
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -408,3 +409,126 @@ def test_cache_keys_are_unchanged(dataset, cell, value, seed, lr, tid, digest) -
     assert ac.trial_id(c, value, seed) == tid
     text = json.dumps(ac.comparable(cfg), sort_keys=True)
     assert hashlib.sha256(text.encode()).hexdigest() == digest
+
+
+def test_npair_options_round_trip_and_reach_the_loss() -> None:
+    """``npair~scale8~ereg0.01`` (#18): parsed, named back, and set as ``loss.scale`` and
+    ``loss.embedding_reg_weight``; the plain base keeps its config and cache key."""
+    from benchmarks.ablation.presets import base_config
+
+    assert ac.parse_base("npair~scale8~ereg0.01") == ("npair", {"scale": 8.0, "ereg": 0.01})
+    assert ac.base_name("npair", {"ereg": 0.001, "scale": 4.0}) == "npair~scale4~ereg0.001"
+    for name in ("npair~ereg0.1", "npair~scale16", "npair~scale2~ereg1e-05"):
+        assert ac.base_name(*ac.parse_base(name)) == name
+    cfg_glyphs = base_config("glyphs", {})
+    cfg = ac.trial_config(cfg_glyphs, ac.Cell("npair~scale8~ereg0.01"), 0.003, 0)
+    assert (cfg.loss.name, cfg.loss.scale, cfg.loss.embedding_reg_weight) == ("npair", 8.0, 0.01)
+    assert ac.comparable(cfg)["loss"]["embedding_reg_weight"] == 0.01
+    plain = ac.comparable(ac.trial_config(cfg_glyphs, ac.Cell("npair"), 0.003, 0))
+    assert "embedding_reg_weight" not in plain["loss"]
+    stored = json.loads(json.dumps(plain))
+    stored["loss"]["embedding_reg_weight"] = None  # a record written with the new key
+    assert ac.normalized(stored) == plain
+    assert base_tuning.parse_base_grid(["ereg=0.001,0.01", "scale=4,16"]) == {
+        "ereg": [0.001, 0.01],
+        "scale": [4.0, 16.0],
+    }
+
+
+def test_npair_tuning_starts_from_its_defaults_and_steps_past_edges() -> None:
+    """N-pair's defaults (scale 1, ereg 0) are the untuned ``npair``; a multiplicative edge
+    step for scale (x2 on 4, 8) and none below ereg 0."""
+    from dasl.config import load_config
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    plan = search.Plan("digits", base_cfg, [ac.Cell("npair")], [1.0], [0.003], 1, 1)
+    plan.extend_edges = 1
+    val = {
+        ("npair/baseline", 0.003): 0.30,
+        ("npair~scale4/baseline", 0.003): 0.40,
+        ("npair~scale8/baseline", 0.003): 0.45,
+        ("npair~scale16/baseline", 0.003): 0.44,
+        ("npair~ereg0.01/baseline", 0.003): 0.20,
+        ("npair~ereg0.1/baseline", 0.003): 0.10,
+    }
+    calls: list = []
+    grid = base_tuning.parse_base_grid(["scale=4,8", "ereg=0.01,0.1"])
+    out = base_tuning.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
+    tried = [k.split("/")[0] for k, _, _ in calls]
+    assert tried == [
+        "npair",
+        "npair~scale4",
+        "npair~scale8",
+        "npair~ereg0.01",
+        "npair~ereg0.1",
+        "npair~scale16",  # scale 8 at the top edge: one step of the grid's ratio 2
+    ]  # ereg 0 (the default) at the bottom edge: no step below it
+    assert out["npair"]["chosen"] == "npair~scale8"
+
+
+def test_backbone_option_fine_tunes_the_packaged_efficientnet_at_toy_size(tmp_path) -> None:
+    """``--backbone efficientnet_lite0`` (#18, 3b): every trial's config (and so its cache key)
+    names the pretrained EfficientNet-Lite0 (BatchNorm trained) on 1-channel input; the default
+    ``small_cnn`` leaves the preset's config as it was."""
+    from benchmarks.ablation.presets import base_config
+
+    for ds in ("glyphs", "digits"):
+        assert base_config(ds, {}, "small_cnn") == base_config(ds, {})
+    cfg = base_config("glyphs", {}, "efficientnet_lite0")
+    assert (cfg.model.backbone, cfg.model.pretrained, cfg.model.freeze_bn) == (
+        "efficientnet_lite0",
+        True,
+        False,
+    )
+    assert (cfg.data.in_channels, cfg.data.image_size, cfg.trainer.epochs) == (1, None, 4)
+    argv = [
+        "--datasets", "digits", "--bases", "proxyanchor", "--no-dar", "--seeds", "1",
+        "--backbone", "efficientnet_lite0", "--threads", "1", "--out", str(tmp_path),
+        "--no-plots", "trainer.epochs=1", "data.batches_per_epoch=2",
+        "data.eval_max_per_class=10",
+    ]  # fmt: skip
+    assert ab.main(argv) == 0
+    ds = json.loads((tmp_path / "dar_ablation.json").read_text())["datasets"]["digits"]
+    rec = ds["finals"]["proxyanchor/baseline"]["0"]
+    summary = json.loads((tmp_path / "dar_ablation_summary.json").read_text())
+    stored = summary["datasets"]["digits"]["trials"][rec["trial"]]["config"]
+    assert stored["model"]["backbone"] == "efficientnet_lite0"
+    assert stored["model"]["pretrained"] is True and stored["data"]["in_channels"] == 1
+    assert rec["steps"] == 2 and 0 <= rec["test"]["map@r"] <= 1
+    with pytest.raises(SystemExit):
+        ab.main(["--plan", "--backbone", "resnet9"])
+
+
+def test_plan_counts_bound_the_runs_with_controls_and_base_tuning() -> None:
+    """``--plan``'s counts (#18): with every edge step taken (validation rising with lambda and
+    with the option), the runs made equal the printed bounds, the control's included."""
+    from benchmarks.ablation.cli import build_parser, make_plans, planned_base_trials
+    from benchmarks.ablation.cli import planned_runs as counts
+
+    args = build_parser().parse_args(
+        ["--datasets", "digits", "--bases", "npair", "--differences", "signed", "--measures",
+         "l2sq", "--estimators", "exact", "--finalists", "1", "--lambdas", "0.01", "0.1",
+         "--tune-lambdas", "0.03", "--extend-edges", "2", "--controls", "compact_inter",
+         "--seeds", "3", "--base-grid", "scale=2,4", "ereg=0.01"]
+    )  # fmt: skip
+    plan = make_plans(args, ["signed"], ["npair"])[0]
+    made: set[str] = set()
+
+    def fetch(tid: str, cfg):  # type: ignore[no-untyped-def]
+        made.add(tid)
+        _, opts = ac.parse_base(tid.split("__")[0])
+        score = cfg.dar.lam + opts.get("scale", 0) + opts.get("ereg", 0)
+        return {"val_map@r": score, "test": {"recall@1": 0.5, "map@r": 0.5, "nmi": 0.5},
+                "best_epoch": 0, "step_s": 0.1, "seconds": 1.0, "gap_map@r": 0.0,
+                "interclass": {"mean": 1.0, "std": 0.1, "cv": 0.1}}  # fmt: skip
+
+    grid = base_tuning.parse_base_grid(args.base_grid)
+    tuning = base_tuning.tune_bases(plan, grid, fetch, log=lambda s: None)
+    n_tuning = len(made)
+    assert n_tuning == planned_base_trials(grid, 2) == 1 + 3 + 1 + 2 * 2
+    plan.cells = [dataclasses.replace(c, base=tuning[c.base]["chosen"]) for c in plan.cells]
+    search.execute(plan, fetch, log=lambda s: None)
+    n_screen, n_final = counts(plan, args)
+    # the tuned base's own baseline trial is one of the tuning runs
+    assert len(made) - n_tuning == n_screen + n_final - 1
+    assert (n_screen, n_final) == (1 + 2 + 2 + (1 + 2) * 2, 2 * 3)

@@ -38,6 +38,10 @@ def test_quick_cpu_suite_runs_every_section(tmp_path) -> None:
     launch = sections["fused_estimators"]  # chain (every measure) and exact l2sq kernels
     assert launch["status"] == "ok", launch
     assert len(launch["rows"]) == len(gpu_suite.FUSED_ESTIMATORS)
+    exact_lp = sections["fused_lp"]  # exact l1 / linf kernel, against the float64 torch path
+    assert exact_lp["status"] == "ok", exact_lp
+    assert [r["measure"] for r in exact_lp["rows"]] == ["l1", "linf"]
+    assert all(exact_lp["targets"].values()) and exact_lp["targets"]
     assert all(launch["targets"].values()) and all(r["grad_rel"] < 1e-6 for r in launch["rows"])
     assert math.isfinite(sections["ddp_sanity"]["map@r"])
     # CPU float32 against CPU float64: the check the device runs against its own kernels.

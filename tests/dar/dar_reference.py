@@ -104,3 +104,40 @@ def value_and_grad(fn, z: torch.Tensor) -> tuple[float, torch.Tensor]:
     out = fn(x)
     out.backward()
     return float(out.detach()), x.grad.detach()
+
+
+def _sign(x: float) -> float:
+    return float((x > 0) - (x < 0))
+
+
+def exact_grad_ref(z, labels, measure: str, difference: str) -> list[list[float]]:
+    """``d/dz sum_{p<q} G(m_p - m_q)`` over the inter-class columns, by explicit loops, for
+    ``G`` l1 (``sign(0) = 0`` per coordinate) or linf (``sign(v_k) e_k`` at the first
+    coordinate ``k`` of largest ``|v_k|``; 0 for ``v = 0``); abs columns chain through
+    ``sign(z_a - z_b)`` (0 at 0)."""
+    zl = z.tolist() if isinstance(z, torch.Tensor) else [list(r) for r in z]
+    lab = labels.tolist() if isinstance(labels, torch.Tensor) else list(labels)
+    pairs = pair_indices(lab, difference)
+    cols = [diff_ref(zl[a], zl[b], difference) for a, b in pairs]
+    dim = len(zl[0])
+    gcol = [[0.0] * dim for _ in cols]
+    for p in range(len(cols)):
+        for q in range(p + 1, len(cols)):
+            v = [x - y for x, y in zip(cols[p], cols[q], strict=True)]
+            if measure == "l1":
+                step = [_sign(x) for x in v]
+            else:
+                top = max(abs(x) for x in v)
+                k = next(k for k, x in enumerate(v) if abs(x) == top)
+                step = [0.0] * dim
+                step[k] = _sign(v[k])
+            for k in range(dim):
+                gcol[p][k] += step[k]
+                gcol[q][k] -= step[k]
+    grad = [[0.0] * dim for _ in zl]
+    for (a, b), g in zip(pairs, gcol, strict=True):
+        for k in range(dim):
+            chain = _sign(zl[a][k] - zl[b][k]) if difference == "abs" else 1.0
+            grad[a][k] += chain * g[k]
+            grad[b][k] -= chain * g[k]
+    return grad

@@ -127,10 +127,10 @@ def test_kernel_compiles_for_a_gpu_without_one():
 
     from dasl.dar import triton_chain
 
-    sig = {"z": "*fp64", "lab": "*i64", "perm": "*i64", "blk_a": "*i32", "blk_b": "*i32"}
+    sig = {"z": "*fp64", "lab": "*i64", "perm": "*i64", "nb": "i32"}
     sig.update({"gz": "*fp64", "part": "*fp64", "n_cols": "i32", "h": "i32"})
     sig.update({k: "constexpr" for k in ("MEASURE", "DIFF", "B", "BH")})
-    fn = triton.jit(triton_chain._kernel)
+    fn = triton_chain._compiled(False)  # jit, with its device functions bound
     for measure in range(4):
         consts = {"MEASURE": measure, "DIFF": 2 if measure % 2 else 1, "B": 16, "BH": 16}
         src = ASTSource(fn=fn, signature=sig, constexprs=consts)

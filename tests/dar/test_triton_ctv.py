@@ -126,7 +126,7 @@ def test_kernel_compiles_for_a_gpu_without_one():
     sig.update({"codes": "*i32", "blk_i": "*i32", "blk_j": "*i32", "n": "i32"})
     sig.update({"nb": "i32", "ORDERED": "constexpr", "B": "constexpr"})
     consts = {"ORDERED": True, "B": 4}
-    src = ASTSource(fn=triton.jit(triton_l2._kernel), signature=sig, constexprs=consts)
+    src = ASTSource(fn=triton_l2._compiled(False), signature=sig, constexprs=consts)
     try:
         compiled = triton.compile(src, target=GPUTarget("cuda", 80, 32))
     except (ImportError, RuntimeError, FileNotFoundError) as exc:  # no CUDA backend / ptxas

@@ -82,15 +82,14 @@ def test_kernels_compile_for_a_gpu_without_one():
 
     base = {"z": "*fp64", "codes": "*i32", "msum": "*fp64", "hcount": "*fp64"}
     tail = {"n": "i32", "h": "i32", "DIFF": "constexpr", "B": "constexpr", "BH": "constexpr"}
-    sigs = {
-        triton_l2sq._mean_kernel: {**base, **tail},
-        triton_l2sq._value_kernel: {**base, "gz": "*fp64", "part": "*fp64", **tail},
-    }
-    for fn, sig in sigs.items():
+    mean_k, value_k = triton_l2sq._compiled(False)  # jit, with the device functions bound
+    sigs = [
+        (mean_k, {**base, **tail}),
+        (value_k, {**base, "gz": "*fp64", "part": "*fp64", **tail}),
+    ]
+    for fn, sig in sigs:
         for diff in (1, 2):
-            src = ASTSource(
-                fn=triton.jit(fn), signature=sig, constexprs={"DIFF": diff, "B": 16, "BH": 16}
-            )
+            src = ASTSource(fn=fn, signature=sig, constexprs={"DIFF": diff, "B": 16, "BH": 16})
             try:
                 compiled = triton.compile(src, target=GPUTarget("cuda", 80, 32))
             except (ImportError, RuntimeError, FileNotFoundError) as exc:  # no CUDA backend

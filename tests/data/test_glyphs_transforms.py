@@ -8,8 +8,8 @@ import torch
 
 from dasl.config import DataConfig
 from dasl.data import ArrayImageDataset, build_transforms
+from dasl.data.loaders import EpochSeeded
 from dasl.data.transforms import StrokeWidth, stroke_width
-from dasl.training.datamodule import EpochSeeded
 
 
 def _glyph_like(n: int = 1, size: int = 32, seed: int = 0) -> torch.Tensor:

@@ -8,6 +8,7 @@ import torch
 
 from dasl.data import load_dataset
 from dasl.data.classification import load_classification_split
+from dasl.data.loaders import EpochSeeded
 from dasl.data.ssl_transforms import (
     TwoViewDataset,
     eval_transform,
@@ -15,7 +16,6 @@ from dasl.data.ssl_transforms import (
     resolve_recipe,
     view_transform,
 )
-from dasl.training.datamodule import EpochSeeded
 
 
 @pytest.mark.parametrize(

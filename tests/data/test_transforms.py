@@ -4,7 +4,13 @@ import torch
 from PIL import Image
 
 from dasl.data import build_transforms
-from dasl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, MatchChannels, RandomShift
+from dasl.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MatchChannels,
+    RandomShift,
+    normalized_transforms,
+)
 
 
 def _pil(h=40, w=60, mode="RGB"):
@@ -93,3 +99,18 @@ def test_match_channels_and_errors():
         build_transforms("cifar", train=True)
     with pytest.raises(ValueError, match=r"image_size must be >= 1"):
         build_transforms("small", train=True, image_size=0)
+
+
+def test_normalized_transforms_use_the_given_statistics():
+    """The ``(mean, std)`` pair goes to the normalization step; ``None``: ImageNet's."""
+    img = _pil(h=40, w=40)
+    stats = ((0.5, 0.25, 0.0), (0.5, 0.5, 2.0))
+    out = normalized_transforms("imagenet", False, 32, 3, stats)(img)
+    plain = build_transforms("imagenet", False, 32, 3)(img)  # ImageNet statistics
+    mean, std = (torch.tensor(s)[:, None, None] for s in (IMAGENET_MEAN, IMAGENET_STD))
+    pixels = plain * std + mean
+    expected = (pixels - torch.tensor(stats[0])[:, None, None]) / torch.tensor(stats[1])[
+        :, None, None
+    ]
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(normalized_transforms("imagenet", False, 32, 3, None)(img), plain)

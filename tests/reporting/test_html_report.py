@@ -16,7 +16,7 @@ from report_fixtures import (
 from dasl.reporting import render_report, write_report
 from dasl.reporting.retrieval_view import sample_queries
 from dasl.reporting.run_report import RetrievalInput, build_report
-from dasl.training.reports import comparison_columns, comparison_table, table_cells
+from dasl.reporting.tables import comparison_columns, comparison_table, table_cells
 
 ROWS = {
     "raw pixels": {"recall@1": 0.25, "map@r": 0.05, "interclass_cv": 0.3},

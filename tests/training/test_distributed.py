@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer, TwoViewDASLLoss
 from dasl.data import MPerClassBatchSampler
-from dasl.training.evaluate import embed, evaluate_embeddings, gather_shards, shard
+from dasl.evaluation import embed, evaluate_embeddings, gather_shards, shard
 from dasl.training.module import step_loss
 from dasl.utils.distributed import broadcast_buffers
 

@@ -12,8 +12,8 @@ from crash import Boom, StopAtEpoch
 from pytorch_metric_learning import losses as pml_losses
 from training_configs import tiny_digits_config
 
-from dasl.training.datamodule import MetricLearningData, eval_loader
-from dasl.training.evaluate import embed, evaluate_embeddings
+from dasl.evaluation import embed, evaluate_embeddings
+from dasl.run_data import MetricLearningData, eval_loader
 from dasl.training.module import MetricLearningModule, step_loss
 from dasl.training.run import train_variant
 from dasl.utils.io import atomic_write_json
@@ -148,8 +148,8 @@ def test_two_process_ddp_on_cpu(tmp_path) -> None:
     assert (tmp_path / "ddp" / "metrics.json").is_file()
     # Validation was sharded over the 2 ranks and gathered back: its metrics equal one
     # process evaluating the last checkpoint on the whole validation split.
-    from dasl.training.datamodule import MetricLearningData, eval_loader
-    from dasl.training.evaluate import embed, evaluate_embeddings
+    from dasl.evaluation import embed, evaluate_embeddings
+    from dasl.run_data import MetricLearningData, eval_loader
     from dasl.training.module import load_module
 
     data = MetricLearningData.for_experiment(cfg)

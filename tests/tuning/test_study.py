@@ -15,7 +15,7 @@ import pytest
 from tuning_fixtures import digits_config, write_blind_csv
 
 from dasl.config import ConfigError, load_config, variants
-from dasl.training.datamodule import MetricLearningData
+from dasl.run_data import MetricLearningData
 from dasl.tuning import TuneInterrupted, objective_value, tune
 from dasl.tuning.study import KeepLastEpoch, shared_items
 

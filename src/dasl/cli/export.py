@@ -59,7 +59,7 @@ def _load(path: Path):  # -> MetricLearningModule
 def _input_size_from_data(module, norm) -> tuple[int, int] | None:
     """The size of the first test image after the evaluation transform, or ``None`` when the
     data cannot be read here."""
-    from dasl.training.datamodule import load_split
+    from dasl.run_data import load_split
 
     cfg = module.cfg
     try:
@@ -79,7 +79,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from dasl.deploy import model_export as mx
     from dasl.deploy.index_folder import file_sha256
     from dasl.deploy.preprocessing import preprocessing_for
-    from dasl.training.datamodule import MetricLearningData
+    from dasl.run_data import MetricLearningData
 
     if args.image_size is not None and args.image_size < 1:
         raise UserError(f"--image-size must be >= 1, got {args.image_size}")

@@ -20,16 +20,17 @@ from dasl.cli.run_dir import (
     refuse_taken,
     resumed_config,
 )
-from dasl.config import apply_command_line, apply_overrides, parse_override
+from dasl.config import ComparingConfig, apply_command_line, apply_overrides, parse_override
 from dasl.errors import ConfigError
 
-C = TypeVar("C")
+C = TypeVar("C", bound=ComparingConfig)
+"""The run config of the command (:class:`ExperimentConfig` or ``PretrainConfig``)."""
 
 
 def with_run_name(cfg: C, args: argparse.Namespace) -> C:
     """``--name`` and ``--out-dir`` (where given) replace the config's ``name`` / ``out_dir``."""
     extra = {k: v for k, v in (("name", args.name), ("out_dir", args.out_dir)) if v is not None}
-    return dataclasses.replace(cfg, **extra) if extra else cfg  # type: ignore[type-var]  # C: a config dataclass
+    return dataclasses.replace(cfg, **extra) if extra else cfg
 
 
 def demo_fallback(cfg: C, overrides: list[str], notice: str, fallback: Mapping[str, Any]) -> C:
@@ -38,7 +39,7 @@ def demo_fallback(cfg: C, overrides: list[str], notice: str, fallback: Mapping[s
     print(f"notice: {notice}", file=sys.stderr)
     user_keys = {parse_override(o)[0] for o in overrides}
     kept = {k: v for k, v in fallback.items() if k not in user_keys}
-    return apply_overrides(cfg, kept)  # type: ignore[arg-type,return-value]  # either config
+    return apply_overrides(cfg, kept)
 
 
 def add_run_options(p: argparse.ArgumentParser, command: str) -> None:
@@ -104,7 +105,7 @@ def prepare_run(
     """
     if not args.resume:
         cfg = with_run_name(fresh(load(args.config, args.overrides)), args)
-        run_dir = Path(cfg.out_dir) / cfg.name  # type: ignore[attr-defined]  # every config C has both
+        run_dir = Path(cfg.out_dir) / cfg.name
         if not is_rank_zero():
             return cfg
         if args.overwrite:
@@ -127,7 +128,7 @@ def prepare_run(
         def given(saved: C) -> C:
             return where
 
-    run_dir = Path(where.out_dir) / where.name  # type: ignore[attr-defined]  # every config C has both
+    run_dir = Path(where.out_dir) / where.name
     cfg, changes = resumed_config(run_dir, given, lambda path: load(str(path), []))
     if is_rank_zero():
         record = record_resume(run_dir, changes)

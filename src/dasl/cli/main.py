@@ -136,7 +136,7 @@ class _Embedder:
     """A checkpoint's model, on the best device, embedding any split of its (overridden) data."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from dasl.training.datamodule import MetricLearningData
+        from dasl.run_data import MetricLearningData
 
         module = _load_module(args.checkpoint)
         self.cfg = _eval_config(module, args)
@@ -146,13 +146,13 @@ class _Embedder:
         self.datasets: dict[str, object] = {}  # split -> dataset, for report.html's images
 
     def dataset(self, split: str):  # -> the split with the evaluation transform
-        from dasl.training.datamodule import load_split
+        from dasl.run_data import load_split
 
         return load_split(self.cfg.data, split, False, self.cfg.seed, self.norm)
 
     def __call__(self, split: str, dataset=None):  # -> (embeddings, labels) as numpy arrays
-        from dasl.training.datamodule import eval_loader
-        from dasl.training.evaluate import embed
+        from dasl.evaluation import embed
+        from dasl.run_data import eval_loader
 
         ds = self.dataset(split) if dataset is None else dataset
         self.datasets[split] = ds
@@ -169,7 +169,7 @@ def _resolve_checkpoint(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from dasl.cli.pretrain import cmd_eval_ssl, wants_ssl_eval
-    from dasl.training.evaluate import evaluate_embeddings
+    from dasl.evaluation import evaluate_embeddings
 
     _resolve_checkpoint(args)
     if wants_ssl_eval(args):
@@ -260,13 +260,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------- data
 
 
-def _check_split_settings(args: argparse.Namespace) -> dict[str, object]:
+def _check_split_settings(args: argparse.Namespace) -> dict[str, typing.Any]:
     """The split settings ``data check`` carves validation classes with: those of
     ``--config``, of the demo for the demo's dataset, else the defaults; plus overrides."""
     if args.config is None:
         demo = load_config(None, [])
         if args.name != demo.data.name:
-            cfg = apply_command_line(ExperimentConfig(), args.overrides)
+            cfg = apply_command_line(ExperimentConfig(), args.overrides, config_from_dict)
         else:
             cfg = load_config(None, args.overrides)
             print(

@@ -116,8 +116,8 @@ def cmd_eval_ssl(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from dasl.run_data import SSLData
     from dasl.training.ssl_callbacks import embed_views
-    from dasl.training.ssl_data import SSLData
     from dasl.training.ssl_run import _knn_metrics, _linear_metrics
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

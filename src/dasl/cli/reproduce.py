@@ -129,11 +129,11 @@ def check_data(table: Table, cfg: Any) -> None:
     """Load the splits ``cfg`` trains and evaluates on (indexes and file checks, no decoding)."""
     try:
         if table.command == "train":
-            from dasl.training.datamodule import MetricLearningData
+            from dasl.run_data import MetricLearningData
 
             MetricLearningData(cfg.data, cfg.seed)
         else:
-            from dasl.training.ssl_data import SSLData
+            from dasl.run_data import SSLData
 
             SSLData(cfg)
     except (FileNotFoundError, ValueError) as exc:

@@ -47,16 +47,24 @@ def _use_gram(n: int, h: int, kernel: str, device: torch.device | None = None) -
 
 
 def fused_supported(measure: str, difference: str) -> bool:
-    """The fused Triton kernel covers exact l2 with signed or ordered differences; abs
-    differences (``|z_i - z_j|`` elementwise) break its pairwise-distance identity, and l1,
-    linf, l2sq keep their torch paths (#19)."""
-    return measure == "l2" and difference != "abs"
+    """The fused exact Triton kernels: l2 with signed or ordered differences
+    (``triton_l2``; abs differences, ``|z_i - z_j|`` elementwise, break its pairwise-distance
+    identity) and l1 / linf with every difference (``triton_lp``); l2sq has its own (#19)."""
+    return (measure == "l2" and difference != "abs") or measure in ("l1", "linf")
+
+
+def fused_pays(measure: str, backend: str) -> bool:
+    """Whether ``backend`` selects a supported fused exact kernel: ``"triton"`` always;
+    ``"auto"`` all but l1, whose torch path sorts each dimension (``O(H h log H)``) where the
+    pairwise kernel does ``O(H^2 h)``: at N=120, h=512 about 1.3e10 coordinate pairs (some
+    2-5 ms on an H100/H200) against the sort's 1.8 ms measured (METHOD-NOTES, #19 l1/linf)."""
+    return backend == "triton" or measure != "l1"
 
 
 def use_triton(backend: str, device: torch.device) -> bool:
     """``"auto"``: Triton on CUDA when it imports; ``"triton"``: always (the interpreter on
     the CPU; a clear error when triton is missing); ``"torch"``: never."""
-    from dasl.dar.triton_l2 import triton_available
+    from dasl.dar.triton_common import triton_available
 
     if backend == "torch":
         return False
@@ -71,18 +79,24 @@ def use_triton(backend: str, device: torch.device) -> bool:
 
 
 def _exact_fused(
-    z: Tensor, labels: Tensor, difference: str, max_columns: int
+    z: Tensor, labels: Tensor, measure: str, difference: str, max_columns: int
 ) -> tuple[Tensor, Tensor]:
     """The fused kernel's ``(S, H)``, ``H`` a device scalar (no host sync)."""
-    from dasl.dar.triton_l2 import ctv_l2_fused
-
     n = labels.shape[0]
-    if z.device.type == "cpu":  # the interpreter: bound its O(N^4) work like the torch paths
-        check_max_columns(n * (n - 1) // 2, max_columns, "l2")
+    # The interpreter's O(N^4) work, and l1 / linf's O(H^2 h) anywhere (as on the torch
+    # paths): refused past max_columns column candidates (a host number: no sync).
+    if z.device.type == "cpu" or measure != "l2":
+        check_max_columns(n * (n - 1) // 2, max_columns, measure)
     codes, counts, _ = class_codes(labels)
     cnt = counts.to(z.dtype)
     h_cols = (n * n - (cnt * cnt).sum()) / 2
-    return ctv_l2_fused(z, codes, difference == "ordered"), h_cols
+    if measure == "l2":
+        from dasl.dar.triton_l2 import ctv_l2_fused
+
+        return ctv_l2_fused(z, codes, difference == "ordered"), h_cols
+    from dasl.dar.triton_lp import ctv_lp_fused
+
+    return ctv_lp_fused(z, codes, measure, difference), h_cols
 
 
 def _differences(z: Tensor, src: Tensor, dst: Tensor, difference: str) -> Tensor:
@@ -153,8 +167,12 @@ def _exact(
         return ctv_l2sq_fused(z, class_codes(labels)[0], difference)
     if measure == "l2sq" and difference != "abs":
         return _l2sq_oriented_exact(z, labels, difference)
-    if fused_supported(measure, difference) and use_triton(backend, z.device):
-        return _exact_fused(z, labels, difference, max_columns)
+    if (
+        fused_supported(measure, difference)
+        and fused_pays(measure, backend)
+        and use_triton(backend, z.device)
+    ):
+        return _exact_fused(z, labels, measure, difference, max_columns)
     valid: Tensor | None = None
     if masked:
         # All N(N-1)/2 pairs, intra-class ones masked out: the shapes do not depend on the
@@ -300,7 +318,9 @@ def difference_alignment(
     on the CPU, slow: for tests at small N), ``"torch"`` the torch paths, ``"auto"``
     (default) Triton on CUDA when it imports, else torch. Fused: the exact estimator's l2
     with signed/ordered differences (``dasl.dar.triton_l2``; abs breaks its
-    pairwise-distance identity) and the chain estimator, every measure and difference (one
+    pairwise-distance identity), its l1 and linf with every difference
+    (``dasl.dar.triton_lp``; ``"auto"`` keeps l1 on its sort, which does less work), its
+    l2sq (``dasl.dar.triton_l2sq``) and the chain estimator, every measure and difference (one
     kernel per chain, ``dasl.dar.triton_chain``). The other exact paths always use torch.
 
     Example:
@@ -355,8 +375,8 @@ class DifferenceAlignmentRegularizer(nn.Module):
         num_chains: chains averaged by the chain estimator.
         generator: ``torch.Generator`` for the chain permutations (reproducible draws).
         backend: ``"auto"`` (default: the fused Triton kernels on CUDA when triton imports),
-            ``"triton"`` or ``"torch"``: the exact l2 kernel for signed/ordered differences
-            and the chain kernel (see ``difference_alignment``).
+            ``"triton"`` or ``"torch"``: the fused exact l2 (signed/ordered differences),
+            l1, linf and l2sq kernels and the chain kernel (see ``difference_alignment``).
 
     The defaults are the poster's literal reading (signed differences, l2, all pairs), kept:
     no measured evidence favours another reading as DAR (``benchmarks/RESULTS.md``, sections

@@ -33,25 +33,14 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
 from dasl.dar.grad_in_forward import GradInForward
-from dasl.dar.triton_l2 import triton_available
-
-try:  # triton ships with torch's CUDA wheels; the CPU-only install may lack it
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - depends on the install
-    triton = None
-    tl = None
-
-# Named combine functions: the interpreter recognizes these and reduces in numpy (see
-# triton_l2._SUM).
-_SUM = None if tl is None else tl.standard._sum_combine
-_MAX = None if tl is None else tl.standard._elementwise_max
-_MIN = None if tl is None else tl.standard._elementwise_min
+from dasl.dar.triton_common import DIFF_CODES as DIFF_CODES
+from dasl.dar.triton_common import MAX as _MAX
+from dasl.dar.triton_common import MIN as _MIN
+from dasl.dar.triton_common import SUM as _SUM
+from dasl.dar.triton_common import block_pair, build_kernel, num_block_pairs, pow2_at_least, tl
 
 #: measure codes of the kernel's ``MEASURE`` argument
 MEASURE_CODES: dict[str, int] = {"l2": 0, "l1": 1, "linf": 2, "l2sq": 3}
-#: difference codes of the kernel's ``DIFF`` argument
-DIFF_CODES: dict[str, int] = {"signed": 0, "abs": 1, "ordered": 2}
 
 #: Column block side (programs hold ``B x B`` column pairs) and ``h`` chunk on a GPU
 #: (4,096 float64 entries per temporary); the interpreter pays per operation, not per
@@ -62,12 +51,25 @@ INTERPRETER_BLOCK = 32
 INTERPRETER_BLOCK_H = 64
 
 
+def _chunk(z, src_s, dst_s, ins, src_t, dst_t, intt, kk, h):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """On the coordinates ``kk``: the two blocks' load masks and the steps' columns
+    ``z_src - z_dst`` (B, BH) of both blocks."""
+    mk = kk < h
+    ms_ = mk[None, :] & ins[:, None]
+    mt_ = mk[None, :] & intt[:, None]
+    cs = tl.load(z + src_s[:, None] * h + kk[None, :], mask=ms_, other=0.0)
+    cs -= tl.load(z + dst_s[:, None] * h + kk[None, :], mask=ms_, other=0.0)
+    ct = tl.load(z + src_t[:, None] * h + kk[None, :], mask=mt_, other=0.0)
+    ct -= tl.load(z + dst_t[:, None] * h + kk[None, :], mask=mt_, other=0.0)
+    return ms_, mt_, cs, ct
+
+
+# Runs as a Triton kernel (interpreted on CPU in the tests).
 def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel, typed by its JIT
     z,
     lab,
     perm,
-    blk_a,
-    blk_b,
+    nb,
     gz,
     part,
     n_cols,
@@ -78,8 +80,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
     BH: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    ba = tl.load(blk_a + pid)
-    bb = tl.load(blk_b + pid)
+    ba, bb = block_pair(pid, nb)
     r = tl.arange(0, B)
     ts = ba * B + r
     tt = bb * B + r
@@ -114,15 +115,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
     if MEASURE == 0 or MEASURE == 2:
         for k0 in range(0, h, BH):
             kk = k0 + ks
-            mk = kk < h
-            ms_ = mk[None, :] & ins[:, None]
-            mt_ = mk[None, :] & intt[:, None]
-            cs = tl.load(z + src_s[:, None] * h + kk[None, :], mask=ms_, other=0.0) - tl.load(
-                z + dst_s[:, None] * h + kk[None, :], mask=ms_, other=0.0
-            )
-            ct = tl.load(z + src_t[:, None] * h + kk[None, :], mask=mt_, other=0.0) - tl.load(
-                z + dst_t[:, None] * h + kk[None, :], mask=mt_, other=0.0
-            )
+            _, _, cs, ct = _chunk(z, src_s, dst_s, ins, src_t, dst_t, intt, kk, h)
             if DIFF == 1:
                 cs = tl.abs(cs)
                 ct = tl.abs(ct)
@@ -149,15 +142,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
     # Pass 2: value (l1, l2sq) and the gradient, chunk by chunk.
     for k0 in range(0, h, BH):
         kk = k0 + ks
-        mk = kk < h
-        ms_ = mk[None, :] & ins[:, None]
-        mt_ = mk[None, :] & intt[:, None]
-        cs = tl.load(z + src_s[:, None] * h + kk[None, :], mask=ms_, other=0.0) - tl.load(
-            z + dst_s[:, None] * h + kk[None, :], mask=ms_, other=0.0
-        )
-        ct = tl.load(z + src_t[:, None] * h + kk[None, :], mask=mt_, other=0.0) - tl.load(
-            z + dst_t[:, None] * h + kk[None, :], mask=mt_, other=0.0
-        )
+        ms_, mt_, cs, ct = _chunk(z, src_s, dst_s, ins, src_t, dst_t, intt, kk, h)
         sgn_s = tl.where(cs > 0.0, 1.0, tl.where(cs < 0.0, -1.0, 0.0)).to(tl.float64)
         sgn_t = tl.where(ct > 0.0, 1.0, tl.where(ct < 0.0, -1.0, 0.0)).to(tl.float64)
         if DIFF == 1:
@@ -193,25 +178,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel
 
 @functools.cache
 def _compiled(interpreted: bool) -> Any:
-    if not triton_available():
-        raise RuntimeError(
-            "backend='triton' needs the triton package (it ships with torch's CUDA wheels): "
-            "pip install triton, or use backend='torch'"
-        )
-    if interpreted:
-        from triton.runtime.interpreter import InterpretedFunction
-
-        return InterpretedFunction(_kernel)
-    return triton.jit(_kernel)
-
-
-def _block_pairs(nb: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    a, b = torch.triu_indices(nb, nb, 0, device=device)
-    return a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous()
-
-
-def _pow2_at_least(x: int) -> int:
-    return 1 << max(0, (x - 1).bit_length())
+    return build_kernel(_kernel, interpreted, {"_chunk": _chunk, "block_pair": block_pair})
 
 
 def chain_fused_forward(
@@ -224,18 +191,17 @@ def chain_fused_forward(
     device = z.device
     interpreted = device.type == "cpu"
     block = INTERPRETER_BLOCK if interpreted else BLOCK
-    block_h = min(INTERPRETER_BLOCK_H if interpreted else BLOCK_H, _pow2_at_least(h))
+    block_h = min(INTERPRETER_BLOCK_H if interpreted else BLOCK_H, pow2_at_least(h))
     n_cols = n - 1
     nb = -(-n_cols // block)
-    ba, bb = _block_pairs(nb, device)
+    programs = num_block_pairs(nb)
     gz = torch.zeros_like(z)
-    part = torch.zeros(int(ba.shape[0]), dtype=torch.float64, device=device)
-    _compiled(interpreted)[(int(ba.shape[0]),)](
+    part = torch.zeros(programs, dtype=torch.float64, device=device)
+    _compiled(interpreted)[(programs,)](
         z.contiguous(),
         labels.contiguous(),
         perm.contiguous(),
-        ba,
-        bb,
+        nb,
         gz,
         part,
         n_cols,

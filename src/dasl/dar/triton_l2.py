@@ -46,19 +46,9 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
 from dasl.dar.grad_in_forward import GradInForward
-from dasl.errors import DependencyError
-
-try:  # triton ships with torch's CUDA wheels; the CPU-only install may lack it
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - depends on the install
-    triton = None
-    tl = None
-
-#: The reductions name their combine function: the interpreter recognizes this one and sums
-#: in numpy, where ``tl.sum`` (a jit function of triton's standard library) would need
-#: ``TRITON_INTERPRET=1`` before triton's first import (which torch itself does).
-_SUM = None if tl is None else tl.standard._sum_combine
+from dasl.dar.triton_common import SUM as _SUM
+from dasl.dar.triton_common import build_kernel, split_float, tl, two_sum, upper_block_pairs
+from dasl.dar.triton_common import triton_available as triton_available
 
 #: Tile side ``B`` (tiles hold ``B^4`` quadruples): 8 on a GPU (4,096 entries per tile, in
 #: registers). The interpreter pays per operation more than per entry: 16 there (measured at
@@ -67,8 +57,11 @@ BLOCK = 8
 INTERPRETER_BLOCK = 16
 
 
-def triton_available() -> bool:
-    return triton is not None
+def _add_reduced(ptr, w, sel, AX_A: tl.constexpr, AX_B: tl.constexpr, mask):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """``ptr += sum`` of ``w`` where ``sel`` over the tile axes ``AX_A`` then ``AX_B``
+    (a ``B x B`` block of ``w[a, b]`` for one shared-point pattern)."""
+    red = tl.reduce(tl.reduce(tl.where(sel, w, 0.0), AX_A, _SUM), AX_B, _SUM)
+    tl.atomic_add(ptr, red, mask=mask)
 
 
 # Runs as a Triton kernel (interpreted on CPU in the tests).
@@ -157,31 +150,11 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
         ljk = -tt * tl.load(dlo + off_jk, mask=mjk, other=0.0)[None, :, :, None]
         # Error-free sum of the hi parts (TwoSum: a + b = s + e exactly), the cancelling
         # cross terms first so that their exact difference is formed early.
-        a = hik
-        b = hil
-        s1 = a + b
-        bb = s1 - a
-        e1 = (a - (s1 - bb)) + (b - bb)
-        a = s1
-        b = hjl
-        s2 = a + b
-        bb = s2 - a
-        e2 = (a - (s2 - bb)) + (b - bb)
-        a = s2
-        b = hjk
-        s3 = a + b
-        bb = s3 - a
-        e3 = (a - (s3 - bb)) + (b - bb)
-        a = s3
-        b = hij[:, :, None, None]
-        s4 = a + b
-        bb = s4 - a
-        e4 = (a - (s4 - bb)) + (b - bb)
-        a = s4
-        b = hkl
-        s5 = a + b
-        bb = s5 - a
-        e5 = (a - (s5 - bb)) + (b - bb)
+        s1, e1 = two_sum(hik, hil)
+        s2, e2 = two_sum(s1, hjl)
+        s3, e3 = two_sum(s2, hjk)
+        s4, e4 = two_sum(s3, hij[:, :, None, None])
+        s5, e5 = two_sum(s4, hkl)
         low = ((lik + lil) + (ljl + ljk)) + (lij[:, :, None, None] + lkl)
         d2 = s5 + ((((e1 + e2) + (e3 + e4)) + e5) + low)
         later = (bk > bi) | (bl > bj)  # block (K, L) after block (I, J)
@@ -218,51 +191,19 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
             pos = tl.where(tt > 0.0, w_s, 0.0)
             ws_c = tl.where(same, pos, 0.0)
             ws_n = pos - ws_c
-            tl.atomic_add(
-                wc + off_ik,
-                tl.reduce(tl.reduce(tl.where(eq_jl, ws_c, 0.0), 3, _SUM), 1, _SUM),
-                mask=mik,
-            )
-            tl.atomic_add(
-                wn + off_ik,
-                tl.reduce(tl.reduce(tl.where(eq_jl, ws_n, 0.0), 3, _SUM), 1, _SUM),
-                mask=mik,
-            )
-            tl.atomic_add(
-                wc + off_jl,
-                tl.reduce(tl.reduce(tl.where(eq_ik, ws_c, 0.0), 2, _SUM), 0, _SUM),
-                mask=mjl,
-            )
-            tl.atomic_add(
-                wn + off_jl,
-                tl.reduce(tl.reduce(tl.where(eq_ik, ws_n, 0.0), 2, _SUM), 0, _SUM),
-                mask=mjl,
-            )
+            _add_reduced(wc + off_ik, ws_c, eq_jl, 3, 1, mik)
+            _add_reduced(wn + off_ik, ws_n, eq_jl, 3, 1, mik)
+            _add_reduced(wc + off_jl, ws_c, eq_ik, 2, 0, mjl)
+            _add_reduced(wn + off_jl, ws_n, eq_ik, 2, 0, mjl)
         if (bi == bl) | (bj == bk):
             # t < 0: i = l leaves (j, k), j = k leaves (i, l).
             neg = tl.where(tt > 0.0, 0.0, w_s)
             ws_c = tl.where(swapped, neg, 0.0)
             ws_n = neg - ws_c
-            tl.atomic_add(
-                wc + off_jk,
-                tl.reduce(tl.reduce(tl.where(eq_il, ws_c, 0.0), 3, _SUM), 0, _SUM),
-                mask=mjk,
-            )
-            tl.atomic_add(
-                wn + off_jk,
-                tl.reduce(tl.reduce(tl.where(eq_il, ws_n, 0.0), 3, _SUM), 0, _SUM),
-                mask=mjk,
-            )
-            tl.atomic_add(
-                wc + off_il,
-                tl.reduce(tl.reduce(tl.where(eq_jk, ws_c, 0.0), 2, _SUM), 1, _SUM),
-                mask=mil,
-            )
-            tl.atomic_add(
-                wn + off_il,
-                tl.reduce(tl.reduce(tl.where(eq_jk, ws_n, 0.0), 2, _SUM), 1, _SUM),
-                mask=mil,
-            )
+            _add_reduced(wc + off_jk, ws_c, eq_il, 3, 0, mjk)
+            _add_reduced(wn + off_jk, ws_n, eq_il, 3, 0, mjk)
+            _add_reduced(wc + off_il, ws_c, eq_jk, 2, 1, mil)
+            _add_reduced(wn + off_il, ws_n, eq_jk, 2, 1, mil)
         wp_n += tl.reduce(tl.reduce(w_n, 3, _SUM), 2, _SUM)
         wp_c += tl.reduce(tl.reduce(w_c, 3, _SUM), 2, _SUM)
         tl.atomic_add(wn + off_kl, tl.reduce(tl.reduce(w_n, 1, _SUM), 0, _SUM), mask=mkl)
@@ -294,29 +235,7 @@ def _kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton kern
 
 @functools.cache
 def _compiled(interpreted: bool) -> Any:
-    if triton is None:
-        raise DependencyError(
-            "backend='triton' needs the triton package (it ships with torch's CUDA wheels): "
-            "pip install triton, or use backend='torch'"
-        )
-    if interpreted:
-        from triton.runtime.interpreter import InterpretedFunction
-
-        return InterpretedFunction(_kernel)
-    return triton.jit(_kernel)
-
-
-def _block_table(n: int, block: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Block index pairs ``(I, J)``, ``I <= J``, in row-major order (the kernel's ``p`` blocks)."""
-    nb = -(-n // block)
-    bi, bj = torch.triu_indices(nb, nb, 0, device=device)
-    return bi.to(torch.int32).contiguous(), bj.to(torch.int32).contiguous()
-
-
-def split_float(x: Tensor) -> tuple[Tensor, Tensor]:
-    """float64 ``x`` as float32 ``hi + lo`` (48 significant bits)."""
-    hi = x.to(torch.float32)
-    return hi, (x - hi.to(torch.float64)).to(torch.float32)
+    return build_kernel(_kernel, interpreted, {"_add_reduced": _add_reduced, "two_sum": two_sum})
 
 
 def _laplacian(x: Tensor, w: Tensor) -> Tensor:
@@ -337,7 +256,7 @@ def fused_l2_forward(
     zc = z - z.median(dim=0, keepdim=True).values  # translation-invariant: centre
     dist = torch.cdist(zc, zc, compute_mode="donot_use_mm_for_euclid_dist")
     dhi, dlo = split_float(dist * dist)
-    bi, bj = _block_table(n, block, device)
+    bi, bj = upper_block_pairs(-(-n // block), device)
     num_blocks = int(bi.shape[0])
     nb = -(-n // block)
     zeros = [torch.zeros(n, n, dtype=torch.float32, device=device) for _ in range(4)]

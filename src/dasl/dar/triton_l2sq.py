@@ -23,6 +23,7 @@ CPU tensor the kernels run in Triton's interpreter (slow: for tests at small N).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,17 +31,8 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
 from dasl.dar.grad_in_forward import GradInForward
-from dasl.dar.triton_chain import DIFF_CODES
-from dasl.dar.triton_l2 import triton_available
-
-try:  # triton ships with torch's CUDA wheels; the CPU-only install may lack it
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - depends on the install
-    triton = None
-    tl = None
-
-_SUM = None if tl is None else tl.standard._sum_combine
+from dasl.dar.triton_common import DIFF_CODES, build_kernel, pow2_at_least, tl
+from dasl.dar.triton_common import SUM as _SUM
 
 #: Row block, column-item block and ``h`` chunk: 16 x 16 x 16 float64 tiles on a GPU; the
 #: interpreter pays per operation, so it takes larger blocks.
@@ -48,6 +40,33 @@ BLOCK = 16
 BLOCK_H = 16
 INTERPRETER_BLOCK = 32
 INTERPRETER_BLOCK_H = 64
+
+
+def _item_block(z, codes, ii, kk, mk, n, h, absent):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """Items ``ii``: inside the batch, class codes (``absent`` outside), rows ``z[ii, kk]``."""
+    mi = ii < n
+    ci = tl.load(codes + ii, mask=mi, other=absent)
+    xi = tl.load(z + ii[:, None] * h + kk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
+    return ii, mi, ci, xi
+
+
+def _program_rows(z, codes, n, h, B: tl.constexpr, BH: tl.constexpr):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """Program ``(bi, bh)``: its rows ``ii`` (block ``bi``) on the coordinates ``kk`` (chunk
+    ``bh``): ``(arange(B), kk, kk < h, ii, ii < n, codes, z[ii, kk])``."""
+    r = tl.arange(0, B)
+    kk = tl.program_id(1) * BH + tl.arange(0, BH)
+    mk = kk < h
+    ii, mi, ci, xi = _item_block(z, codes, tl.program_id(0) * B + r, kk, mk, n, h, -1)
+    return r, kk, mk, ii, mi, ci, xi
+
+
+def _pair_masks(ii, mi, ci, jj, mj, cj, ORDERED: tl.constexpr):  # type: ignore[no-untyped-def]  # pragma: no cover - a Triton device function
+    """``(i, j)`` inter-class, and ``i`` the pair's source (the smaller label for ordered,
+    else the earlier item)."""
+    inter = mi[:, None] & mj[None, :] & (ci[:, None] != cj[None, :])
+    if ORDERED:
+        return inter, inter & (ci[:, None] < cj[None, :])
+    return inter, inter & (ii[:, None] < jj[None, :])
 
 
 def _mean_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton kernel, typed by its JIT
@@ -61,34 +80,19 @@ def _mean_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton k
     B: tl.constexpr,
     BH: tl.constexpr,
 ):
-    bi = tl.program_id(0)
-    bh = tl.program_id(1)
-    r = tl.arange(0, B)
-    ii = bi * B + r
-    mi = ii < n
-    ci = tl.load(codes + ii, mask=mi, other=-1)
-    kk = bh * BH + tl.arange(0, BH)
-    mk = kk < h
-    xi = tl.load(z + ii[:, None] * h + kk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
+    r, kk, mk, ii, mi, ci, xi = _program_rows(z, codes, n, h, B, BH)
     acc = tl.full((B, BH), 0.0, tl.float64)
     cnt = tl.full((B, B), 0.0, tl.float64)
     for bj in range(0, (n + B - 1) // B):
-        jj = bj * B + r
-        mj = jj < n
-        cj = tl.load(codes + jj, mask=mj, other=-2)
-        xj = tl.load(z + jj[:, None] * h + kk[None, :], mask=mj[:, None] & mk[None, :], other=0.0)
-        inter = mi[:, None] & mj[None, :] & (ci[:, None] != cj[None, :])
-        if DIFF == 2:
-            src = inter & (ci[:, None] < cj[None, :])
-        else:
-            src = inter & (ii[:, None] < jj[None, :])
+        jj, mj, cj, xj = _item_block(z, codes, bj * B + r, kk, mk, n, h, -2)
+        _, src = _pair_masks(ii, mi, ci, jj, mj, cj, DIFF == 2)
         d = xi[:, None, :] - xj[None, :, :]
         if DIFF == 1:
             d = tl.abs(d)
         acc += tl.reduce(tl.where(src[:, :, None], d, 0.0), 1, _SUM)
         cnt += tl.where(src, 1.0, 0.0)
     tl.atomic_add(msum + kk, tl.reduce(acc, 0, _SUM), mask=mk)
-    if bh == 0:
+    if tl.program_id(1) == 0:
         tl.atomic_add(hcount, tl.reduce(cnt, None, _SUM))
 
 
@@ -105,30 +109,15 @@ def _value_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton 
     B: tl.constexpr,
     BH: tl.constexpr,
 ):
-    bi = tl.program_id(0)
-    bh = tl.program_id(1)
-    r = tl.arange(0, B)
-    ii = bi * B + r
-    mi = ii < n
-    ci = tl.load(codes + ii, mask=mi, other=-1)
-    kk = bh * BH + tl.arange(0, BH)
-    mk = kk < h
+    r, kk, mk, ii, mi, ci, xi = _program_rows(z, codes, n, h, B, BH)
     mik = mi[:, None] & mk[None, :]
-    xi = tl.load(z + ii[:, None] * h + kk[None, :], mask=mik, other=0.0)
     hc = tl.load(hcount)
     mbar = tl.load(msum + kk, mask=mk, other=0.0) / tl.maximum(hc, 1.0)
     grad = tl.full((B, BH), 0.0, tl.float64)
     val = tl.full((B, BH), 0.0, tl.float64)
     for bj in range(0, (n + B - 1) // B):
-        jj = bj * B + r
-        mj = jj < n
-        cj = tl.load(codes + jj, mask=mj, other=-2)
-        xj = tl.load(z + jj[:, None] * h + kk[None, :], mask=mj[:, None] & mk[None, :], other=0.0)
-        inter = mi[:, None] & mj[None, :] & (ci[:, None] != cj[None, :])
-        if DIFF == 2:
-            src = inter & (ci[:, None] < cj[None, :])
-        else:
-            src = inter & (ii[:, None] < jj[None, :])
+        jj, mj, cj, xj = _item_block(z, codes, bj * B + r, kk, mk, n, h, -2)
+        inter, src = _pair_masks(ii, mi, ci, jj, mj, cj, DIFF == 2)
         d = xi[:, None, :] - xj[None, :, :]
         if DIFF == 1:
             e = tl.abs(d) - mbar[None, None, :]
@@ -142,21 +131,21 @@ def _value_kernel(  # type: ignore[no-untyped-def]  # pragma: no cover - Triton 
             val += tl.reduce(tl.where(src[:, :, None], e * e, 0.0), 1, _SUM)
         grad += tl.reduce(tl.where(inter[:, :, None], gterm, 0.0), 1, _SUM)
     tl.store(gz + ii[:, None] * h + kk[None, :], 2.0 * hc * grad, mask=mik)
-    tl.store(part + bi * tl.num_programs(1) + bh, tl.reduce(val, None, _SUM))
+    pid = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
+    tl.store(part + pid, tl.reduce(val, None, _SUM))
 
 
 @functools.cache
 def _compiled(interpreted: bool) -> tuple[Any, Any]:
-    if not triton_available():
-        raise RuntimeError(
-            "backend='triton' needs the triton package (it ships with torch's CUDA wheels): "
-            "pip install triton, or use backend='torch'"
-        )
-    if interpreted:
-        from triton.runtime.interpreter import InterpretedFunction
-
-        return InterpretedFunction(_mean_kernel), InterpretedFunction(_value_kernel)
-    return triton.jit(_mean_kernel), triton.jit(_value_kernel)
+    helpers: dict[str, Callable[..., Any]] = {
+        "_item_block": _item_block,
+        "_pair_masks": _pair_masks,
+        "_program_rows": _program_rows,
+    }
+    return (
+        build_kernel(_mean_kernel, interpreted, helpers),
+        build_kernel(_value_kernel, interpreted, helpers),
+    )
 
 
 def l2sq_fused_forward(z: Tensor, codes: Tensor, difference: str) -> tuple[Tensor, Tensor, Tensor]:
@@ -166,9 +155,7 @@ def l2sq_fused_forward(z: Tensor, codes: Tensor, difference: str) -> tuple[Tenso
     device = z.device
     interpreted = device.type == "cpu"
     block = INTERPRETER_BLOCK if interpreted else BLOCK
-    block_h = min(
-        INTERPRETER_BLOCK_H if interpreted else BLOCK_H, 1 << max(0, (h - 1).bit_length())
-    )
+    block_h = min(INTERPRETER_BLOCK_H if interpreted else BLOCK_H, pow2_at_least(h))
     grid = (-(-n // block), -(-h // block_h))
     zc = z.contiguous()
     codes32 = codes.to(torch.int32).contiguous()

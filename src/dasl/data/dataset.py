@@ -127,7 +127,7 @@ class FileImageDataset(ImageDataset):
 
     def __init__(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | Path] | np.ndarray,
         labels: np.ndarray,
         class_names: Sequence[str],
         name: str,

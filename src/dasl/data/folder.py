@@ -51,12 +51,19 @@ def class_disjoint_pools(
         half = (len(present) + 1) // 2
         train_names, test_names = present[:half], present[half:]
     else:
-        train_names = resolve(train_classes, "train_classes") if train_classes is not None else None
-        test_names = resolve(test_classes, "test_classes") if test_classes is not None else None
-        if train_names is None:
-            train_names = [n for n in present if n not in set(test_names)]
-        if test_names is None:
-            test_names = [n for n in present if n not in set(train_names)]
+        given_train = resolve(train_classes, "train_classes") if train_classes is not None else None
+        given_test = resolve(test_classes, "test_classes") if test_classes is not None else None
+        # one side not given: every other class (at least one side is given here)
+        train_names = (
+            given_train
+            if given_train is not None
+            else [n for n in present if n not in set(given_test or ())]
+        )
+        test_names = (
+            given_test
+            if given_test is not None
+            else [n for n in present if n not in set(train_names)]
+        )
         overlap = sorted(set(train_names) & set(test_names))
         if overlap:
             raise ConfigError(

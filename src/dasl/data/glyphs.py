@@ -242,7 +242,12 @@ def _render_and_store(
         "render_seconds": round(seconds, 1),
     }
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(  # by name: a **mapping could hold numpy's allow_pickle flag
+        buffer,
+        images=arrays["images"],
+        code_points=arrays["code_points"],
+        face_index=arrays["face_index"],
+    )
     atomic_write_bytes(folder / "glyphs.npz", buffer.getvalue())
     atomic_write_json(folder / "manifest.json", manifest)  # written last: marks the cache complete
     return manifest, arrays

@@ -197,8 +197,8 @@ def build_glyph_set(
     pairs, groups = homoglyph_groups(faces_of, near_faces)
     dropped_homoglyphs: dict[int, int] = {}  # dropped cp -> the cp kept for its group
     for group in groups:
-        keep = min(group, key=lambda cp: (-distinct(cp), cp))
-        dropped_homoglyphs.update({cp: keep for cp in group if cp != keep})
+        winner = min(group, key=lambda cp: (-distinct(cp), cp))
+        dropped_homoglyphs.update({cp: winner for cp in group if cp != winner})
 
     stray = 0
     for (a, b), fs in near_faces.items():
@@ -208,7 +208,9 @@ def build_glyph_set(
             if renders[b].pop(fi, None) is not None:  # b > a: the higher code point loses it
                 stray += 1
 
-    images, code_points, face_index = [], [], []
+    images: list[np.ndarray] = []
+    code_points: list[int] = []
+    face_index: list[int] = []
     too_few = []
     for cp in sorted(renders):
         if cp in dropped_homoglyphs:

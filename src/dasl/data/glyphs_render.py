@@ -45,7 +45,8 @@ def ink_box(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def draw_raw(font: ImageFont.FreeTypeFont, text: str) -> np.ndarray:
     """``text`` drawn white on black on a canvas that holds its whole bounding box."""
-    left, top, right, bottom = font.getbbox(text)
+    # whole pixels (what Image.new takes); Pillow's stub types the box as floats
+    left, top, right, bottom = (int(v) for v in font.getbbox(text))
     margin = 2
     width, height = max(right - left, 1) + 2 * margin, max(bottom - top, 1) + 2 * margin
     canvas = Image.new("L", (width, height), 0)

@@ -196,7 +196,7 @@ def load_dataset(
             pool.class_idx, domain if shared_mapping else pool.class_idx
         )
         class_names = [catalog.class_names[c] for c in classes]
-    if catalog.file_backed:
+    if catalog.images is None:  # file-backed (spelled out: it narrows the type)
         mode = "L" if common["in_channels"] == 1 else "RGB"
         return FileImageDataset(pool.refs, labels, class_names, name, split, transform, mode)
     return ArrayImageDataset(

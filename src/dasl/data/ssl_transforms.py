@@ -17,7 +17,7 @@ per view at 28 px against 1.3 ms, and the demo's budget is CPU-bound. Settings p
 lightly's transforms take PIL images: array-backed images (float tensors in [0, 1]) are
 turned into PIL first. Its Gaussian blur draws from numpy's global generator, so
 :class:`TwoViewDataset` seeds numpy and ``random`` from the torch generator (which
-:class:`dasl.training.datamodule.EpochSeeded` seeds per item): a resumed run sees exactly
+:class:`dasl.data.loaders.EpochSeeded` seeds per item): a resumed run sees exactly
 the same views.
 """
 

@@ -101,6 +101,11 @@ class StrokeWidth(torch.nn.Module):
 GLYPH_AFFINE = {"degrees": 8.0, "translate": (0.06, 0.06), "scale": (0.9, 1.1), "shear": 8.0}
 
 
+Normalization = tuple[tuple[float, ...], tuple[float, ...]] | None
+"""``(mean, std)`` of the inputs a backbone's pretrained weights expect
+(:func:`dasl.models.input_normalization`); ``None``: the transform's own."""
+
+
 def build_transforms(
     kind: str,
     train: bool,
@@ -146,3 +151,11 @@ def build_transforms(
         steps.append(v2.Normalize((0.5,) * in_channels, (0.5,) * in_channels))
     steps.append(v2.ToPureTensor())
     return v2.Compose(steps)
+
+
+def normalized_transforms(
+    kind: str, train: bool, image_size: int | None, in_channels: int, normalization: Normalization
+) -> v2.Compose:
+    """:func:`build_transforms` with the ``(mean, std)`` of ``normalization``."""
+    mean, std = normalization if normalization is not None else (None, None)
+    return build_transforms(kind, train, image_size, in_channels, mean, std)

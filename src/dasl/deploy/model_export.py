@@ -34,6 +34,7 @@ from torch import nn
 from dasl import __version__
 from dasl.deploy.preprocessing import Preprocessing
 from dasl.errors import ConfigError, DependencyError
+from dasl.models.embedding import EmbeddingModel
 from dasl.registry import unknown_choice
 from dasl.utils.io import atomic_output, atomic_write_bytes, atomic_write_json
 
@@ -82,7 +83,7 @@ def require_packages(fmt: str, run: bool = False) -> None:
 
 
 def metadata(
-    model: nn.Module,
+    model: EmbeddingModel,
     preprocessing: Preprocessing,
     distance: str,
     checkpoint: str | os.PathLike[str],
@@ -145,6 +146,8 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, meta: dict
         dynamic_shapes=({0: torch.export.Dim("N")},),
         verbose=False,
     )
+    if program is None:  # only the TorchScript exporter (dynamo=False) returns nothing
+        raise RuntimeError("torch.onnx.export returned no ONNX program")
     proto = program.model_proto
     onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(meta)})
     atomic_write_bytes(path, proto.SerializeToString())

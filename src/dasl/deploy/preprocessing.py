@@ -24,10 +24,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from dasl.data.dataset import ArrayImageDataset, load_image
-from dasl.data.transforms import build_transforms
+from dasl.data.transforms import Normalization, normalized_transforms
 from dasl.errors import DataError
-
-Normalization = tuple[tuple[float, ...], tuple[float, ...]] | None
 
 
 def _size(value: Any) -> list[int] | int | None:
@@ -97,14 +95,8 @@ class Preprocessing:
     input_size: tuple[int, int] | None
 
     def pipeline(self) -> v2.Compose:
-        mean, std = self.normalization if self.normalization is not None else (None, None)
-        return build_transforms(
-            self.transform,
-            train=False,
-            image_size=self.image_size,
-            in_channels=self.in_channels,
-            mean=mean,
-            std=std,
+        return normalized_transforms(
+            self.transform, False, self.image_size, self.in_channels, self.normalization
         )
 
     def to_json(self) -> dict[str, Any]:

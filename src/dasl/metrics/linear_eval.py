@@ -34,7 +34,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from dasl.errors import ConfigError, DataError
-from dasl.metrics.linear_probe import check_ks, check_positive, cosine_lr, linear_probe, topk_hits
+from dasl.metrics.linear_probe import (
+    check_ks,
+    check_positive,
+    check_sgd_settings,
+    cosine_lr,
+    linear_probe,
+    topk_hits,
+)
 
 
 def _feature_fn(backbone: nn.Module | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -138,11 +145,7 @@ def linear_eval(
 
     Returns ``{"top1": ..., "top5": ..., "epochs": epochs, "augment": augment}``.
     """
-    check_positive(epochs, "epochs", integer=True)
-    check_positive(lr, "lr")
-    check_positive(batch_size, "batch_size", integer=True)
-    check_positive(weight_decay, "weight_decay", allow_zero=True)
-    check_positive(momentum, "momentum", allow_zero=True)
+    check_sgd_settings(epochs, lr, batch_size, weight_decay, momentum)
     train_labels = _labels_of(train_dataset, "train_dataset")
     _labels_of(test_dataset, "test_dataset")
     n_classes = _num_classes(train_dataset, train_labels, num_classes)

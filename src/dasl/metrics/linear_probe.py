@@ -66,6 +66,18 @@ def check_positive(value: Any, name: str, integer: bool = False, allow_zero: boo
         raise ConfigError(f"{name} must be a {sign} {what}; got {value!r}")
 
 
+def check_sgd_settings(
+    epochs: Any, lr: Any, batch_size: Any, weight_decay: Any, momentum: Any
+) -> None:
+    """The settings of a linear head's SGD run (probe and linear evaluation): whole
+    ``epochs`` and ``batch_size`` > 0, ``lr`` > 0, ``weight_decay`` and ``momentum`` >= 0."""
+    check_positive(epochs, "epochs", integer=True)
+    check_positive(lr, "lr")
+    check_positive(batch_size, "batch_size", integer=True)
+    check_positive(weight_decay, "weight_decay", allow_zero=True)
+    check_positive(momentum, "momentum", allow_zero=True)
+
+
 def check_ks(ks: Any, n_classes: int) -> tuple[int, ...]:
     """``ks`` as a tuple of positive ints, each at most the number of classes."""
     ks = (ks,) if isinstance(ks, int | np.integer) and not isinstance(ks, bool) else tuple(ks)
@@ -122,11 +134,7 @@ def fit_linear_probe(
     Runs on the features' device. Deterministic for a seed on a given device: the init and the
     batch order come from a CPU ``torch.Generator`` seeded with ``seed``.
     """
-    check_positive(epochs, "epochs", integer=True)
-    check_positive(lr, "lr")
-    check_positive(batch_size, "batch_size", integer=True)
-    check_positive(weight_decay, "weight_decay", allow_zero=True)
-    check_positive(momentum, "momentum", allow_zero=True)
+    check_sgd_settings(epochs, lr, batch_size, weight_decay, momentum)
     x = as_embeddings(features, "train_features")
     classes, codes, _ = label_codes(labels, labels, x.shape[0], x.shape[0])
     y = torch.from_numpy(codes).to(x.device)

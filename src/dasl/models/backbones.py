@@ -12,6 +12,7 @@ ImageNet state dicts load into it without renaming; only the classifier keys are
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,7 +48,7 @@ class Backbone:
 class ResNetTrunk(nn.Module):
     """torchvision ResNet up to ``layer4`` (the ``avgpool`` and ``fc`` are dropped)."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: Any) -> None:  # a model whose layers are read by name
         super().__init__()
         self.conv1 = net.conv1
         self.bn1 = net.bn1
@@ -70,7 +71,7 @@ class EfficientNetTrunk(nn.Module):
     per-block drop-connect rate ``rate * idx / n_blocks`` (active only in train mode).
     """
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: Any) -> None:  # a model whose layers are read by name
         super().__init__()
         self._conv_stem = net._conv_stem
         self._bn0 = net._bn0
@@ -97,7 +98,7 @@ class ViTTrunk(nn.Module):
     torchvision ViT state dict loads without renaming.
     """
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: Any) -> None:  # a model whose layers are read by name
         super().__init__()
         self.conv_proj = net.conv_proj
         self.class_token = net.class_token

@@ -46,7 +46,7 @@ def plot_interclass_distance_hist(
     }
     lo = min(float(d.min()) for d in dists.values())
     hi = max(float(d.max()) for d in dists.values())
-    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1).tolist()
     fig = Figure(figsize=(7.0, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     for k, (method, d) in enumerate(dists.items()):

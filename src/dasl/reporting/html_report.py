@@ -47,7 +47,7 @@ class ClassRecall:
 @dataclass
 class Report:
     """Everything the page shows. ``table_header`` / ``table_rows``: the formatted cells of
-    the comparison (:func:`dasl.training.reports.table_cells`); ``plots``: ``(caption, PNG)``;
+    the comparison (:func:`dasl.reporting.tables.table_cells`); ``plots``: ``(caption, PNG)``;
     ``best`` / ``worst``: per variant, the classes by Recall@1."""
 
     title: str

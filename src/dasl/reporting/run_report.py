@@ -18,6 +18,7 @@ from dasl.reporting.retrieval_view import (
     per_class_recall_at_1,
     sample_queries,
 )
+from dasl.reporting.tables import comparison_columns, table_cells
 from dasl.reporting.thumbnails import thumbnail_png
 
 REPORT_FILE = "report.html"
@@ -201,8 +202,6 @@ def write_eval_report(
     """``eval_report.html`` in the checkpoint's run folder (beside ``dasl train``'s
     ``report.html``, which it leaves alone): the metrics of this evaluation, the folder's
     plots, per-class Recall@1 and the gallery of this one model."""
-    from dasl.training.reports import comparison_columns, table_cells
-
     emb, labels, ref, ref_labels = arrays
     ks = [int(k.split("@")[1]) for k in metrics if k.startswith("recall@")]
     folder = eval_report_dir(checkpoint)

@@ -13,9 +13,10 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor
 
-from dasl.training.datamodule import epoch_seed
+from dasl.data.loaders import epoch_seed
 from dasl.utils.schedule import scheduler_config
 
 
@@ -57,7 +58,8 @@ class EpochLoggedModule(L.LightningModule):
         # Lightning turns every step-logged tensor into a float for the progress bar, one device
         # sync each: on an H200 that cost the ResNet-50 loop 12% of its images/s. The loggers
         # only write every n steps anyway, and the epoch means above use every step.
-        every = self.trainer.log_every_n_steps if self._trainer is not None else 1
+        # set on the trainer by Lightning's logger connector; Trainer does not declare it
+        every = self.trainer.log_every_n_steps if self._trainer is not None else 1  # type: ignore[attr-defined]
         if (self.global_step + 1) % max(1, every):
             return
         elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
@@ -90,14 +92,15 @@ class EpochLoggedModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("dasl_history", []))
 
-    def with_schedule(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    def with_schedule(self, optimizer: torch.optim.Optimizer) -> OptimizerLRSchedulerConfig:
         """``configure_optimizers``' answer: ``optimizer`` with the config's warm-up and
         cosine/constant schedule, stepped per optimizer step over the whole fit."""
         ocfg = self.cfg.optim
-        return scheduler_config(
+        conf = scheduler_config(
             optimizer,
             int(self.trainer.estimated_stepping_batches),
             self.trainer.max_epochs or 1,
             ocfg.warmup_epochs,
             ocfg.scheduler,
         )
+        return {"optimizer": conf["optimizer"], "lr_scheduler": conf["lr_scheduler"]}

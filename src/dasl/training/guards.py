@@ -141,7 +141,8 @@ class NonFiniteGuard(Callback):
         batch_idx: int,
     ) -> None:
         # Read the record where the module's step log syncs anyway (epoch_log.py).
-        if trainer.global_step % max(1, trainer.log_every_n_steps) == 0:
+        every = trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by Lightning's logger connector, undeclared
+        if trainer.global_step % max(1, every) == 0:
             self._read(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

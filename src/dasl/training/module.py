@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor
 
 from dasl.config import ExperimentConfig, from_saved
 from dasl.dar import DASLLoss, DifferenceAlignmentRegularizer
 from dasl.dar.controls import l2sq_decomposition
 from dasl.dar.estimators import is_sampled
+from dasl.evaluation import evaluate_embeddings, gather_shards
 from dasl.models import build_model
 from dasl.objective import build_objective
 from dasl.training.epoch_log import EpochLoggedModule
-from dasl.training.evaluate import evaluate_embeddings, gather_shards
 from dasl.utils.distributed import broadcast_buffers, step_generator, world
 
 
@@ -109,7 +110,9 @@ class MetricLearningModule(EpochLoggedModule):
         loss = step_loss(self.criterion, z, y, self.cfg.seed, self.global_step)
         base = self.criterion.last_base_loss
         dar = self.criterion.last_regularizer
-        terms = {"train/loss": loss.detach(), "train/base_loss": base}
+        terms = {"train/loss": loss.detach()}
+        if base is not None:  # set by every forward of the criterion
+            terms["train/base_loss"] = base
         if self.cfg.dar.lam != 0 and dar is not None:
             terms["train/dar"] = dar
         terms.update(self._decomposition_terms(z, y))
@@ -144,7 +147,7 @@ class MetricLearningModule(EpochLoggedModule):
             if size > 1 and not (isinstance(idx, range) and (idx.start, idx.step) == (rank, size)):
                 raise RuntimeError(
                     "validation under DDP needs each rank's loader to hold its own shard, "
-                    "dasl.training.evaluate.shard(dataset): the shards are gathered back, so "
+                    "dasl.evaluation.shard(dataset): the shards are gathered back, so "
                     "a full copy per rank would count every item several times"
                 )
 
@@ -184,7 +187,7 @@ class MetricLearningModule(EpochLoggedModule):
 
     # ---------------------------------------------------------------- optimizer
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         ocfg = self.cfg.optim
         groups = [
             {

@@ -25,9 +25,9 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
 from dasl.config import dump_config, variants
+from dasl.reporting.tables import timing_table
 from dasl.training.epoch_log import EpochLoggedModule
 from dasl.training.progress import ProgressLines, RunPlan
-from dasl.training.reports import timing_table
 from dasl.training.run_folder import (
     Log,
     choose_checkpoint,

@@ -13,9 +13,15 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
 from dasl.config import ExperimentConfig, check_splits, variants
+from dasl.evaluation import embed, evaluate_embeddings, raw_pixels, shard
 from dasl.metrics.interclass import interclass_cv
-from dasl.training.datamodule import EvalSets, MetricLearningData, eval_loader, train_loader
-from dasl.training.evaluate import embed, evaluate_embeddings, raw_pixels, shard
+from dasl.reporting.tables import (
+    comparison_columns,
+    comparison_table,
+    table_cells,
+    timing_table,
+)
+from dasl.run_data import EvalSets, MetricLearningData, eval_loader, train_loader
 from dasl.training.module import MetricLearningModule, load_module
 from dasl.training.pipeline import (
     EpochBatches,
@@ -25,12 +31,6 @@ from dasl.training.pipeline import (
     Setting,
     VariantResult,
     history_columns,
-)
-from dasl.training.reports import (
-    comparison_columns,
-    comparison_table,
-    table_cells,
-    timing_table,
 )
 from dasl.training.run_folder import Log, RunInterrupted
 from dasl.training.trainer_factory import build_trainer, resolve_precision
@@ -131,7 +131,7 @@ class Supervised(Setting):
         device = module.device
         sets = _eval_sets(data)
         qset, gset = sets.query, sets.gallery
-        n = len(qset) + (len(gset) if gset is not None else 0)  # type: ignore[arg-type]  # map-style
+        n = len(qset) + (len(gset) if gset is not None else 0)
         log(f"[{cfg.name}] embedding {n} test images")
         emb, lab = embed(module, eval_loader(qset, cfg.data), device)
         ref = ref_lab = None
@@ -235,7 +235,7 @@ class Supervised(Setting):
             query_dataset=sets.query,
             gallery_dataset=sets.gallery,
             table=table_cells(rows, comparison_columns(self._shown_ks(cfg, results))),
-            summary=[f"Test split: {sets.query.describe()}"],  # type: ignore[attr-defined]  # dasl datasets
+            summary=[f"Test split: {sets.query.describe()}"],
             distance=cfg.eval.distance,
             seed=cfg.seed,
         )

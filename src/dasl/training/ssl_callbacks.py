@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from dasl.data.loaders import epoch_seed
 from dasl.metrics.pseudo_labels import cluster_pseudo_labels, cluster_purity
 
 
@@ -115,8 +116,6 @@ class ClusterRefresh(L.Callback):
         self.features, self.seed, self.niter = features, seed, niter
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        from dasl.training.datamodule import epoch_seed
-
         epoch = trainer.current_epoch
         if epoch < self.start_epoch or (epoch - self.start_epoch) % self.every:
             return

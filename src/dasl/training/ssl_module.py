@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 
 from dasl.config import from_saved
 from dasl.dar import TwoViewDASLLoss
+from dasl.data.loaders import epoch_seed
 from dasl.errors import ConfigError
 from dasl.models import build_model
 from dasl.objective import build_objective
 from dasl.registry import unknown_choice
 from dasl.ssl_config import OPTIMIZERS, PretrainConfig
-from dasl.training.datamodule import epoch_seed
 from dasl.training.epoch_log import EpochLoggedModule
 
 
@@ -59,6 +60,9 @@ class SSLModule(EpochLoggedModule):
     dict, read back with :func:`dasl.config.from_saved`); ``num_train``: training images (the
     size of the pseudo-label table of ``dasl_cu``).
     """
+
+    pseudo_labels: Tensor
+    """``(G, num_train)`` cluster ids per granularity, -1 before the first clustering (a buffer)."""
 
     def __init__(self, config: PretrainConfig | dict[str, Any], num_train: int) -> None:
         super().__init__()
@@ -159,7 +163,7 @@ class SSLModule(EpochLoggedModule):
             {"params": no_decay, "weight_decay": 0.0},
         ]
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         ocfg = self.cfg.optim
         lr = ocfg.lr
         if ocfg.lr_scaling == "linear":

@@ -15,14 +15,14 @@ from lightning.pytorch.callbacks import Callback
 
 from dasl.config import variants
 from dasl.data.ssl_transforms import probe_transform
+from dasl.evaluation import raw_pixels
+from dasl.reporting.tables import markdown_table, table_cells
+from dasl.run_data import SSLData
 from dasl.ssl_config import PretrainConfig
 from dasl.training import pipeline
-from dasl.training.evaluate import raw_pixels
 from dasl.training.pipeline import Evaluation, Setting, VariantResult
-from dasl.training.reports import markdown_table
 from dasl.training.run_folder import Log
 from dasl.training.ssl_callbacks import BankCache, ClusterRefresh, KNNMonitor, embed_views
-from dasl.training.ssl_data import SSLData
 from dasl.training.ssl_module import SSLModule, load_ssl_module
 
 MONITOR = "val/knn_top1"
@@ -296,7 +296,6 @@ class Pretraining(Setting):
         """``report.html``: the k-NN / linear table, the plots, and the retrieval view of the
         frozen test features (per-class Recall@1 and the gallery within the test split)."""
         from dasl.reporting.run_report import RetrievalInput, write_results_report
-        from dasl.training.reports import table_cells
 
         return write_results_report(
             run_dir,

@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from dasl.config import ExperimentConfig
+from dasl.data.loaders import epoch_seed
 from dasl.training.checkpoint_io import AtomicCheckpointIO
 from dasl.training.guards import NonFiniteGuard
 from dasl.training.progress import ProgressLines, bar_wanted
@@ -59,8 +60,6 @@ def seeded_epoch_position(trainer: L.Trainer | None, seed: int) -> tuple[int, in
     epoch is the one about to be trained; Lightning may fetch a first batch before
     ``on_train_epoch_start``, hence the seeding here too (exact resume).
     """
-    from dasl.training.datamodule import epoch_seed
-
     rank = trainer.global_rank if trainer is not None else 0
     world = trainer.world_size if trainer is not None else 1
     epoch = trainer.current_epoch if trainer is not None else 0
@@ -138,7 +137,8 @@ def build_trainer(
         devices=tcfg.devices,
         num_nodes=tcfg.num_nodes,
         strategy=tcfg.strategy,
-        precision=resolve_precision(tcfg.precision, tcfg.accelerator),
+        # a user's string: Lightning checks it and names the valid ones
+        precision=resolve_precision(tcfg.precision, tcfg.accelerator),  # type: ignore[arg-type]
         gradient_clip_val=cfg.optim.grad_clip,
         deterministic=tcfg.deterministic,
         log_every_n_steps=tcfg.log_every_n_steps,

@@ -133,7 +133,7 @@ def write_reports(
             out / "lambda_sensitivity.png",
             param=spec.key,
             metric=f"validation {metric}",
-            x_range=None if spec.kind == "choice" else (spec.low, spec.high),
+            x_range=None if spec.kind == "choice" else spec.bounds,
             best_index=next(
                 (i for i, r in enumerate(finished) if best and r["number"] == best.number), None
             ),

@@ -67,32 +67,42 @@ class ParamSpec:
     text: str = ""
     """The spec as the user wrote it (stored with the study, shown in errors)."""
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` as given (every kind but ``choice`` has both)."""
+        if self.low is None or self.high is None:
+            raise ConfigError(f"{self.text or self.key}: a {self.kind} parameter needs low:high")
+        return self.low, self.high
+
     def distribution(self) -> optuna.distributions.BaseDistribution:
+        if self.kind == "choice":
+            return optuna.distributions.CategoricalDistribution(self.choices)
+        low, high = self.bounds
         if self.kind == "loguniform":
-            return optuna.distributions.FloatDistribution(self.low, self.high, log=True)
+            return optuna.distributions.FloatDistribution(low, high, log=True)
         if self.kind == "uniform":
-            return optuna.distributions.FloatDistribution(self.low, self.high)
-        if self.kind == "int":
-            return optuna.distributions.IntDistribution(int(self.low), int(self.high))
-        return optuna.distributions.CategoricalDistribution(self.choices)
+            return optuna.distributions.FloatDistribution(low, high)
+        return optuna.distributions.IntDistribution(int(low), int(high))
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """The trial's value for this key (Optuna records it under the dotted key)."""
+        if self.kind == "choice":
+            return trial.suggest_categorical(self.key, self.choices)
+        low, high = self.bounds
         if self.kind == "loguniform":
-            return trial.suggest_float(self.key, float(self.low), float(self.high), log=True)
+            return trial.suggest_float(self.key, float(low), float(high), log=True)
         if self.kind == "uniform":
-            return trial.suggest_float(self.key, float(self.low), float(self.high))
-        if self.kind == "int":
-            return trial.suggest_int(self.key, int(self.low), int(self.high))
-        return trial.suggest_categorical(self.key, self.choices)
+            return trial.suggest_float(self.key, float(low), float(high))
+        return trial.suggest_int(self.key, int(low), int(high))
 
     def probe_values(self) -> list[Any]:
         """Values that exercise the whole range: both bounds, or every choice."""
         if self.kind == "choice":
             return list(self.choices)
+        low, high = self.bounds
         if self.kind == "int":
-            return [int(self.low), int(self.high)]
-        return [float(self.low), float(self.high)]
+            return [int(low), int(high)]
+        return [float(low), float(high)]
 
 
 def _number(raw: str, spec: str, what: str, integer: bool) -> float | int:

@@ -228,7 +228,7 @@ def tune(
     """
     from optuna_integration import PyTorchLightningPruningCallback
 
-    from dasl.training.datamodule import MetricLearningData
+    from dasl.run_data import MetricLearningData
     from dasl.training.run import RunInterrupted, train_variant
 
     specs = [p if isinstance(p, ParamSpec) else parse_param(p) for p in params]
@@ -348,7 +348,7 @@ def shared_items(a: Any, b: Any) -> int | None:
 
 def _tuning_data(cfg: ExperimentConfig, log: Log) -> Any:
     """Training and validation splits (never the test split), checked for leakage."""
-    from dasl.training.datamodule import MetricLearningData
+    from dasl.run_data import MetricLearningData
 
     data = MetricLearningData.for_experiment(cfg, test=False)
     shared = shared_items(data.train, data.val)
@@ -384,7 +384,7 @@ def _result(
         metric=metric,
         trials=trial_rows(study, specs),
         best_trial=None if best is None else best.number,
-        best_value=None if best is None else float(best.value),
+        best_value=None if best is None or best.value is None else float(best.value),
         best_params={} if best is None else dict(best.params),
         best_config=None if best is None else apply_params(cfg, dict(best.params)),
         outputs=outputs,

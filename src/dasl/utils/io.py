@@ -91,7 +91,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     _fsync_folder(path.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> Path:
     """Write ``data`` to ``path`` atomically, with the user's normal permissions."""
     path = Path(path)
     make_dir(path.parent)

@@ -3,7 +3,8 @@ import random
 import numpy as np
 import torch
 
-from dasl.training.datamodule import EpochSeeded, epoch_seed, seed_worker
+from dasl.data import RandomBatchSampler
+from dasl.data.loaders import EpochSeeded, epoch_loader, epoch_seed, seed_worker
 
 
 def test_epoch_seed_is_deterministic_63_bit_and_collision_free():
@@ -55,3 +56,32 @@ def test_seed_worker_seeds_every_generator_from_the_tuple():
     seed_worker(0, seed=1, epoch=5, rank=0)
     c = _draws()
     assert len({a, b, c}) == 3 and all(len(set(t)) == 3 for t in (a, b, c))
+
+
+class _Indexed:
+    """Item ``i`` is ``(i, a draw from the global generator)``."""
+
+    def __len__(self) -> int:
+        return 12
+
+    def __getitem__(self, index: int) -> tuple[int, float]:
+        return index, float(torch.rand(()))
+
+
+def _batches(epoch: int, seed: int = 1, rank: int = 0) -> list[list[tuple[int, float]]]:
+    sampler = RandomBatchSampler(12, batch_size=4, seed=seed)
+    loader = epoch_loader(
+        _Indexed(), sampler, seed=seed, epoch=epoch, rank=rank, num_workers=0, pin_memory=False
+    )
+    return [list(zip(i.tolist(), x.tolist(), strict=True)) for i, x in loader]
+
+
+def test_epoch_loader_is_the_sampler_at_the_epoch_with_epoch_seeded_items():
+    sampler = RandomBatchSampler(12, batch_size=4, seed=1)
+    sampler.set_epoch(2)
+    expected = [[(i, EpochSeeded(_Indexed(), 1, 2, 0)[i][1]) for i in b] for b in sampler]
+    torch.manual_seed(7)  # whatever the global generator holds
+    assert _batches(epoch=2) == expected
+    assert _batches(epoch=3) != expected  # the epoch reshuffles and redraws
+    assert [i for i, _ in _batches(epoch=2, rank=1)[0]] == [i for i, _ in expected[0]]
+    assert _batches(epoch=2, rank=1)[0] != expected[0]  # same batch, other rank's draws

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from dasl.data import load_dataset
+from dasl.evaluation import evaluate_embeddings, raw_pixels
 from dasl.metrics import retrieval_metrics
-from dasl.training.evaluate import evaluate_embeddings, raw_pixels
 
 
 def _data(n=12, d=4, seed=0):
