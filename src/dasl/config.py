@@ -170,7 +170,8 @@ class DARConfig:
     reduction: str = choice("mean", DAR_REDUCTIONS)
     num_chains: int = 1
     backend: str = choice("auto", DAR_BACKENDS)
-    """Exact l2 kernel: "auto" (Triton on CUDA), "triton" or "torch" (#19)."""
+    """Fused Triton kernels (exact l2, l2sq, linf; the chain): "auto" (on CUDA), "triton" or
+    "torch" (#19)."""
     kind: str = choice("dar", DAR_KINDS)
     """``"dar"``, or a compaction control of :data:`dasl.dar.controls.CONTROLS` (issue #18:
     ``compact_inter``, ``batch_variance``, ``within_scatter``) in its place, weighted by ``lam``."""
