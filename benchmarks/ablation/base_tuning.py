@@ -36,11 +36,12 @@ BASE_DEFAULTS = {
     "proxyanchor": {"alpha": 32.0, "margin": 0.1},
     "arcface": {"margin": 28.6, "scale": 64.0},
     "npair": {"scale": 1.0, "ereg": 0.0},
+    "supcon": {"temperature": 0.1},
 }
 """The defaults ``build_base_loss`` uses when ``loss.alpha``/``margin``/``scale``/
-``embedding_reg_weight`` are unset (PML's; N-pair's: plain cosine logits, no penalty): the
-untuned base is named without options (its cached runs keep their names)."""
-MULTIPLICATIVE = ("alpha", "scale", "ereg")
+``embedding_reg_weight``/``temperature`` are unset (PML's; N-pair's: plain cosine logits, no
+penalty): the untuned base is named without options (its cached runs keep their names)."""
+MULTIPLICATIVE = ("alpha", "scale", "ereg", "temperature")
 """Options stepped past a grid edge by the grid's last ratio (the others by its last gap)."""
 
 

@@ -25,7 +25,7 @@ BASE_TITLES = {
 }
 CONTROLS = ("compact_inter", "batch_variance", "within_scatter")
 """Compaction controls (issue #18; ``dasl.dar.controls``): cells ``BASE/control/KIND``."""
-BASE_OPTIONS = ("alpha", "margin", "scale", "ereg")
+BASE_OPTIONS = ("alpha", "margin", "scale", "ereg", "temperature")
 """Loss options a base may carry, ``proxyanchor~alpha16~margin0.2`` (issue #18); each names
 the ``loss.`` setting of :data:`OPTION_SETTINGS` (itself where absent)."""
 OPTION_SETTINGS = {"ereg": "embedding_reg_weight"}

@@ -532,3 +532,49 @@ def test_plan_counts_bound_the_runs_with_controls_and_base_tuning() -> None:
     # the tuned base's own baseline trial is one of the tuning runs
     assert len(made) - n_tuning == n_screen + n_final - 1
     assert (n_screen, n_final) == (1 + 2 + 2 + (1 + 2) * 2, 2 * 3)
+
+
+def test_supcon_temperature_is_a_tunable_base_option() -> None:
+    """``supcon~temperature0.05`` sets ``loss.temperature`` (#18: SupCon tuned as hard as
+    lambda); the untuned ``supcon`` is PML's 0.1 and keeps its plain name, and a chosen
+    temperature at the grid's edge steps on by the grid's ratio."""
+    import torch
+    from pytorch_metric_learning.losses import SupConLoss
+
+    from benchmarks.ablation.presets import base_config
+    from dasl.config import load_config
+    from dasl.objective import build_objective
+
+    cfg_glyphs = base_config("glyphs", {})
+    cfg = ac.trial_config(cfg_glyphs, ac.Cell("supcon~temperature0.05"), 0.01, 0)
+    assert (cfg.loss.name, cfg.loss.temperature) == ("supcon", 0.05)
+    assert ac.base_name(*ac.parse_base("supcon~temperature0.05")) == "supcon~temperature0.05"
+    # the option reaches the loss: equal to PML's SupCon at that temperature, not at 0.1
+    cfg.dar.lam = 0.0
+    loss = build_objective(cfg.loss, cfg.dar, num_classes=4, embedding_dim=8)
+    gen = torch.Generator().manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(12, 8, generator=gen))
+    y = torch.arange(12) % 4
+    assert torch.allclose(loss(z, y), SupConLoss(temperature=0.05)(z, y), atol=1e-6)
+    assert not torch.allclose(loss(z, y), SupConLoss(temperature=0.1)(z, y), atol=1e-3)
+
+    base_cfg = load_config(packaged="fmnist_demo")
+    plan = search.Plan("digits", base_cfg, [ac.Cell("supcon")], [1.0], [0.01], 1, 1)
+    plan.extend_edges = 1
+    val = {
+        ("supcon/baseline", 0.01): 0.50,
+        ("supcon~temperature0.05/baseline", 0.01): 0.55,
+        ("supcon~temperature0.2/baseline", 0.01): 0.40,
+        ("supcon~temperature0.025/baseline", 0.01): 0.52,
+    }
+    calls: list = []
+    grid = base_tuning.parse_base_grid(["temperature=0.05,0.2"])
+    out = base_tuning.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
+    tried = [k.split("/")[0] for k, _, _ in calls]
+    assert tried == [
+        "supcon",
+        "supcon~temperature0.05",
+        "supcon~temperature0.2",
+        "supcon~temperature0.025",  # 0.05 at the bottom edge: one step of the ratio 2
+    ]
+    assert out["supcon"]["chosen"] == "supcon~temperature0.05"
