@@ -97,22 +97,18 @@ def plot_all(
             ax = fig.add_subplot(1, len(base_finals), j + 1)
             for s, rec in sorted(by_seed.items()):
                 ep = [r["epoch"] for r in rec["epochs"]]
-                ax.plot(
-                    ep,
-                    [100 * (r["train_map@r"] or np.nan) for r in rec["epochs"]],
-                    "-",
-                    color="C1",
-                    alpha=0.7,
-                    label="train classes" if s == 0 else None,
-                )
-                ax.plot(
-                    ep,
-                    [100 * (r["val_map@r"] or np.nan) for r in rec["epochs"]],
-                    "-",
-                    color="C0",
-                    alpha=0.7,
-                    label="validation classes" if s == 0 else None,
-                )
+                for field, color, label in (
+                    ("train_map@r", "C1", "train classes"),
+                    ("val_map@r", "C0", "validation classes"),
+                ):
+                    ax.plot(
+                        ep,
+                        [100 * (r[field] or np.nan) for r in rec["epochs"]],
+                        "-",
+                        color=color,
+                        alpha=0.7,
+                        label=label if s == 0 else None,
+                    )
             ax.set_title(f"{plan.dataset}: {key}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylabel("MAP@R %")
