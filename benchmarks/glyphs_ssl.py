@@ -353,27 +353,30 @@ def run(
     deadline: dt.datetime | None,
     info: dict[str, Any],
     log: Any = print,
+    families: Sequence[str] = tuple(FAMILIES),
 ) -> dict[str, dict[int, dict[str, Any]]]:
-    """The screen on seed 0, then the finals seed by seed (report rewritten after each)."""
+    """The screen on seed 0, then the finals seed by seed (report rewritten after each), for
+    ``families`` (in :data:`FAMILIES` order)."""
+    families = [f for f in FAMILIES if f in families]
     out.mkdir(parents=True, exist_ok=True)
     trials = Trials(out / "trials", log)
     (out / "trials").mkdir(exist_ok=True)
     raw = raw_pixels(base)
     screen: dict[str, dict[float, dict[str, Any]]] = {}
-    for family in FAMILIES:
+    for family in families:
         for lam in (0.0,) if family == "simclr" else lambdas:
             screen.setdefault(family, {})[lam] = trials.run(family_config(base, family, lam, 0))
     chosen = choose(screen)
-    finals = {f: {0: screen[f][chosen[f]]} for f in FAMILIES}
+    finals = {f: {0: screen[f][chosen[f]]} for f in families}
     report(out, base, screen, finals, chosen, raw, info)
     for seed in range(1, seeds):
         walls = [r["wall_s"] for by in finals.values() for r in by.values()]
-        expected = dt.timedelta(seconds=len(FAMILIES) * statistics.fmean(walls))
+        expected = dt.timedelta(seconds=len(families) * statistics.fmean(walls))
         now = dt.datetime.now(dt.timezone.utc)
         if deadline is not None and now + expected > deadline:
             log(f"seed {seed} would end after {deadline:%H:%M} UTC (about {expected}): stopping")
             break
-        for family in FAMILIES:
+        for family in families:
             finals[family][seed] = trials.run(family_config(base, family, chosen[family], seed))
         report(out, base, screen, finals, chosen, raw, info)
     return finals
@@ -384,6 +387,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds at most (seed 0 screens)")
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.3, 1.0])
     parser.add_argument("--deadline", help="HH:MM UTC: start no seed expected to end after it")
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        choices=list(FAMILIES),
+        default=list(FAMILIES),
+        help="the families to run (simclr, the reference of every comparison, always runs)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="toy size on digits (1 λ, 2 seeds)")
     parser.add_argument("--name", default="default", help="run folder under results/glyphs_ssl/")
@@ -411,7 +421,8 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or RESULTS_DIR / BENCHMARK / args.name
         lambdas = args.lambdas[:1] if args.quick else args.lambdas
         t0 = time.perf_counter()
-        run(base, lambdas, args.seeds, out, deadline, info)
+        families = ["simclr", *args.families]
+        run(base, lambdas, args.seeds, out, deadline, info, families=families)
     except DaslError as exc:
         print(f"glyphs_ssl: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -91,12 +91,11 @@ def _toy_base():
 
 def test_toy_run_end_to_end_then_reused_from_its_trials(tmp_path, monkeypatch) -> None:
     # dasl_cf is compact_inter's code path with DAR in place of the control: left out for time.
-    families = {f: v for f, v in gs.FAMILIES.items() if f != "dasl_cf"}
-    monkeypatch.setattr(gs, "FAMILIES", families)
+    families = [f for f in gs.FAMILIES if f != "dasl_cf"]
     base = _toy_base()
     past = dt.datetime.now(UTC)  # no seed after the screen fits before it
     info = {"command": "python -m benchmarks.glyphs_ssl --quick", "commit": None, "date": "d"}
-    finals = gs.run(base, [0.5], 2, tmp_path, past, info, log=lambda s: None)
+    finals = gs.run(base, [0.5], 2, tmp_path, past, info, log=lambda s: None, families=families)
     assert {f: sorted(v) for f, v in finals.items()} == {f: [0] for f in families}
     for rec in (r for by in finals.values() for r in by.values()):
         assert 0 <= rec["test"]["map@r"] <= rec["test"]["recall@1"] <= 1
@@ -114,12 +113,19 @@ def test_toy_run_end_to_end_then_reused_from_its_trials(tmp_path, monkeypatch) -
         raise AssertionError("a finished trial was trained again")
 
     monkeypatch.setattr(gs, "train_trial", no_training)
-    again = gs.run(base, [0.5], 1, tmp_path, None, info, log=lambda s: None)
+    again = gs.run(base, [0.5], 1, tmp_path, None, info, log=lambda s: None, families=families)
     assert again == finals
 
 
 @pytest.mark.parametrize(
-    "argv", [["--seeds", "0"], ["--lambdas", "0"], ["--deadline", "soon"], ["trainer.epochs=0"]]
+    "argv",
+    [
+        ["--families", "byol"],
+        ["--seeds", "0"],
+        ["--lambdas", "0"],
+        ["--deadline", "soon"],
+        ["trainer.epochs=0"],
+    ],
 )
 def test_bad_input_exits_2_with_one_line(argv, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
