@@ -3,7 +3,9 @@
 # ROLE=e: the pretrained backbone (part 3b), the second step of dar_ablation_glyphs_more_queue_b2.sh
 #   (its first step, the tuned N-pair, is done and cached): EfficientNet-Lite0 fine-tuned on
 #   glyphs with ProxyAnchor, lr over 1e-3 3e-3 1e-2, DAR (signed l2sq exact) and compact_inter,
-#   lambda over 0.1 1 10 then 0.3 3, edges twice, finals 3 seeds (<= 23 runs of ~200-250 s).
+#   lambda over 0.1 1 10 then 0.3 3, edges twice, finals 3 seeds (<= 23 runs of ~200-250 s);
+#   then seeds 3-4 added by the same command with --seeds 5 (docs/METHOD-NOTES.md, "ArcFace and
+#   SupCon tuned as hard as lambda ...": DAR was ahead of its control at 95% on 3 seeds).
 # ROLE=t: ArcFace and SupCon tuned as hard as lambda (part 2), at the lr each chose (1e-2,
 #   RESULTS.md "Three more base losses"): ArcFace's margin (degrees, PML's 28.6) over 15 45 and
 #   scale (PML's 64) over 16 32, then SupCon's temperature (PML's 0.1) over 0.03 0.05 0.2 0.5,
