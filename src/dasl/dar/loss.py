@@ -465,9 +465,11 @@ def dasl_pa(
     (``dar.kind=compact_inter``) gives the same result, a ProxyAnchor margin tuned on
     validation beats it with no regularizer, and DAR on the tuned ProxyAnchor adds nothing
     (``benchmarks/RESULTS.md``, "What DAR's gain is made of"). Tune ``margin`` on your
-    validation classes first; ``lam`` after. The same held with MultiSimilarity and without
-    memorization (#18); ``dar.kind=within_scatter`` (lambda 10) is the one regularizer
-    measured to add to a tuned ProxyAnchor, within its 95% interval only.
+    validation classes first; ``lam`` after. The same held with MultiSimilarity, ArcFace,
+    SupCon, a tuned N-pair, a fine-tuned EfficientNet-Lite0 and without memorization (#18);
+    on ArcFace with a tuned scale DAR adds nothing either. ``dar.kind=within_scatter``
+    (lambda 10) is the one regularizer measured to add to a tuned ProxyAnchor, within its 95%
+    interval only.
     DAR in the poster's sense is ``dasl_pa(..., lam=1.0, measure="l2")``; lambda 3 was tuned
     for l2sq only. Regularizer keyword arguments override these."""
     regularizer_kwargs.setdefault("measure", "l2sq")
