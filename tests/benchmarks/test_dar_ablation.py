@@ -272,6 +272,24 @@ def _fake_fetch(val: dict[tuple[str, float], float], calls: list):  # type: igno
     return fetch
 
 
+def _tune(
+    base: str, lr: float, scores: dict[str, float], grid: list[str], extend_edges: int = 0
+) -> tuple[list[str], str]:
+    """Tune ``base`` on fake validation ``scores`` (per base variant): the variants tried, in
+    order, and the one chosen."""
+    from dasl.config import load_config
+
+    plan = search.Plan(
+        "digits", load_config(packaged="fmnist_demo"), [ac.Cell(base)], [1.0], [lr], 1, 1
+    )
+    plan.extend_edges = extend_edges
+    val = {(f"{b}/baseline", lr): v for b, v in scores.items()}
+    calls: list = []
+    parsed = base_tuning.parse_base_grid(grid)
+    out = base_tuning.tune_bases(plan, parsed, _fake_fetch(val, calls), log=lambda s: None)
+    return [k.split("/")[0] for k, _, _ in calls], out[base]["chosen"]
+
+
 def test_controls_are_tuned_like_finalists_and_run_the_finals() -> None:
     from dasl.config import load_config
 
@@ -304,22 +322,15 @@ def test_controls_are_tuned_like_finalists_and_run_the_finals() -> None:
 
 
 def test_base_tuning_one_option_at_a_time_then_together() -> None:
-    from dasl.config import load_config
-
-    base_cfg = load_config(packaged="fmnist_demo")
-    plan = search.Plan("digits", base_cfg, [ac.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
-    val = {
-        ("proxyanchor/baseline", 0.01): 0.50,
-        ("proxyanchor~alpha16/baseline", 0.01): 0.55,
-        ("proxyanchor~alpha64/baseline", 0.01): 0.40,
-        ("proxyanchor~margin0.2/baseline", 0.01): 0.52,
-        ("proxyanchor~margin0/baseline", 0.01): 0.45,
-        ("proxyanchor~alpha16~margin0.2/baseline", 0.01): 0.54,
+    scores = {
+        "proxyanchor": 0.50,
+        "proxyanchor~alpha16": 0.55,
+        "proxyanchor~alpha64": 0.40,
+        "proxyanchor~margin0.2": 0.52,
+        "proxyanchor~margin0": 0.45,
+        "proxyanchor~alpha16~margin0.2": 0.54,
     }
-    calls: list = []
-    grid = base_tuning.parse_base_grid(["alpha=16,64", "margin=0,0.2"])
-    out = base_tuning.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
-    tried = [k.split("/")[0] for k, _, _ in calls]
+    tried, chosen = _tune("proxyanchor", 0.01, scores, ["alpha=16,64", "margin=0,0.2"])
     assert tried == [
         "proxyanchor",
         "proxyanchor~alpha16",
@@ -328,30 +339,21 @@ def test_base_tuning_one_option_at_a_time_then_together() -> None:
         "proxyanchor~margin0.2",
         "proxyanchor~alpha16~margin0.2",  # both moved: tried together
     ]
-    assert out["proxyanchor"]["chosen"] == "proxyanchor~alpha16"  # 0.55 beats the pair's 0.54
+    assert chosen == "proxyanchor~alpha16"  # 0.55 beats the pair's 0.54
 
 
 def test_base_tuning_steps_past_an_edge_like_lambda() -> None:
     """With ``extend_edges``, a chosen option at the edge of its grid gets steps past it (the
     grid's last gap for margin) until the best is inside or the steps are used up."""
-    from dasl.config import load_config
-
-    base_cfg = load_config(packaged="fmnist_demo")
-    plan = search.Plan("digits", base_cfg, [ac.Cell("proxyanchor")], [1.0], [0.01], 1, 1)
-    plan.extend_edges = 2
-    val = {
-        ("proxyanchor/baseline", 0.01): 0.50,
-        ("proxyanchor~margin0.2/baseline", 0.01): 0.55,
-        ("proxyanchor~margin0.3/baseline", 0.01): 0.57,
-        ("proxyanchor~margin0.4/baseline", 0.01): 0.56,
+    scores = {
+        "proxyanchor": 0.50,
+        "proxyanchor~margin0.2": 0.55,
+        "proxyanchor~margin0.3": 0.57,
+        "proxyanchor~margin0.4": 0.56,
     }
-    calls: list = []
-    out = base_tuning.tune_bases(
-        plan, {"margin": [0.0, 0.2]}, _fake_fetch(val, calls), log=lambda s: None
-    )
-    tried = [k.split("/")[0] for k, _, _ in calls]
+    tried, chosen = _tune("proxyanchor", 0.01, scores, ["margin=0,0.2"], extend_edges=2)
     assert tried[-2:] == ["proxyanchor~margin0.3", "proxyanchor~margin0.4"]
-    assert out["proxyanchor"]["chosen"] == "proxyanchor~margin0.3"
+    assert chosen == "proxyanchor~margin0.3"
 
 
 def test_cached_lambdas_are_looked_up_never_trained() -> None:
@@ -438,23 +440,16 @@ def test_npair_options_round_trip_and_reach_the_loss() -> None:
 def test_npair_tuning_starts_from_its_defaults_and_steps_past_edges() -> None:
     """N-pair's defaults (scale 1, ereg 0) are the untuned ``npair``; a multiplicative edge
     step for scale (x2 on 4, 8) and none below ereg 0."""
-    from dasl.config import load_config
-
-    base_cfg = load_config(packaged="fmnist_demo")
-    plan = search.Plan("digits", base_cfg, [ac.Cell("npair")], [1.0], [0.003], 1, 1)
-    plan.extend_edges = 1
-    val = {
-        ("npair/baseline", 0.003): 0.30,
-        ("npair~scale4/baseline", 0.003): 0.40,
-        ("npair~scale8/baseline", 0.003): 0.45,
-        ("npair~scale16/baseline", 0.003): 0.44,
-        ("npair~ereg0.01/baseline", 0.003): 0.20,
-        ("npair~ereg0.1/baseline", 0.003): 0.10,
+    scores = {
+        "npair": 0.30,
+        "npair~scale4": 0.40,
+        "npair~scale8": 0.45,
+        "npair~scale16": 0.44,
+        "npair~ereg0.01": 0.20,
+        "npair~ereg0.1": 0.10,
     }
-    calls: list = []
-    grid = base_tuning.parse_base_grid(["scale=4,8", "ereg=0.01,0.1"])
-    out = base_tuning.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
-    tried = [k.split("/")[0] for k, _, _ in calls]
+    grid = ["scale=4,8", "ereg=0.01,0.1"]
+    tried, chosen = _tune("npair", 0.003, scores, grid, extend_edges=1)
     assert tried == [
         "npair",
         "npair~scale4",
@@ -463,7 +458,7 @@ def test_npair_tuning_starts_from_its_defaults_and_steps_past_edges() -> None:
         "npair~ereg0.1",
         "npair~scale16",  # scale 8 at the top edge: one step of the grid's ratio 2
     ]  # ereg 0 (the default) at the bottom edge: no step below it
-    assert out["npair"]["chosen"] == "npair~scale8"
+    assert chosen == "npair~scale8"
 
 
 def test_backbone_option_fine_tunes_the_packaged_efficientnet_at_toy_size(tmp_path) -> None:
@@ -542,7 +537,6 @@ def test_supcon_temperature_is_a_tunable_base_option() -> None:
     from pytorch_metric_learning.losses import SupConLoss
 
     from benchmarks.ablation.presets import base_config
-    from dasl.config import load_config
     from dasl.objective import build_objective
 
     cfg_glyphs = base_config("glyphs", {})
@@ -558,23 +552,17 @@ def test_supcon_temperature_is_a_tunable_base_option() -> None:
     assert torch.allclose(loss(z, y), SupConLoss(temperature=0.05)(z, y), atol=1e-6)
     assert not torch.allclose(loss(z, y), SupConLoss(temperature=0.1)(z, y), atol=1e-3)
 
-    base_cfg = load_config(packaged="fmnist_demo")
-    plan = search.Plan("digits", base_cfg, [ac.Cell("supcon")], [1.0], [0.01], 1, 1)
-    plan.extend_edges = 1
-    val = {
-        ("supcon/baseline", 0.01): 0.50,
-        ("supcon~temperature0.05/baseline", 0.01): 0.55,
-        ("supcon~temperature0.2/baseline", 0.01): 0.40,
-        ("supcon~temperature0.025/baseline", 0.01): 0.52,
+    scores = {
+        "supcon": 0.50,
+        "supcon~temperature0.05": 0.55,
+        "supcon~temperature0.2": 0.40,
+        "supcon~temperature0.025": 0.52,
     }
-    calls: list = []
-    grid = base_tuning.parse_base_grid(["temperature=0.05,0.2"])
-    out = base_tuning.tune_bases(plan, grid, _fake_fetch(val, calls), log=lambda s: None)
-    tried = [k.split("/")[0] for k, _, _ in calls]
+    tried, chosen = _tune("supcon", 0.01, scores, ["temperature=0.05,0.2"], extend_edges=1)
     assert tried == [
         "supcon",
         "supcon~temperature0.05",
         "supcon~temperature0.2",
         "supcon~temperature0.025",  # 0.05 at the bottom edge: one step of the ratio 2
     ]
-    assert out["supcon"]["chosen"] == "supcon~temperature0.05"
+    assert chosen == "supcon~temperature0.05"
